@@ -1,0 +1,7 @@
+"""`python -m binauralgrad` runs the command-line interface."""
+
+import sys
+
+from binauralgrad.cli import main
+
+sys.exit(main())

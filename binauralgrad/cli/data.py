@@ -1,0 +1,9 @@
+"""Subcommands of `binauralgrad` for the data area."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds this area's subcommands (none yet)."""
