@@ -1,17 +1,36 @@
 """BinauralGrad: mono speech plus the talker's position to binaural audio with two-stage diffusion."""
 
-from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig, DenoiserOutput
-from binauralgrad.pipeline import BinauralGradPipeline, BinauralOutput
-from binauralgrad.schedule import NoiseSchedule
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BinauralDenoiser",
-    "BinauralGradPipeline",
-    "BinauralOutput",
-    "DenoiserConfig",
-    "DenoiserOutput",
-    "NoiseSchedule",
-    "__version__",
-]
+# Public name -> defining module. Imported on first use so that `import binauralgrad.data` or the
+# command line's start-up does not pay for the whole model stack.
+_EXPORTS = {
+    "BinauralDenoiser": "binauralgrad.models.denoiser",
+    "DenoiserConfig": "binauralgrad.models.denoiser",
+    "DenoiserOutput": "binauralgrad.models.denoiser",
+    "NoiseSchedule": "binauralgrad.schedule",
+    "BinauralGradPipeline": "binauralgrad.pipeline",
+    "BinauralOutput": "binauralgrad.pipeline",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig, DenoiserOutput
+    from binauralgrad.pipeline import BinauralGradPipeline, BinauralOutput
+    from binauralgrad.schedule import NoiseSchedule
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'binauralgrad' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
