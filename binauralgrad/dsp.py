@@ -1,0 +1,192 @@
+"""The geometric time warp and the talker/listener geometry behind it (pure torch, batched)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+
+SPEED_OF_SOUND = 343.0  # m/s, as in the original
+# Offsets measured on the capture rig (metres; x forward, y right, z up). The tracked point on the
+# talker is not the mouth, and the listener's tracked origin is not between the ears.
+MOUTH_OFFSET = (0.09, 0.0, -0.20)
+LEFT_EAR = (0.0, -0.08, -0.22)
+RIGHT_EAR = (0.0, 0.08, -0.22)
+
+__all__ = [
+    "SPEED_OF_SOUND",
+    "MOUTH_OFFSET",
+    "LEFT_EAR",
+    "RIGHT_EAR",
+    "check_positions",
+    "normalized_quaternions",
+    "rotate_inverse",
+    "mouth_position",
+    "ear_positions",
+    "ear_distances",
+    "warp_field",
+    "time_warp",
+    "geometric_warp",
+]
+
+
+def check_positions(positions: Tensor, *, name: str = "positions") -> None:
+    """Raises ValueError unless `positions` is a finite floating (B, 7, K) tensor."""
+    if not isinstance(positions, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(positions).__name__}")
+    if positions.ndim != 3 or positions.shape[1] != POSITION_COLUMNS:
+        raise ValueError(
+            f"{name} must be (B, 7, K) [x y z qx qy qz qw], got {tuple(positions.shape)}"
+        )
+    if not positions.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {positions.dtype}")
+    if not bool(torch.isfinite(positions).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def normalized_quaternions(quaternions: Tensor) -> Tensor:
+    """Unit quaternions, scalar-last, with the original's fix for all-zero rows.
+
+    A zero quaternion (padding in the original data) gets 1 added to each component before
+    normalising, which is what the original did to keep SciPy from rejecting it.
+
+    Args:
+        quaternions: (..., 4) as `qx qy qz qw`.
+
+    Returns:
+        (..., 4) unit quaternions.
+    """
+    is_zero = (quaternions == 0).all(dim=-1, keepdim=True)
+    quaternions = torch.where(is_zero, quaternions + 1, quaternions)
+    return quaternions / torch.linalg.vector_norm(quaternions, dim=-1, keepdim=True)
+
+
+def rotate_inverse(vectors: Tensor, quaternions: Tensor) -> Tensor:
+    """Applies the inverse (transpose) of each quaternion's rotation to vectors.
+
+    Same as SciPy's `Rotation.from_quat(q).apply(v, inverse=True)`: the inverse of a unit
+    quaternion is its conjugate, so the vector part changes sign.
+
+    Args:
+        vectors: (..., 3).
+        quaternions: (..., 4) unit quaternions, scalar-last; broadcast against `vectors`.
+
+    Returns:
+        (..., 3) rotated vectors.
+    """
+    axis = -quaternions[..., :3]
+    scalar = quaternions[..., 3:]
+    axis, vectors = torch.broadcast_tensors(axis, vectors)
+    # Rodrigues in quaternion form: v + 2w (u x v) + 2 u x (u x v).
+    cross = torch.linalg.cross(axis, vectors, dim=-1)
+    return vectors + 2 * scalar * cross + 2 * torch.linalg.cross(axis, cross, dim=-1)
+
+
+def mouth_position(positions: Tensor) -> Tensor:
+    """The talker's mouth in the listener's frame: tracked point + rotated mouth offset.
+
+    Args:
+        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+
+    Returns:
+        (B, 3, K) mouth coordinates in metres.
+    """
+    check_positions(positions)
+    rows = positions.transpose(1, 2)  # (B, K, 7)
+    offset = torch.tensor(MOUTH_OFFSET, dtype=positions.dtype, device=positions.device)
+    mouth = rows[..., :3] + rotate_inverse(offset, normalized_quaternions(rows[..., 3:]))
+    return mouth.transpose(1, 2)
+
+
+def ear_positions(*, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+    """The listener's ears, (2, 3): left then right, in metres."""
+    return torch.tensor([LEFT_EAR, RIGHT_EAR], dtype=dtype, device=device)
+
+
+def ear_distances(positions: Tensor) -> Tensor:
+    """Distance from the talker's mouth to each of the listener's ears.
+
+    Args:
+        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+
+    Returns:
+        (B, 2, K) distances in metres: left ear, right ear.
+    """
+    mouth = mouth_position(positions)
+    ears = ear_positions(dtype=positions.dtype, device=positions.device)
+    displacement = mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
+    return torch.sum(displacement**2, dim=2) ** 0.5
+
+
+def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE_RATE) -> Tensor:
+    """Per-sample shift (in samples, negative = delay) from per-frame distances.
+
+    Args:
+        distances: (B, C, K) metres at the position rate.
+        num_samples: T, a multiple of K; each distance is held for T / K samples (nearest).
+        sample_rate: audio rate in Hz.
+
+    Returns:
+        (B, C, T) warp field, -distance / 343 m/s * sample_rate.
+    """
+    if distances.ndim != 3 or distances.shape[-1] == 0 or num_samples % distances.shape[-1]:
+        shape = tuple(distances.shape)
+        raise ValueError(f"cannot upsample distances {shape} to {num_samples} samples")
+    upsampled = F.interpolate(distances, size=num_samples, mode="nearest")
+    return -upsampled / SPEED_OF_SOUND * sample_rate
+
+
+def time_warp(signal: Tensor, warpfield: Tensor) -> Tensor:
+    """Reads `signal` at clamp(t + warpfield, 0, T - 1) with linear interpolation.
+
+    Differentiable in both arguments (the gradient with respect to the warp is the local slope
+    between the two neighbouring samples).
+
+    Args:
+        signal: (B, C, T).
+        warpfield: (B, C, T) shifts in samples.
+
+    Returns:
+        (B, C, T) warped signal.
+    """
+    num_samples = signal.shape[-1]
+    time = torch.arange(num_samples, dtype=warpfield.dtype, device=warpfield.device)
+    read_at = torch.clamp(warpfield + time, min=0, max=num_samples - 1)
+    floor = read_at.floor()
+    left = floor.long()
+    right = torch.clamp(read_at.ceil().long(), max=num_samples - 1)
+    alpha = read_at - floor
+    return (1 - alpha) * torch.gather(signal, 2, left) + alpha * torch.gather(signal, 2, right)
+
+
+def geometric_warp(mono: Tensor, positions: Tensor, *, sample_rate: int = SAMPLE_RATE) -> Tensor:
+    """The geometric warp of the original BinauralGrad: mono delayed by mouth-to-ear distance.
+
+    This is both the DSP baseline and the first condition of both diffusion stages. It runs on
+    the inputs' device and dtype, and is differentiable in `mono` and `positions`.
+
+    Args:
+        mono: (B, 1, T) mono speech.
+        positions: (B, 7, K) talker rows `x y z qx qy qz qw` at 120 Hz, T == 400 * K.
+        sample_rate: audio rate in Hz.
+
+    Returns:
+        (B, 2, T) warped audio: left ear, right ear.
+    """
+    if not isinstance(mono, Tensor) or mono.ndim != 3 or mono.shape[1] != 1:
+        shape = tuple(mono.shape) if isinstance(mono, Tensor) else type(mono).__name__
+        raise ValueError(f"mono must be a (B, 1, T) tensor, got {shape}")
+    check_positions(positions)
+    batch, _, num_samples = mono.shape
+    frames = positions.shape[2]
+    if positions.shape[0] != batch or num_samples != FRAME_SAMPLES * frames or frames == 0:
+        raise ValueError(
+            f"mono {tuple(mono.shape)} and positions {tuple(positions.shape)} do not match: "
+            f"need the same batch and T == {FRAME_SAMPLES} * K"
+        )
+    if not bool(torch.isfinite(mono).all()):
+        raise ValueError("mono contains NaN or inf")
+    warpfield = warp_field(ear_distances(positions), num_samples, sample_rate=sample_rate)
+    return time_warp(mono.expand(-1, 2, -1).to(warpfield.dtype), warpfield)

@@ -1,0 +1,149 @@
+"""Tests for binauralgrad.dsp: parity with the original warp, geometry, gradients, bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from binauralgrad import dsp
+from binauralgrad.dsp import SPEED_OF_SOUND, ear_distances, geometric_warp, mouth_position
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IDENTITY = (0.0, 0.0, 0.0, 1.0)
+
+
+def constant_positions(xyz, quaternion=IDENTITY, frames=4, dtype=torch.float64):
+    """(1, 7, frames) positions holding one pose."""
+    row = torch.tensor([*xyz, *quaternion], dtype=dtype)
+    return row[None, :, None].expand(1, 7, frames).contiguous()
+
+
+def impulse(frames=4, at=800, dtype=torch.float64):
+    mono = torch.zeros(1, 1, 400 * frames, dtype=dtype)
+    mono[..., at] = 1.0
+    return mono
+
+
+def centroid(signal):
+    """Centre of mass in samples of each channel of (1, C, T); linear interpolation keeps it."""
+    time_axis = torch.arange(signal.shape[-1], dtype=signal.dtype)
+    return (signal[0] * time_axis).sum(-1) / signal[0].sum(-1)
+
+
+def distance_to(mouth, ear):
+    return float(np.linalg.norm(np.asarray(mouth) - np.asarray(ear)))
+
+
+def test_parity_with_original_fixture():
+    data = np.load(FIXTURES / "geowarp_small.npz")
+    mono = torch.from_numpy(data["mono"])[None, None]
+    positions = torch.from_numpy(data["positions"]).T[None]
+    warped = geometric_warp(mono, positions)
+    assert warped.shape == (1, 2, mono.shape[-1]) and warped.dtype == torch.float32
+    assert np.abs(warped[0].numpy() - data["warped"]).max() < 1e-5
+
+
+def test_source_straight_ahead_delays_both_ears_equally():
+    positions = constant_positions((1.0, 0.0, 0.0))
+    mouth = (1.0 + 0.09, 0.0, -0.20)  # identity orientation: offset added as is
+    expected = distance_to(mouth, dsp.LEFT_EAR) / SPEED_OF_SOUND * 48000
+    left, right = centroid(geometric_warp(impulse(), positions))
+    assert left == pytest.approx(800 + expected, abs=1e-6)
+    assert right == pytest.approx(800 + expected, abs=1e-6)
+
+
+def test_source_on_the_right_reaches_right_ear_first():
+    positions = constant_positions((0.0, 1.5, 0.0))
+    mouth = (0.09, 1.5, -0.20)
+    left, right = centroid(geometric_warp(impulse(), positions))
+    assert right < left
+    assert left - 800 == pytest.approx(distance_to(mouth, dsp.LEFT_EAR) / 343 * 48000, abs=1e-6)
+    assert right - 800 == pytest.approx(distance_to(mouth, dsp.RIGHT_EAR) / 343 * 48000, abs=1e-6)
+
+
+def test_mouth_at_the_ear_warps_to_itself():
+    at_left_ear = np.subtract(dsp.LEFT_EAR, dsp.MOUTH_OFFSET)
+    positions = constant_positions(at_left_ear, dtype=torch.float32)
+    mono = torch.randn(1, 1, 1600, generator=torch.Generator().manual_seed(0))
+    warped = geometric_warp(mono, positions)
+    torch.testing.assert_close(warped[:, 0], mono[:, 0], atol=1e-6, rtol=0)
+
+
+def test_turned_talker_rotates_the_mouth_offset_by_the_inverse():
+    # 90 degrees about z: x -> y. The inverse maps the forward mouth offset x -> -y.
+    half = np.sqrt(0.5)
+    positions = constant_positions((1.0, 0.0, 0.0), quaternion=(0.0, 0.0, half, half), frames=1)
+    mouth = mouth_position(positions)[0, :, 0]
+    torch.testing.assert_close(mouth, torch.tensor([1.0, -0.09, -0.20], dtype=torch.float64))
+
+
+def test_zero_quaternion_is_treated_like_the_original():
+    zero = constant_positions((1.0, 0.3, 0.1), quaternion=(0.0, 0.0, 0.0, 0.0), frames=1)
+    ones = constant_positions((1.0, 0.3, 0.1), quaternion=(1.0, 1.0, 1.0, 1.0), frames=1)
+    torch.testing.assert_close(mouth_position(zero), mouth_position(ones))
+    assert torch.isfinite(ear_distances(zero)).all()
+
+
+def test_batched_matches_single_and_keeps_dtype():
+    generator = torch.Generator().manual_seed(1)
+    mono = torch.randn(3, 1, 2000, generator=generator, dtype=torch.float64)
+    positions = torch.randn(3, 7, 5, generator=generator, dtype=torch.float64)
+    batched = geometric_warp(mono, positions)
+    assert batched.dtype == torch.float64
+    for item in range(3):
+        single = geometric_warp(mono[item : item + 1], positions[item : item + 1])
+        torch.testing.assert_close(batched[item : item + 1], single)
+    assert ear_distances(positions).shape == (3, 2, 5)
+
+
+def test_gradcheck_float64():
+    generator = torch.Generator().manual_seed(3)
+    mono = torch.randn(2, 1, 800, generator=generator, dtype=torch.float64, requires_grad=True)
+    positions = torch.randn(2, 7, 2, generator=generator, dtype=torch.float64) * 0.3
+    positions[:, 0] += 0.8  # a talker in front, so that most samples read inside the signal
+    positions.requires_grad_(True)
+    assert torch.autograd.gradcheck(geometric_warp, (mono, positions), eps=1e-7, atol=1e-5)
+
+
+def test_sixty_seconds_is_fast():
+    generator = torch.Generator().manual_seed(0)
+    mono = torch.randn(1, 1, 60 * 48000, generator=generator)
+    positions = torch.randn(1, 7, 60 * 120, generator=generator)
+    geometric_warp(mono[..., :4000], positions[..., :10])  # warm-up
+    start = time.perf_counter()
+    geometric_warp(mono, positions)
+    # Typically ~0.15 s on 2 cores; the bound is loose because CI machines are shared.
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    "mono_shape, positions_shape, message",
+    [
+        ((1, 1, 1600), (1, 7, 3), "do not match"),  # T != 400 K
+        ((2, 1, 1600), (1, 7, 4), "do not match"),  # batch
+        ((1, 1600), (1, 7, 4), "mono must be"),  # rank
+        ((1, 2, 1600), (1, 7, 4), "mono must be"),  # channels
+        ((1, 1, 1600), (7, 4), "positions must be"),
+        ((1, 1, 1600), (1, 4, 7), "positions must be"),  # rows-first by mistake
+    ],
+)
+def test_bad_shapes_raise(mono_shape, positions_shape, message):
+    with pytest.raises(ValueError, match=message):
+        geometric_warp(torch.zeros(mono_shape), torch.ones(positions_shape))
+
+
+def test_non_finite_inputs_raise():
+    positions = torch.ones(1, 7, 4)
+    positions[0, 2, 1] = float("nan")
+    with pytest.raises(ValueError, match="positions contains NaN"):
+        geometric_warp(torch.zeros(1, 1, 1600), positions)
+    mono = torch.zeros(1, 1, 1600)
+    mono[..., 5] = float("inf")
+    with pytest.raises(ValueError, match="mono contains NaN"):
+        geometric_warp(mono, torch.ones(1, 7, 4))
+    with pytest.raises(ValueError, match="floating-point"):
+        geometric_warp(torch.zeros(1, 1, 1600), torch.ones(1, 7, 4, dtype=torch.long))
