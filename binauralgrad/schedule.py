@@ -1,0 +1,156 @@
+"""The diffusion noise schedules: training betas, the fast sampler's steps and the reverse update."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+
+def _paper_train_betas() -> list[float]:
+    return np.linspace(1e-4, 0.02, 200).tolist()
+
+
+def _paper_fast_betas() -> list[float]:
+    return [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
+
+
+@dataclass(frozen=True)
+class SamplingStep:
+    """One reverse step n of a sampling schedule.
+
+    Attributes:
+        index: n, counting down to 0 while sampling.
+        timestep: the denoiser's step input: the training step itself for the full schedule, the
+            continuous, aligned training step for the fast one.
+        noise_scale: c2 = beta_n / sqrt(1 - alpha_bar_n), the weight of the predicted noise.
+        sample_scale: c1 = 1 / sqrt(1 - beta_n).
+        sigma: standard deviation of the fresh noise added after this step (0 at n = 0).
+    """
+
+    index: int
+    timestep: float
+    noise_scale: float
+    sample_scale: float
+    sigma: float
+
+
+@dataclass
+class NoiseSchedule:
+    """Training betas and the fast 6-step sampling betas (the paper's values by default).
+
+    Attributes:
+        train_betas: the variances beta_1..beta_N of the forward process (paper Eq. 1).
+        fast_betas: the short schedule used for fast sampling.
+    """
+
+    train_betas: list[float] = field(default_factory=_paper_train_betas)
+    fast_betas: list[float] = field(default_factory=_paper_fast_betas)
+
+    def __post_init__(self):
+        for name in ("train_betas", "fast_betas"):
+            betas = np.asarray(getattr(self, name), dtype=np.float64)
+            if betas.ndim != 1 or len(betas) < 1 or not np.all((betas > 0) & (betas < 1)):
+                raise ValueError(f"NoiseSchedule.{name} must be a non-empty list of values in (0, 1),"
+                                 f" got {getattr(self, name)!r}")
+            setattr(self, name, betas.tolist())
+        if self.fast_alphas_cumprod[-1] < self.train_alphas_cumprod[-1]:
+            raise ValueError("the fast schedule must end at a noise level the training schedule "
+                             "reaches (its alpha_bar above the training schedule's last)")
+
+    @property
+    def num_train_steps(self) -> int:
+        return len(self.train_betas)
+
+    @property
+    def train_alphas_cumprod(self) -> np.ndarray:
+        """alpha_bar_t = prod_{s <= t} (1 - beta_s) of the training schedule, float64."""
+        return np.cumprod(1.0 - np.asarray(self.train_betas))
+
+    @property
+    def fast_alphas_cumprod(self) -> np.ndarray:
+        return np.cumprod(1.0 - np.asarray(self.fast_betas))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def add_noise(self, clean: torch.Tensor, noise: torch.Tensor,
+                  timesteps: torch.Tensor) -> torch.Tensor:
+        """The forward process q(x_t | x_0) = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+
+        Args:
+            clean: (B, C, T) clean signal x_0.
+            noise: (B, C, T) unit Gaussian noise eps.
+            timesteps: (B,) integer training steps.
+
+        Returns:
+            (B, C, T) noisy signal, in clean's dtype.
+        """
+        if clean.shape != noise.shape:
+            raise ValueError(f"clean {tuple(clean.shape)} and noise {tuple(noise.shape)} differ")
+        timesteps = torch.as_tensor(timesteps, device=clean.device).long()
+        if timesteps.shape != (clean.shape[0],):
+            raise ValueError(f"timesteps must be (B,) with B={clean.shape[0]}, "
+                             f"got {tuple(timesteps.shape)}")
+        alpha_bar = torch.as_tensor(self.train_alphas_cumprod, dtype=torch.float32,
+                                    device=clean.device)[timesteps].view(-1, 1, 1)
+        return (alpha_bar.sqrt() * clean + (1.0 - alpha_bar).sqrt() * noise).to(clean.dtype)
+
+    def fast_timesteps(self) -> list[float]:
+        """The continuous training step aligned with each fast step (paper Sec. 3.3).
+
+        Fast step s, with noise level alpha_bar_s between the training levels t and t+1, maps to
+        t + (sqrt(alpha_bar_train[t]) - sqrt(alpha_bar_s)) /
+                (sqrt(alpha_bar_train[t]) - sqrt(alpha_bar_train[t + 1])).
+        """
+        train = self.train_alphas_cumprod
+        steps = []
+        for level in self.fast_alphas_cumprod:
+            for t in range(len(train) - 1):
+                if train[t + 1] <= level <= train[t]:
+                    twiddle = (train[t] ** 0.5 - level ** 0.5) / (train[t] ** 0.5 - train[t + 1] ** 0.5)
+                    steps.append(t + twiddle)
+                    break
+            else:
+                raise ValueError(f"fast noise level {level} is outside the training schedule")
+        return steps
+
+    def sampling_steps(self, fast: bool = True) -> list[SamplingStep]:
+        """The reverse steps in the order they run (n = N-1 down to 0).
+
+        Args:
+            fast: the 6-step fast schedule (default), or all training steps.
+        """
+        betas = np.asarray(self.fast_betas if fast else self.train_betas)
+        alpha_bars = np.cumprod(1.0 - betas)
+        timesteps = self.fast_timesteps() if fast else list(range(len(betas)))
+        steps = []
+        for n in reversed(range(len(betas))):
+            sigma = 0.0
+            if n > 0:
+                sigma = math.sqrt((1.0 - alpha_bars[n - 1]) / (1.0 - alpha_bars[n]) * betas[n])
+            steps.append(SamplingStep(
+                index=n, timestep=timesteps[n], noise_scale=betas[n] / math.sqrt(1.0 - alpha_bars[n]),
+                sample_scale=1.0 / math.sqrt(1.0 - betas[n]), sigma=sigma,
+            ))
+        return steps
+
+    @staticmethod
+    def reverse_step(sample: torch.Tensor, predicted_noise: torch.Tensor, step: SamplingStep,
+                     noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One ancestral step x_n -> x_{n-1} (paper Eq. 3), clamped to [-1, 1] as the original.
+
+        Args:
+            sample: (B, C, T) x_n.
+            predicted_noise: (B, C, T) the denoiser's eps for x_n.
+            step: the step's coefficients.
+            noise: (B, C, T) fresh unit Gaussian noise; required when step.sigma > 0.
+        """
+        sample = step.sample_scale * (sample - step.noise_scale * predicted_noise)
+        if step.sigma > 0:
+            if noise is None:
+                raise ValueError(f"step {step.index} adds noise, but none was given")
+            sample = sample + step.sigma * noise
+        return sample.clamp(-1.0, 1.0)
