@@ -27,6 +27,8 @@ __all__ = [
     "ear_positions",
     "ear_distances",
     "warp_field",
+    "read_times",
+    "interpolate_at",
     "time_warp",
     "geometric_warp",
 ]
@@ -138,11 +140,48 @@ def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE
     return -upsampled / SPEED_OF_SOUND * sample_rate
 
 
+def read_times(warpfield: Tensor, *, start: int = 0, num_samples: int | None = None) -> Tensor:
+    """Where each output sample reads its input: clamp(t + warpfield, 0, T - 1).
+
+    The sum is formed in the warp field's dtype with absolute sample times, as the original
+    did over whole files, so a segment computed on its own matches the whole-file result.
+
+    Args:
+        warpfield: (B, C, N) shifts in samples for the output samples start .. start + N - 1.
+        start: absolute time of the first output sample.
+        num_samples: T, the length of the whole signal (default start + N).
+
+    Returns:
+        (B, C, N) fractional sample indices into the whole signal.
+    """
+    length = warpfield.shape[-1]
+    num_samples = start + length if num_samples is None else num_samples
+    time = torch.arange(start, start + length, dtype=warpfield.dtype, device=warpfield.device)
+    return torch.clamp(warpfield + time, min=0, max=num_samples - 1)
+
+
+def interpolate_at(signal: Tensor, times: Tensor, *, signal_start: int = 0) -> Tensor:
+    """Reads `signal` at fractional `times`, linearly between floor and ceil.
+
+    Differentiable in both arguments (the gradient with respect to a time is the local slope).
+
+    Args:
+        signal: (B, C, L), samples signal_start .. signal_start + L - 1 of a longer signal.
+        times: (B, C, N) absolute fractional indices, all within the part `signal` holds.
+        signal_start: absolute index of `signal`'s first sample.
+
+    Returns:
+        (B, C, N) interpolated samples.
+    """
+    floor = times.floor()
+    left = floor.long() - signal_start
+    right = torch.clamp(times.ceil().long() - signal_start, max=signal.shape[-1] - 1)
+    alpha = times - floor
+    return (1 - alpha) * torch.gather(signal, 2, left) + alpha * torch.gather(signal, 2, right)
+
+
 def time_warp(signal: Tensor, warpfield: Tensor) -> Tensor:
     """Reads `signal` at clamp(t + warpfield, 0, T - 1) with linear interpolation.
-
-    Differentiable in both arguments (the gradient with respect to the warp is the local slope
-    between the two neighbouring samples).
 
     Args:
         signal: (B, C, T).
@@ -151,14 +190,7 @@ def time_warp(signal: Tensor, warpfield: Tensor) -> Tensor:
     Returns:
         (B, C, T) warped signal.
     """
-    num_samples = signal.shape[-1]
-    time = torch.arange(num_samples, dtype=warpfield.dtype, device=warpfield.device)
-    read_at = torch.clamp(warpfield + time, min=0, max=num_samples - 1)
-    floor = read_at.floor()
-    left = floor.long()
-    right = torch.clamp(read_at.ceil().long(), max=num_samples - 1)
-    alpha = read_at - floor
-    return (1 - alpha) * torch.gather(signal, 2, left) + alpha * torch.gather(signal, 2, right)
+    return interpolate_at(signal, read_times(warpfield))
 
 
 def geometric_warp(mono: Tensor, positions: Tensor, *, sample_rate: int = SAMPLE_RATE) -> Tensor:

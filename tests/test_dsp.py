@@ -147,3 +147,19 @@ def test_non_finite_inputs_raise():
         geometric_warp(mono, torch.ones(1, 7, 4))
     with pytest.raises(ValueError, match="floating-point"):
         geometric_warp(torch.zeros(1, 1, 1600), torch.ones(1, 7, 4, dtype=torch.long))
+
+
+def test_segment_with_context_matches_whole_signal():
+    generator = torch.Generator().manual_seed(4)
+    mono = torch.randn(1, 1, 8000, generator=generator)
+    positions = torch.randn(1, 7, 20, generator=generator) * 0.2
+    positions[:, 0] += 1.5
+    whole = geometric_warp(mono, positions)
+    first, last = 7, 12  # frames of the segment
+    warpfield = dsp.warp_field(ear_distances(positions[..., first:last]), 400 * (last - first))
+    times = dsp.read_times(warpfield, start=400 * first, num_samples=8000)
+    context_start = int(times.min().floor())
+    segment = dsp.interpolate_at(
+        mono[..., context_start : 400 * last].expand(-1, 2, -1), times, signal_start=context_start
+    )
+    torch.testing.assert_close(segment, whole[..., 400 * first : 400 * last], atol=0, rtol=0)
