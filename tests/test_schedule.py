@@ -1,0 +1,74 @@
+"""NoiseSchedule: the original's betas, fast-step alignment, forward noising and reverse step."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURES
+
+from binauralgrad import NoiseSchedule
+
+
+def test_paper_schedules():
+    schedule = NoiseSchedule()
+    assert schedule.num_train_steps == 200
+    assert schedule.train_betas[0] == pytest.approx(1e-4) and schedule.train_betas[-1] == 0.02
+    assert schedule.fast_betas == [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
+
+
+def test_fast_timesteps_match_the_original():
+    meta = json.loads((FIXTURES / "meta_small.json").read_text())
+    for stage in ("one", "two"):
+        np.testing.assert_allclose(NoiseSchedule().fast_timesteps(),
+                                   meta[f"fast_sampling_steps_stage_{stage}"], rtol=0, atol=1e-12)
+
+
+def test_sampling_steps_run_from_noisiest_to_clean():
+    schedule = NoiseSchedule()
+    fast, full = schedule.sampling_steps(fast=True), schedule.sampling_steps(fast=False)
+    assert [step.index for step in fast] == [5, 4, 3, 2, 1, 0]
+    assert len(full) == 200 and full[0].timestep == 199 and full[-1].timestep == 0
+    assert fast[-1].sigma == 0 and all(step.sigma > 0 for step in fast[:-1])
+    beta, alpha_bar = 0.5, np.prod(1 - np.array(schedule.fast_betas))
+    alpha_bar_prev = alpha_bar / (1 - beta)
+    assert fast[0].noise_scale == pytest.approx(beta / math.sqrt(1 - alpha_bar))
+    assert fast[0].sigma == pytest.approx(math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * beta))
+
+
+def test_add_noise_is_the_forward_process():
+    schedule = NoiseSchedule()
+    clean, noise = torch.full((2, 1, 8), 0.5), torch.randn(2, 1, 8)
+    noisy = schedule.add_noise(clean, noise, torch.tensor([0, 199]))
+    alpha_bar = schedule.train_alphas_cumprod[[0, 199]]
+    expected = torch.stack([math.sqrt(a) * clean[i] + math.sqrt(1 - a) * noise[i]
+                            for i, a in enumerate(alpha_bar)])
+    torch.testing.assert_close(noisy, expected)
+
+
+def test_reverse_step_clamps_and_needs_noise():
+    schedule = NoiseSchedule()
+    first, last = schedule.sampling_steps()[0], schedule.sampling_steps()[-1]
+    sample = torch.full((1, 1, 4), 0.9)
+    out = NoiseSchedule.reverse_step(sample, torch.full_like(sample, -100.0), last)
+    assert out.max() == 1.0
+    with pytest.raises(ValueError, match="adds noise"):
+        NoiseSchedule.reverse_step(sample, sample, first)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"train_betas": []}, "train_betas"),
+    ({"fast_betas": [0.1, 1.5]}, "fast_betas"),
+    ({"fast_betas": [0.9, 0.9]}, "fast schedule must end"),
+])
+def test_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NoiseSchedule(**kwargs)
+
+
+def test_add_noise_shape_errors():
+    with pytest.raises(ValueError, match="timesteps must be"):
+        NoiseSchedule().add_noise(torch.zeros(2, 1, 4), torch.zeros(2, 1, 4), torch.tensor([1]))
