@@ -1,0 +1,179 @@
+"""Interaural cues per frame: time difference (GCC-PHAT) and level difference per octave band."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from binauralgrad.metrics.signals import SAMPLE_RATE, as_pair, as_signal
+
+FRAME_S = 0.04
+HOP_S = 0.01
+MAX_ITD_S = 0.001  # about the largest delay a human head produces (~0.7 ms), with margin
+THRESHOLD_DB = -30.0  # frames (bands) this far below the loudest one carry no usable cue
+OCTAVE_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
+_TINY = 1e-12
+
+
+@dataclass
+class CueTrack:
+    """A cue over time for (B, 2, T) audio.
+
+    Attributes:
+        times_s: (F,) centre of each frame in seconds.
+        values: (B, F) ITD in microseconds (positive: the right ear hears it later) or
+            (B, N, F) ILD in dB per band (positive: louder on the left).
+        level_db: energy of each frame (band) in dB, shaped like `values`.
+        active: boolean, shaped like `values`: the frame (band) is within `threshold_db` of the
+            loudest one, so the cue is meaningful there.
+        band_centres_hz: (N,) octave-band centres of an ILD track; None for ITD.
+    """
+
+    times_s: torch.Tensor
+    values: torch.Tensor
+    level_db: torch.Tensor
+    active: torch.Tensor
+    band_centres_hz: torch.Tensor | None = None
+
+
+def _frames(
+    binaural, sample_rate: int, frame_s: float, hop_s: float
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Hann-windowed frames (B, 2, F, L) of (2, T) or (B, 2, T) audio, their centre times and L."""
+    audio = as_signal(binaural, "binaural audio")
+    audio = audio.unsqueeze(0) if audio.ndim == 2 else audio
+    if audio.shape[1] != 2:
+        raise ValueError(
+            f"interaural cues need 2 channels (left, right), got shape {tuple(audio.shape)}"
+        )
+    length, hop = int(round(frame_s * sample_rate)), int(round(hop_s * sample_rate))
+    if length < 2 or hop < 1:
+        raise ValueError(
+            f"frame_s={frame_s} and hop_s={hop_s} give frames of {length} and hops of {hop} samples"
+        )
+    if audio.shape[-1] < length:
+        raise ValueError(f"{audio.shape[-1]} samples are shorter than one {frame_s} s frame")
+    frames = audio.unfold(-1, length, hop) * torch.hann_window(
+        length, dtype=audio.dtype, device=audio.device
+    )
+    times_s = (torch.arange(frames.shape[2], dtype=torch.float64) * hop + length / 2) / sample_rate
+    return frames, times_s, length
+
+
+def _active(level_db: torch.Tensor, threshold_db: float) -> torch.Tensor:
+    loudest = level_db.amax(dim=-1, keepdim=True)
+    return (level_db >= loudest + threshold_db) & (level_db > 10 * torch.log10(torch.tensor(_TINY)))
+
+
+def itd_track(
+    binaural,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    frame_s: float = FRAME_S,
+    hop_s: float = HOP_S,
+    max_itd_s: float = MAX_ITD_S,
+    threshold_db: float = THRESHOLD_DB,
+) -> CueTrack:
+    """Interaural time difference per frame: the GCC-PHAT peak within +-max_itd_s, parabola-refined.
+
+    Args:
+        binaural: (2, T) or (B, 2, T) array or tensor, channels left then right.
+        sample_rate: Hz. frame_s, hop_s: frame length and hop in seconds.
+        max_itd_s: the largest delay searched.
+        threshold_db: frames this far below the loudest are inactive.
+
+    Returns:
+        CueTrack with values (B, F) in microseconds.
+    """
+    frames, times_s, length = _frames(binaural, sample_rate, frame_s, hop_s)
+    max_lag = int(round(max_itd_s * sample_rate))
+    n_fft = 1 << (length + max_lag).bit_length()  # linear (not circular) correlation up to max_lag
+    spectra = torch.fft.rfft(frames, n=n_fft)
+    cross = spectra[:, 0] * spectra[:, 1].conj()
+    # PHAT weighting keeps only phase so that the peak stays sharp for coloured signals (speech).
+    correlation = torch.fft.irfft(cross / (cross.abs() + _TINY), n=n_fft)
+    # correlation[k] peaks at k = -(delay of the right ear); reorder to lags -max_lag..max_lag.
+    lags = torch.cat([correlation[..., -max_lag:], correlation[..., : max_lag + 1]], dim=-1).flip(
+        -1
+    )
+    peak = lags.argmax(dim=-1)
+    inner = peak.clamp(1, 2 * max_lag - 1)
+    before, centre, after = (
+        lags.gather(-1, (inner + k).unsqueeze(-1)).squeeze(-1) for k in (-1, 0, 1)
+    )
+    curvature = before - 2 * centre + after
+    offset = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp(max=-_TINY), 0.0)
+    offset = torch.where(peak == inner, offset, 0.0)  # no refinement at the edge of the search
+    delay = peak - max_lag + offset.clamp(-0.5, 0.5)
+    level_db = 10 * torch.log10(frames.pow(2).sum(dim=(1, 3)) + _TINY)
+    return CueTrack(times_s, delay / sample_rate * 1e6, level_db, _active(level_db, threshold_db))
+
+
+def ild_track(
+    binaural,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    frame_s: float = FRAME_S,
+    hop_s: float = HOP_S,
+    threshold_db: float = THRESHOLD_DB,
+) -> CueTrack:
+    """Interaural level difference per frame and octave band (125 Hz .. 16 kHz, up to Nyquist).
+
+    Args:
+        binaural: (2, T) or (B, 2, T) array or tensor, channels left then right.
+        sample_rate: Hz. frame_s, hop_s: frame length and hop in seconds.
+        threshold_db: a band's frames this far below its loudest frame are inactive.
+
+    Returns:
+        CueTrack with values (B, N, F) in dB for the N bands that fit below Nyquist.
+    """
+    frames, times_s, length = _frames(binaural, sample_rate, frame_s, hop_s)
+    power = torch.fft.rfft(frames).abs().pow(2)  # (B, 2, F, bins)
+    frequencies = torch.fft.rfftfreq(length, 1 / sample_rate)
+    centres = [c for c in OCTAVE_CENTRES_HZ if c * 2**0.5 <= sample_rate / 2]
+    bands = torch.stack([(frequencies >= c / 2**0.5) & (frequencies < c * 2**0.5) for c in centres])
+    band_power = torch.einsum("bcfk,nk->bcnf", power, bands.to(power.dtype))  # (B, 2, N, F)
+    ild = 10 * torch.log10((band_power[:, 0] + _TINY) / (band_power[:, 1] + _TINY))
+    level_db = 10 * torch.log10(band_power.sum(dim=1) + _TINY)
+    return CueTrack(times_s, ild, level_db, _active(level_db, threshold_db), torch.tensor(centres))
+
+
+def itd_error(prediction, reference, *, sample_rate: int = SAMPLE_RATE, **track_options) -> float:
+    """Mean |ITD(prediction) - ITD(reference)| in microseconds over the reference's active frames.
+
+    Args:
+        prediction, reference: (2, T) or (B, 2, T) arrays or tensors of the same shape.
+        sample_rate: Hz. track_options: frame_s, hop_s, max_itd_s, threshold_db of `itd_track`.
+
+    Returns:
+        The error in microseconds; 0 for identical inputs.
+    """
+    prediction, reference = as_pair(prediction, reference)
+    predicted = itd_track(prediction, sample_rate=sample_rate, **track_options)
+    expected = itd_track(reference, sample_rate=sample_rate, **track_options)
+    return _masked_mean_error(predicted.values, expected.values, expected.active)
+
+
+def ild_error(prediction, reference, *, sample_rate: int = SAMPLE_RATE, **track_options) -> float:
+    """Mean |ILD(prediction) - ILD(reference)| in dB over the reference's active frames and bands.
+
+    Args:
+        prediction, reference: (2, T) or (B, 2, T) arrays or tensors of the same shape.
+        sample_rate: Hz. track_options: frame_s, hop_s, threshold_db of `ild_track`.
+
+    Returns:
+        The error in dB; 0 for identical inputs.
+    """
+    prediction, reference = as_pair(prediction, reference)
+    predicted = ild_track(prediction, sample_rate=sample_rate, **track_options)
+    expected = ild_track(reference, sample_rate=sample_rate, **track_options)
+    return _masked_mean_error(predicted.values, expected.values, expected.active)
+
+
+def _masked_mean_error(values: torch.Tensor, expected: torch.Tensor, active: torch.Tensor) -> float:
+    if not bool(active.any()):
+        raise ValueError(
+            "the reference is silent: no frame has energy to measure interaural cues on"
+        )
+    return float(torch.abs(values - expected)[active].mean())
