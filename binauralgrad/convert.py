@@ -34,7 +34,7 @@ def read_original_checkpoint(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"no such checkpoint: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint (or holds objects other "
                          f"than tensors and plain values): {error}") from error
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):

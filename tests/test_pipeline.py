@@ -1,0 +1,167 @@
+"""BinauralGradPipeline: parity of sampling, determinism, lengths, folders, the Hub, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_npz, make_tiny_pipeline, speech_like, static_positions
+
+from binauralgrad import BinauralGradPipeline, BinauralOutput, NoiseSchedule
+
+
+@pytest.mark.parametrize("stage,name", [(1, "one"), (2, "two")])
+def test_sampling_matches_the_original_with_its_noise(original_denoisers, stage, name):
+    data = load_npz(f"sampling_stage_{name}_small.npz")
+    pipeline = BinauralGradPipeline(original_denoisers[1], original_denoisers[2])
+    conditions = {"warped": data["geowarp"][None], "mono": data["mono"][None],
+                  "positions": data["positions"].T[None]}
+    if stage == 2:
+        conditions["mean"] = data["mean_condition"][None]
+    draws = iter([data["initial_noise"][None], *data["step_noise"]])
+    with torch.no_grad():
+        sample = pipeline._sample(original_denoisers[stage], conditions, True,
+                                  lambda shape: next(draws))
+    torch.testing.assert_close(sample[0], data["output"], atol=1e-5, rtol=0)
+
+
+def synthesize(pipeline, length: int, seed: int = 0, **kwargs) -> BinauralOutput:
+    frames = -(-length // 400)
+    return pipeline(speech_like(length), static_positions(frames),
+                    generator=torch.Generator().manual_seed(seed), progress=False, **kwargs)
+
+
+def test_same_seed_same_audio_other_seed_other_audio(tiny_pipeline):
+    first, again, other = (synthesize(tiny_pipeline, 2000, seed) for seed in (1, 1, 2))
+    assert torch.equal(first.audio, again.audio)
+    assert not torch.allclose(first.audio, other.audio)
+
+
+@pytest.mark.parametrize("length", [400, 401, 1234, 2400])
+def test_any_length_keeps_its_length(tiny_pipeline, length):
+    out = synthesize(tiny_pipeline, length)
+    assert out.audio.shape == (2, length) and out.mean.shape == (1, length)
+    assert out.warped.shape == (2, length) and out.sample_rate == 48000
+    assert torch.isfinite(out.audio).all() and out.audio.abs().max() <= 1.0
+
+
+def test_batched_input_gives_batched_output(tiny_pipeline):
+    mono = np.stack([speech_like(800, seed) for seed in range(3)])
+    positions = np.stack([static_positions(2, (1.0, y, 0.0)) for y in (-1.0, 0.0, 1.0)])
+    out = tiny_pipeline(mono, positions, generator=torch.Generator().manual_seed(0),
+                        progress=False)
+    assert out.audio.shape == (3, 2, 800) and out.mean.shape == (3, 1, 800)
+    audio = tiny_pipeline(torch.from_numpy(mono[0]), torch.from_numpy(positions[0]),
+                          progress=False, return_dict=False)
+    assert audio.shape == (2, 800)
+
+
+def test_full_schedule_runs(tiny_pipeline):
+    out = synthesize(tiny_pipeline, 400, fast=False)
+    assert out.audio.shape == (2, 400)
+
+
+def test_save_and_load_folder_gives_identical_audio(tmp_path, tiny_pipeline):
+    folder = tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "pipeline.json", "stage_one", "stage_two"]
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (folder / "stage_two").iterdir()}
+    assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
+    loaded = BinauralGradPipeline.from_pretrained(folder)
+    assert torch.equal(synthesize(tiny_pipeline, 1200).audio, synthesize(loaded, 1200).audio)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        tiny_pipeline.save_pretrained(folder)
+    tiny_pipeline.save_pretrained(folder, overwrite=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_custom_schedule_round_trips(tmp_path):
+    pipeline = make_tiny_pipeline()
+    pipeline.schedule = NoiseSchedule(fast_betas=[1e-4, 1e-2, 0.3])
+    loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
+    assert loaded.schedule == pipeline.schedule
+
+
+def populate_hub_cache(cache: object, repo_id: str, folder) -> None:
+    """Lays `folder` out as a cached snapshot of a Hub model repo, as a download would."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_from_pretrained_offline_from_the_hub_cache(tmp_path, monkeypatch, tiny_pipeline):
+    from huggingface_hub import constants
+
+    populate_hub_cache(tmp_path / "cache", "someone/binauralgrad-tiny",
+                       tiny_pipeline.save_pretrained(tmp_path / "pipe"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    loaded = BinauralGradPipeline.from_pretrained("someone/binauralgrad-tiny")
+    assert torch.equal(synthesize(tiny_pipeline, 800).audio, synthesize(loaded, 800).audio)
+    with pytest.raises(FileNotFoundError, match="someone/not-cached"):
+        BinauralGradPipeline.from_pretrained("someone/not-cached")
+
+
+def test_push_to_hub_uploads_a_loadable_folder(tmp_path, monkeypatch, tiny_pipeline):
+    import shutil
+
+    from huggingface_hub import HfApi
+
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create"] = repo_id
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        calls["upload"] = repo_id
+        shutil.copytree(folder_path, tmp_path / "uploaded")
+        return "commit-url"
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    assert tiny_pipeline.push_to_hub("someone/binauralgrad-tiny") == "commit-url"
+    assert calls == {"create": "someone/binauralgrad-tiny", "upload": "someone/binauralgrad-tiny"}
+    loaded = BinauralGradPipeline.from_pretrained(tmp_path / "uploaded")
+    assert torch.equal(synthesize(tiny_pipeline, 800).audio, synthesize(loaded, 800).audio)
+
+
+def test_to_moves_dtype(tiny_pipeline):
+    tiny_pipeline.to(dtype=torch.float64)
+    assert tiny_pipeline.dtype == torch.float64
+    out = synthesize(tiny_pipeline, 800)
+    assert out.audio.dtype == torch.float32 and out.audio.shape == (2, 800)
+
+
+@pytest.mark.parametrize("mono,positions,match", [
+    (np.zeros((2, 1, 1, 800)), static_positions(2), "mono must be"),
+    (np.zeros(800), np.zeros((2, 6)), r"positions must be \(K, 7\)"),
+    (np.zeros(800), static_positions(3), r"ceil\(800 / 400\) = 2 rows"),
+    (np.zeros(801), static_positions(2), "= 3 rows"),
+    (np.array([0.0, np.nan] * 400), static_positions(2), "mono contains NaN"),
+    (np.zeros(800), np.full((2, 7), np.inf), "positions contains NaN or inf"),
+    (np.zeros(0), np.zeros((0, 7)), "mono is empty"),
+    (np.zeros((3, 800)), np.zeros((2, 2, 7)), "mono holds 3 signal"),
+    ([0.0] * 800, static_positions(2), "must be a torch.Tensor or numpy array"),
+    (np.zeros(800, dtype=complex), static_positions(2), "real numbers"),
+])
+def test_bad_input_raises_clear_errors(tiny_pipeline, mono, positions, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_pipeline(mono, positions, progress=False)
+
+
+def test_mismatched_stages_are_refused(tiny_pipeline):
+    with pytest.raises(ValueError, match="stage_one must"):
+        BinauralGradPipeline(tiny_pipeline.stage_two, tiny_pipeline.stage_one)
+
+
+def test_loading_a_missing_or_broken_folder(tmp_path, tiny_pipeline):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        BinauralGradPipeline.from_pretrained(tmp_path / "absent")
+    folder = tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    (folder / "pipeline.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a binauralgrad pipeline file"):
+        BinauralGradPipeline.from_pretrained(folder)
