@@ -1,0 +1,171 @@
+"""TrainingConfig: one run's hyper-parameters (the paper's recipe by default), validated."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from binauralgrad.models.denoiser import DenoiserConfig
+
+MODEL_CONFIGS = ("paper", "tiny")
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
+FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
+MIN_CLIP_LENGTH = 1200  # the phase loss's 2048-bin centred STFT needs more than 1024 samples
+
+# A few layers and channels: for tests and demos, not for quality.
+TINY_SIZES = {"residual_layers": 4, "residual_channels": 8, "dilation_cycle_length": 2,
+              "condition_channels": 16, "aux_output_every": 2}
+
+
+@dataclass
+class TrainingConfig:
+    """Everything one training run needs; defaults follow the paper (Adam 2e-4, batch 48, 32000).
+
+    Attributes:
+        stage: 1 learns the mean of the ears; 2 learns both ears given the true mean.
+        data_dir: the training split (sequence folders of the public layout).
+        output_dir: where checkpoints, logs and the exported `denoiser/` go.
+        model_config: "paper" (30 layers, 128 channels) or "tiny".
+        max_steps: optimizer steps to train (the run stops there; resuming continues to it).
+        batch_size: the global batch, split over processes and accumulation micro-steps.
+        learning_rate: Adam's constant learning rate.
+        clip_length: samples per training clip (a multiple of 400, the position frame).
+        lambda_phase: weight of the auxiliary outputs' phase loss.
+        mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler).
+        gradient_accumulation_steps: micro-steps per optimizer step.
+        max_grad_norm: clip gradients to this norm; None leaves them (the original did not clip).
+        checkpoint_every: save a resumable checkpoint every this many steps (and at the end).
+        keep_checkpoints: how many of the newest checkpoints rotation keeps.
+        resume: None, "latest", or a checkpoint folder.
+        seed: the seed of model initialisation, data order, crops, timesteps and noise.
+        ema_decay: keep exponential-moving-average weights (exported instead of the raw ones).
+        log_with: Accelerate trackers ("tensorboard", "wandb", ..., or "all").
+        log_every: log the training terms every this many steps.
+        validate_every: sample and score the held-out set every this many steps (0: never).
+        validation_dir: the held-out split; needed when validate_every > 0.
+        validation_clips, validation_clip_length: how many clips of how many samples to score.
+        push_to_hub: a Hub repo id to upload the exported denoiser to at the end.
+        chunk_length, hop_length: how the dataset cuts sequences into rows (samples).
+        num_workers: DataLoader worker processes.
+        progress: show a progress bar on the main process.
+    """
+
+    stage: int
+    data_dir: str
+    output_dir: str
+    model_config: str = "paper"
+    max_steps: int = 300_000
+    batch_size: int = 48
+    learning_rate: float = 2e-4
+    clip_length: int = 32000
+    lambda_phase: float = 0.01
+    mixed_precision: str = "no"
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = None
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    resume: str | None = None
+    seed: int = 0
+    ema_decay: float | None = None
+    log_with: list[str] = field(default_factory=list)
+    log_every: int = 10
+    validate_every: int = 0
+    validation_dir: str | None = None
+    validation_clips: int = 4
+    validation_clip_length: int = 48000
+    push_to_hub: str | None = None
+    chunk_length: int = 96000
+    hop_length: int = 48000
+    num_workers: int = 2
+    progress: bool = True
+
+    def __post_init__(self):
+        self.data_dir, self.output_dir = os.fspath(self.data_dir), os.fspath(self.output_dir)
+        if self.validation_dir is not None:
+            self.validation_dir = os.fspath(self.validation_dir)
+        self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
+        _check_choice("stage", self.stage, (1, 2))
+        _check_choice("model_config", self.model_config, MODEL_CONFIGS)
+        _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
+        for name in ("max_steps", "batch_size", "clip_length", "gradient_accumulation_steps",
+                     "checkpoint_every", "keep_checkpoints", "log_every", "validation_clips",
+                     "validation_clip_length", "chunk_length", "hop_length"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("seed", "validate_every", "num_workers"):
+            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("learning_rate", "max_grad_norm"):
+            value = getattr(self, name)
+            if value is not None and not (_is_number(value) and value > 0):
+                raise ValueError(f"TrainingConfig.{name} must be a positive number, got {value!r}")
+        if not (_is_number(self.lambda_phase) and self.lambda_phase >= 0):
+            raise ValueError(f"TrainingConfig.lambda_phase must be >= 0, got {self.lambda_phase!r}")
+        if self.ema_decay is not None and not (_is_number(self.ema_decay) and
+                                               0 < self.ema_decay < 1):
+            raise ValueError(f"TrainingConfig.ema_decay must lie in (0, 1), got {self.ema_decay!r}")
+        self._check_lengths()
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise ValueError(f"TrainingConfig.batch_size {self.batch_size} is not divisible by "
+                             f"gradient_accumulation_steps {self.gradient_accumulation_steps}")
+        if self.validate_every and not self.validation_dir:
+            raise ValueError(f"TrainingConfig.validate_every={self.validate_every} needs a "
+                             "validation_dir (the held-out set)")
+        if not all(isinstance(name, str) and name for name in self.log_with):
+            raise ValueError(f"TrainingConfig.log_with must be tracker names, "
+                             f"got {self.log_with!r}")
+
+    def _check_lengths(self) -> None:
+        for name in ("clip_length", "validation_clip_length", "chunk_length", "hop_length"):
+            value = getattr(self, name)
+            if value % FRAME_SAMPLES or (name != "hop_length" and value < MIN_CLIP_LENGTH):
+                raise ValueError(f"TrainingConfig.{name} must be a multiple of {FRAME_SAMPLES}"
+                                 f" of at least {MIN_CLIP_LENGTH} samples, got {value}")
+        if self.clip_length > self.chunk_length:
+            raise ValueError(f"TrainingConfig.clip_length {self.clip_length} exceeds the dataset "
+                             f"rows' chunk_length {self.chunk_length}")
+        if self.validation_clip_length > self.chunk_length:
+            raise ValueError(f"TrainingConfig.validation_clip_length {self.validation_clip_length}"
+                             f" exceeds chunk_length {self.chunk_length}")
+
+    @property
+    def micro_batch_size(self) -> int:
+        """Items per accumulation micro-step, over all processes together."""
+        return self.batch_size // self.gradient_accumulation_steps
+
+    def denoiser_config(self) -> DenoiserConfig:
+        """The model this run trains: the stage's preset at paper or tiny size."""
+        preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
+        return preset(**(TINY_SIZES if self.model_config == "tiny" else {}))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainingConfig:
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainingConfig field(s): {unknown}")
+        return cls(**values)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the config as JSON (atomically: temp file + rename)."""
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(temporary, path)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"TrainingConfig.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_choice(name: str, value, choices: tuple) -> None:
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"TrainingConfig.{name} must be one of {list(choices)}, got {value!r}")

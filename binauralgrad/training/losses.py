@@ -1,0 +1,118 @@
+"""The training loss: noise MSE of the output and the auxiliary outputs, plus their phase loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from binauralgrad.metrics import phase_distance
+from binauralgrad.models.denoiser import DenoiserOutput
+from binauralgrad.schedule import NoiseSchedule
+
+PHASE_IGNORE_BELOW = 0.1  # the original training's energy threshold (the benchmark uses 0.2)
+TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux")  # log names of LossTerms.stacked()
+
+
+@dataclass
+class LossTerms:
+    """One evaluation of the loss; every field is a scalar tensor.
+
+    Attributes:
+        total: mse_main + mse_aux + lambda_phase * phase_aux (what is minimised).
+        mse_main: MSE between the true noise and the final prediction (paper Eq. 4).
+        mse_aux: one MSE over all auxiliary predictions together (their mean, not their sum).
+        phase_aux: the phase loss of the auxiliary predictions, re-noised, against the noisy input.
+    """
+
+    total: torch.Tensor
+    mse_main: torch.Tensor
+    mse_aux: torch.Tensor
+    phase_aux: torch.Tensor
+
+    def as_floats(self, prefix: str = "train/") -> dict[str, float]:
+        """The terms as Python floats under log keys (`train/loss`, `train/mse_main`, ...)."""
+        return {f"{prefix}{name}": float(value)
+                for name, value in zip(TERM_NAMES, self.stacked(), strict=True)}
+
+    def stacked(self) -> torch.Tensor:
+        """(4,) total, mse_main, mse_aux, phase_aux, detached (for reducing over processes)."""
+        return torch.stack([self.total, self.mse_main, self.mse_aux, self.phase_aux]).detach()
+
+
+def clean_target(batch: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+    """What a stage learns to generate: the ears' mean (B, 1, T) or both ears (B, 2, T)."""
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    return batch["mean"] if stage == 1 else batch["binaural"]
+
+
+def model_conditions(batch: dict[str, torch.Tensor], stage: int) -> dict[str, torch.Tensor]:
+    """The denoiser's keyword conditions; stage two gets the ground-truth mean (teacher forcing)."""
+    conditions = {"warped": batch["warped"], "mono": batch["mono"], "positions": batch["positions"]}
+    if stage == 2:
+        conditions["mean"] = batch["mean"]
+    return conditions
+
+
+def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
+                   noise: torch.Tensor, schedule: NoiseSchedule, *, stage: int,
+                   lambda_phase: float = 0.01) -> LossTerms:
+    """Noises the stage's target, runs the denoiser and scores its noise predictions.
+
+    Args:
+        model: the denoiser (possibly wrapped by Accelerate / DDP).
+        batch: float tensors `mono` (B,1,T), `warped` (B,2,T), `positions` (B,7,K), `mean`
+            (B,1,T), and `binaural` (B,2,T) for stage two.
+        timesteps: (B,) integer training steps, one per item.
+        noise: (B, C, T) unit Gaussian noise, C = 1 (stage one) or 2 (stage two).
+        schedule: the training noise schedule.
+        stage: 1 or 2.
+        lambda_phase: weight of the phase term.
+
+    Returns:
+        LossTerms.
+    """
+    clean = clean_target(batch, stage)
+    if noise.shape != clean.shape:
+        raise ValueError(f"noise must match the stage-{stage} target {tuple(clean.shape)}, "
+                         f"got {tuple(noise.shape)}")
+    noisy = schedule.add_noise(clean, noise, timesteps)
+    output = model(noisy, timesteps, return_aux=True, **model_conditions(batch, stage))
+    alpha_bar = torch.as_tensor(schedule.train_alphas_cumprod, dtype=torch.float32,
+                                device=clean.device)[timesteps.long()].view(-1, 1, 1)
+    return loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
+                      lambda_phase=lambda_phase)
+
+
+def loss_terms(output: DenoiserOutput, *, clean: torch.Tensor, noisy: torch.Tensor,
+               noise: torch.Tensor, alpha_bar: torch.Tensor, lambda_phase: float) -> LossTerms:
+    """The loss of one denoiser output (the original's `use_l2_loss` + `phase_loss` training).
+
+    Args:
+        output: the denoiser's prediction (autocast outputs are scored in float32).
+        clean: (B, C, T) the target x_0.
+        noisy: (B, C, T) the denoiser's input x_t.
+        noise: (B, C, T) the noise that made x_t.
+        alpha_bar: (B, 1, 1) alpha_bar_t of each item.
+        lambda_phase: weight of the phase term.
+    """
+    mse_main = torch.mean((output.sample.float() - noise) ** 2)
+    zero = mse_main.new_zeros(())
+    if not output.aux_samples:
+        return LossTerms(mse_main, mse_main, zero, zero)
+    count = len(output.aux_samples)
+    aux = torch.cat([sample.float() for sample in output.aux_samples], dim=0)
+    mse_aux = torch.mean((aux - noise.repeat(count, 1, 1)) ** 2)
+    phase_aux = zero
+    if lambda_phase > 0:
+        # Each auxiliary noise estimate implies a noisy signal at the same level; its phase should
+        # match the real noisy input's. The threshold follows the re-noised prediction's energy,
+        # so it is phase_distance's `target` (as in the original's call).
+        alpha_bar = alpha_bar.repeat(count, 1, 1)
+        renoised = alpha_bar.sqrt() * clean.repeat(count, 1, 1) + (1.0 - alpha_bar).sqrt() * aux
+        phase_aux = phase_distance(noisy.repeat(count, 1, 1), renoised,
+                                   ignore_below=PHASE_IGNORE_BELOW)
+    total = mse_main + mse_aux + lambda_phase * phase_aux
+    return LossTerms(total, mse_main, mse_aux, phase_aux)
