@@ -20,20 +20,25 @@ class MetricInfo:
     """How a metric is shown in tables and plots."""
 
     label: str
-    unit: str
-    scale: float = 1.0  # the table prints value * scale (the paper prints Wave L2 x1000)
+    unit: str = ""
+    scale: float = 1.0  # tables print value * scale (the paper prints Wave L2 x1000)
+    digits: int = 3
     higher_is_better: bool = False
+
+    def format(self, value: float) -> str:
+        """The value as the table prints it."""
+        return f"{value * self.scale:.{self.digits}f}"
 
 
 METRICS: dict[str, MetricInfo] = {
-    "wave_l2": MetricInfo("Wave L2 (x1000)", "", 1000.0),
-    "amplitude_l2": MetricInfo("Amplitude L2", ""),
+    "wave_l2": MetricInfo("Wave L2 (x1000)", scale=1000.0),
+    "amplitude_l2": MetricInfo("Amplitude L2", digits=4),
     "phase_l2": MetricInfo("Phase L2", "rad"),
-    "mrstft": MetricInfo("MRSTFT", ""),
+    "mrstft": MetricInfo("MRSTFT"),
     "pesq": MetricInfo("PESQ", "MOS", higher_is_better=True),
     "pesq_full": MetricInfo("PESQ full", "MOS", higher_is_better=True),
-    "itd_error": MetricInfo("ITD error", "us"),
-    "ild_error": MetricInfo("ILD error", "dB"),
+    "itd_error": MetricInfo("ITD error", "us", digits=1),
+    "ild_error": MetricInfo("ILD error", "dB", digits=2),
 }
 
 
