@@ -1,0 +1,107 @@
+"""Vectorised signal blocks for the simulator: framewise filtering, delay lines, smooth noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def frame_filter(signal: np.ndarray, responses: np.ndarray, *, window_length: int) -> np.ndarray:
+    """Filters a signal with a different frequency response per frame (weighted overlap-add).
+
+    Frames use a square-root periodic Hann window for analysis and synthesis with a hop of half
+    the window, so a flat response of 1 reproduces the signal exactly. Frame k is centred on
+    sample k * hop. Responses should be short (smooth in frequency) to keep wrap-around small.
+
+    Args:
+        signal: (T,) samples.
+        responses: (F, window_length // 2 + 1) real or complex gains, F = ceil(T / hop) + 1.
+        window_length: an even frame length in samples.
+
+    Returns:
+        (T,) filtered signal, float32.
+    """
+    hop = window_length // 2
+    num_frames = frame_count(len(signal), window_length=window_length)
+    if responses.shape != (num_frames, hop + 1):
+        raise ValueError(f"responses must be ({num_frames}, {hop + 1}), got {responses.shape}")
+    window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window_length) / window_length))
+    padded = np.zeros((num_frames + 1) * hop, dtype=np.float64)
+    padded[hop : hop + len(signal)] = signal
+    blocks = padded.reshape(num_frames + 1, hop)
+    frames = np.concatenate([blocks[:-1], blocks[1:]], axis=1) * window
+    filtered = np.fft.irfft(np.fft.rfft(frames, axis=1) * responses, n=window_length, axis=1)
+    filtered *= window
+    out = np.zeros_like(blocks)
+    out[:-1] += filtered[:, :hop]
+    out[1:] += filtered[:, hop:]
+    return out.reshape(-1)[hop : hop + len(signal)].astype(np.float32)
+
+
+def frame_count(num_samples: int, *, window_length: int) -> int:
+    """Number of `frame_filter` frames for a signal of `num_samples`."""
+    return -(-num_samples // (window_length // 2)) + 1
+
+
+def delay_line(
+    signal: np.ndarray, delay: np.ndarray, gain: np.ndarray, *, max_delay: float
+) -> np.ndarray:
+    """y[t] = gain[t] * signal[t - delay[t]], fractional delays by linear interpolation.
+
+    Args:
+        signal: (T,) source samples (silence before the first one).
+        delay: (T,) delays in samples, 0 <= delay <= max_delay.
+        gain: (T,) gains.
+        max_delay: a bound on `delay`, for the zero padding.
+
+    Returns:
+        (T,) float32 delayed signal.
+    """
+    pad = int(np.ceil(max_delay)) + 2
+    padded = np.concatenate([np.zeros(pad, dtype=np.float32), signal.astype(np.float32)])
+    read = np.arange(pad, pad + len(signal), dtype=np.float64) - delay
+    index = np.floor(read).astype(np.int64)
+    frac = (read - index).astype(np.float32)
+    out = padded[index] + frac * (padded[index + 1] - padded[index])
+    return out * gain.astype(np.float32)
+
+
+def smooth_noise(
+    rng: np.random.Generator, num_points: int, *, cutoff: float, rate: float
+) -> np.ndarray:
+    """A smooth random signal: white noise through a Gaussian low-pass, unit standard deviation.
+
+    Args:
+        rng: the random source.
+        num_points: samples to return.
+        cutoff: the low-pass width in Hz (the signal wanders on a time scale of ~1 / cutoff).
+        rate: sampling rate of the result in Hz.
+
+    Returns:
+        (num_points,) float64 array, zero mean and unit standard deviation.
+    """
+    # Pad so that the FFT's circular wrap does not tie the two ends together.
+    length = num_points + int(4 * rate / cutoff)
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.fft.rfftfreq(length, d=1.0 / rate)
+    wander = np.fft.irfft(spectrum * np.exp(-((frequencies / cutoff) ** 2)), n=length)[:num_points]
+    wander -= wander.mean()
+    return wander / max(float(wander.std()), 1e-12)
+
+
+def upsample_frames(values: np.ndarray, num_samples: int, *, hop: int) -> np.ndarray:
+    """Linearly interpolates per-frame values (frame k centred on k * hop + hop / 2) to samples.
+
+    Args:
+        values: (..., K) per-frame values.
+        num_samples: T.
+        hop: samples per frame.
+
+    Returns:
+        (..., T) float64 values.
+    """
+    centres = np.arange(values.shape[-1]) * hop + hop / 2
+    time = np.arange(num_samples)
+    flat = values.reshape(-1, values.shape[-1])
+    return np.stack([np.interp(time, centres, row) for row in flat]).reshape(
+        *values.shape[:-1], num_samples
+    )
