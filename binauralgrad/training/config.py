@@ -33,7 +33,8 @@ class TrainingConfig:
         learning_rate: Adam's constant learning rate.
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
-        mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler).
+        mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler); None takes
+            the `accelerate launch` config's setting ("no" without one).
         gradient_accumulation_steps: micro-steps per optimizer step.
         max_grad_norm: clip gradients to this norm; None leaves them (the original did not clip).
         checkpoint_every: save a resumable checkpoint every this many steps (and at the end).
@@ -61,7 +62,7 @@ class TrainingConfig:
     learning_rate: float = 2e-4
     clip_length: int = 32000
     lambda_phase: float = 0.01
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = None
     checkpoint_every: int = 5000
@@ -88,7 +89,8 @@ class TrainingConfig:
         self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
         _check_choice("stage", self.stage, (1, 2))
         _check_choice("model_config", self.model_config, MODEL_CONFIGS)
-        _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
+        if self.mixed_precision is not None:
+            _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
         for name in ("max_steps", "batch_size", "clip_length", "gradient_accumulation_steps",
                      "checkpoint_every", "keep_checkpoints", "log_every", "validation_clips",
                      "validation_clip_length", "chunk_length", "hop_length"):
@@ -124,7 +126,7 @@ class TrainingConfig:
         if self.clip_length > self.chunk_length:
             raise ValueError(f"TrainingConfig.clip_length {self.clip_length} exceeds the dataset "
                              f"rows' chunk_length {self.chunk_length}")
-        if self.validation_clip_length > self.chunk_length:
+        if self.validate_every and self.validation_clip_length > self.chunk_length:
             raise ValueError(f"TrainingConfig.validation_clip_length {self.validation_clip_length}"
                              f" exceeds chunk_length {self.chunk_length}")
 

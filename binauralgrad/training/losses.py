@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +12,8 @@ from binauralgrad.metrics import phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
 from binauralgrad.schedule import NoiseSchedule
 
+# Concatenates a tensor over all processes; only this process's part carries gradient.
+Gather = Callable[[torch.Tensor], torch.Tensor]
 PHASE_IGNORE_BELOW = 0.1  # the original training's energy threshold (the benchmark uses 0.2)
 TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux")  # log names of LossTerms.stacked()
 
@@ -58,7 +61,7 @@ def model_conditions(batch: dict[str, torch.Tensor], stage: int) -> dict[str, to
 
 def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
                    noise: torch.Tensor, schedule: NoiseSchedule, *, stage: int,
-                   lambda_phase: float = 0.01) -> LossTerms:
+                   lambda_phase: float = 0.01, gather: Gather | None = None) -> LossTerms:
     """Noises the stage's target, runs the denoiser and scores its noise predictions.
 
     Args:
@@ -70,6 +73,7 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
         schedule: the training noise schedule.
         stage: 1 or 2.
         lambda_phase: weight of the phase term.
+        gather: for data-parallel runs, see `loss_terms`.
 
     Returns:
         LossTerms.
@@ -83,11 +87,12 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
     alpha_bar = torch.as_tensor(schedule.train_alphas_cumprod, dtype=torch.float32,
                                 device=clean.device)[timesteps.long()].view(-1, 1, 1)
     return loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
-                      lambda_phase=lambda_phase)
+                      lambda_phase=lambda_phase, gather=gather)
 
 
 def loss_terms(output: DenoiserOutput, *, clean: torch.Tensor, noisy: torch.Tensor,
-               noise: torch.Tensor, alpha_bar: torch.Tensor, lambda_phase: float) -> LossTerms:
+               noise: torch.Tensor, alpha_bar: torch.Tensor, lambda_phase: float,
+               gather: Gather | None = None) -> LossTerms:
     """The loss of one denoiser output (the original's `use_l2_loss` + `phase_loss` training).
 
     Args:
@@ -97,6 +102,12 @@ def loss_terms(output: DenoiserOutput, *, clean: torch.Tensor, noisy: torch.Tens
         noise: (B, C, T) the noise that made x_t.
         alpha_bar: (B, 1, 1) alpha_bar_t of each item.
         lambda_phase: weight of the phase term.
+        gather: in a data-parallel run, concatenates a tensor over the processes (only the
+            local part carrying gradient). The phase loss is a mean over the kept STFT bins of
+            the whole batch, with a threshold from the whole batch's energy, so it does not
+            split into per-process means; with `gather` it is computed over the global batch,
+            and its gradient is scaled so that averaging over processes (DDP) gives the
+            one-process gradient. The MSE terms split exactly and stay local.
     """
     mse_main = torch.mean((output.sample.float() - noise) ** 2)
     zero = mse_main.new_zeros(())
@@ -112,7 +123,17 @@ def loss_terms(output: DenoiserOutput, *, clean: torch.Tensor, noisy: torch.Tens
         # so it is phase_distance's `target` (as in the original's call).
         alpha_bar = alpha_bar.repeat(count, 1, 1)
         renoised = alpha_bar.sqrt() * clean.repeat(count, 1, 1) + (1.0 - alpha_bar).sqrt() * aux
-        phase_aux = phase_distance(noisy.repeat(count, 1, 1), renoised,
-                                   ignore_below=PHASE_IGNORE_BELOW)
+        phase_aux = _phase_term(noisy.repeat(count, 1, 1), renoised, gather)
     total = mse_main + mse_aux + lambda_phase * phase_aux
     return LossTerms(total, mse_main, mse_aux, phase_aux)
+
+
+def _phase_term(noisy: torch.Tensor, renoised: torch.Tensor, gather: Gather | None) -> torch.Tensor:
+    if gather is None:
+        return phase_distance(noisy, renoised, ignore_below=PHASE_IGNORE_BELOW)
+    everywhere = gather(renoised)
+    phase = phase_distance(gather(noisy), everywhere, ignore_below=PHASE_IGNORE_BELOW)
+    # The value is the global one; the gradient here reaches only the local part, and DDP then
+    # divides the sum over processes by their number: scale the gradient back up by it.
+    processes = everywhere.shape[0] // renoised.shape[0]
+    return phase + (processes - 1) * (phase - phase.detach())

@@ -1,0 +1,322 @@
+"""The Accelerate training loop for either stage: one CPU to many GPUs and nodes."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from binauralgrad.models.denoiser import BinauralDenoiser
+from binauralgrad.schedule import NoiseSchedule
+from binauralgrad.training import checkpoints as ckpt
+from binauralgrad.training.config import TrainingConfig
+from binauralgrad.training.data import EpochSampler, SeededRows, TrainingCollator
+from binauralgrad.training.ema import ExponentialMovingAverage
+from binauralgrad.training.export import export_denoiser, push_denoiser
+from binauralgrad.training.losses import TERM_NAMES, diffusion_loss
+
+logger = get_logger(__name__)
+DENOISER_FOLDER = "denoiser"
+METRICS_FILE = "metrics.jsonl"  # every logged value, one JSON object per line (main process)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; the step was not applied and the last checkpoint is intact."""
+
+
+@dataclass
+class TrainingResult:
+    """How a run ended.
+
+    Attributes:
+        step: optimizer steps completed.
+        stopped_by_signal: SIGTERM stopped the run early (after checkpointing).
+        losses: the last step's terms (`train/loss`, `train/mse_main`, ...), over all processes.
+        checkpoint: the final checkpoint folder.
+        export_dir: the exported denoiser (`output_dir/denoiser`).
+    """
+
+    step: int
+    stopped_by_signal: bool = False
+    losses: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    export_dir: Path | None = None
+
+
+def train(config: TrainingConfig) -> TrainingResult:
+    """Trains one stage as `config` says; run under `accelerate launch` for several processes.
+
+    Example:
+        >>> train(TrainingConfig(stage=1, data_dir="data/trainset", output_dir="runs/stage_one"))
+    """
+    return Trainer(config).run()
+
+
+class Trainer:
+    """One run: Accelerator, model, optimizer, data, EMA, counters; `run()` trains to max_steps."""
+
+    def __init__(self, config: TrainingConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision, log_with=config.log_with or None,
+            project_dir=str(self.output_dir),
+            # One DataLoader batch is one micro-step of the global batch; each process gets its
+            # slice, so the items of a step do not depend on the number of processes.
+            dataloader_config=DataLoaderConfiguration(split_batches=True))
+        micro, processes = config.micro_batch_size, self.accelerator.num_processes
+        if micro % processes:
+            raise ValueError(f"batch_size {config.batch_size} / gradient_accumulation_steps "
+                             f"{config.gradient_accumulation_steps} = {micro} items per micro-step"
+                             f" cannot be split evenly over {processes} processes")
+        self.schedule = NoiseSchedule()
+        self.state = ckpt.TrainerState(seed=config.seed, stage=config.stage)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+            torch.manual_seed(config.seed)
+            model = BinauralDenoiser(config.denoiser_config())
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.sampler, loader = self._build_loader()
+        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        self.ema = None
+        if config.ema_decay is not None:
+            self.ema = ExponentialMovingAverage(self.unwrapped, config.ema_decay)
+            self.accelerator.register_for_checkpointing(self.ema)
+
+    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`tensor` concatenated over processes, gradient only through this process's part."""
+        processes = self.accelerator.num_processes
+        if processes == 1:
+            return tensor
+        parts = list(self.accelerator.gather(tensor.detach().contiguous()).chunk(processes))
+        parts[self.accelerator.process_index] = tensor
+        return torch.cat(parts)
+
+    @property
+    def unwrapped(self) -> BinauralDenoiser:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _build_loader(self) -> tuple[EpochSampler, DataLoader]:
+        from binauralgrad.data import load_binaural_dataset
+
+        config = self.config
+        rows = load_binaural_dataset(config.data_dir, chunk_length=config.chunk_length,
+                                     hop_length=config.hop_length)
+        if len(rows) < config.micro_batch_size:
+            raise ValueError(f"{config.data_dir} has {len(rows)} chunks of {config.chunk_length}"
+                             f" samples, fewer than one micro-batch ({config.micro_batch_size})")
+        sampler = EpochSampler(len(rows), config.seed)
+        model_config = config.denoiser_config()
+        collator = TrainingCollator(config.clip_length, model_config.out_channels,
+                                    model_config.num_train_steps)
+        loader = DataLoader(SeededRows(rows), batch_size=config.micro_batch_size, sampler=sampler,
+                            drop_last=True, collate_fn=collator, num_workers=config.num_workers)
+        return sampler, loader
+
+    def run(self) -> TrainingResult:
+        """Trains until `max_steps` or SIGTERM; checkpoints, exports and (optionally) pushes."""
+        config, accelerator = self.config, self.accelerator
+        self._start()
+        result = TrainingResult(step=self.state.step)
+        stop = _SignalFlag(signal.SIGTERM)
+        bar = tqdm(total=config.max_steps, initial=self.state.step, desc=f"stage {config.stage}",
+                   disable=not (config.progress and accelerator.is_main_process))
+        meter = _Throughput(self.state.step)
+        batches = self._batches()
+        try:
+            while self.state.step < config.max_steps and not result.stopped_by_signal:
+                terms, grad_norm, result.stopped_by_signal = self._train_step(batches, stop)
+                self.state.step += 1
+                bar.update(1)
+                result.losses = {f"train/{name}": float(value)
+                                 for name, value in zip(TERM_NAMES, terms, strict=True)}
+                self._after_step(result, grad_norm, meter, bar)
+        finally:
+            stop.restore()
+            bar.close()
+        if result.stopped_by_signal:
+            logger.info(f"SIGTERM: stopped after step {self.state.step}", main_process_only=True)
+        result.step = self.state.step
+        result.checkpoint = self._checkpoint()
+        result.export_dir = self._export()
+        accelerator.end_training()
+        return result
+
+    def _start(self) -> None:
+        """Resumes from a checkpoint, or starts fresh in a folder without one."""
+        config, accelerator = self.config, self.accelerator
+        checkpoint = ckpt.resolve_resume(self.output_dir, config.resume)
+        if checkpoint is None and config.resume is None and \
+                ckpt.list_checkpoints(self.output_dir / ckpt.CHECKPOINTS):
+            raise FileExistsError(f"{self.output_dir} already holds checkpoints; pass "
+                                  "--resume latest to continue, or choose a new output folder")
+        if checkpoint is not None:
+            saved = ckpt.TrainerState.read(checkpoint)
+            if (saved.stage, saved.seed) != (config.stage, config.seed):
+                raise ValueError(f"{checkpoint} is stage {saved.stage} with seed {saved.seed}; "
+                                 f"this run is stage {config.stage} with seed {config.seed}")
+            accelerator.load_state(str(checkpoint))
+            self.state = saved
+            logger.info(f"resumed from {checkpoint} at step {saved.step}", main_process_only=True)
+        if accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            config.save(self.output_dir / "training_config.json")
+        if config.log_with:
+            values = {key: value if isinstance(value, (int, float, str, bool)) else str(value)
+                      for key, value in config.to_dict().items()}
+            accelerator.init_trackers(f"binauralgrad_stage_{config.stage}", config=values)
+
+    def _batches(self):
+        """Micro-batches from the saved data position on, epoch after epoch."""
+        while True:
+            # Accelerate's loader re-applies its own epoch counter when iterated; set both.
+            self.loader.set_epoch(self.state.epoch)
+            self.sampler.set_epoch(self.state.epoch)
+            loader = self.loader
+            if self.state.batches_in_epoch:
+                loader = self.accelerator.skip_first_batches(self.loader,
+                                                             self.state.batches_in_epoch)
+                self.sampler.set_epoch(self.state.epoch)
+            for batch in loader:
+                self.state.batches_in_epoch += 1
+                yield batch
+            self.state.epoch += 1
+            self.state.batches_in_epoch = 0
+
+    def _train_step(self, batches, stop: _SignalFlag) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches.
+
+        Returns:
+            The loss terms averaged over processes (4,), the gradient norm before clipping, and
+            whether any process was asked to stop.
+        """
+        config, accelerator = self.config, self.accelerator
+        steps = config.gradient_accumulation_steps
+        terms = torch.zeros(4, device=accelerator.device)
+        for micro in range(steps):
+            batch = next(batches)
+            # Gradients are all-reduced once per optimizer step, on the last micro-batch.
+            with accelerator.no_sync(self.model) if micro < steps - 1 else nullcontext():
+                loss = diffusion_loss(self.model, batch, batch["timesteps"], batch["noise"],
+                                      self.schedule, stage=config.stage,
+                                      lambda_phase=config.lambda_phase, gather=self._gather)
+                accelerator.backward(loss.total / steps)
+            terms += loss.stacked() / steps
+        # One collective per step carries the loss (for logging and the NaN check on every
+        # process alike) and the stop flag (a signal on any process stops all of them).
+        shared = accelerator.reduce(torch.cat([terms, terms.new_tensor([float(stop.raised)])]),
+                                    reduction="mean")
+        if not torch.isfinite(shared[:4]).all():
+            latest = ckpt.latest_checkpoint(self.output_dir / ckpt.CHECKPOINTS)
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.state.step + 1} (loss, mse_main, mse_aux, "
+                f"phase_aux = {shared[:4].tolist()}); the step was not applied; last good "
+                f"checkpoint: {latest or 'none yet'}")
+        grad_norm = accelerator.clip_grad_norm_(self.model.parameters(),
+                                                config.max_grad_norm or math.inf)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.unwrapped)
+        return shared[:4].cpu(), torch.as_tensor(grad_norm).float().cpu(), bool(shared[4] > 0)
+
+    def _after_step(self, result: TrainingResult, grad_norm, meter, bar) -> None:
+        config, step = self.config, self.state.step
+        if step % config.log_every == 0 or step == 1:
+            values = {**result.losses, "train/grad_norm": float(grad_norm),
+                      "train/lr": self.optimizer.param_groups[0]["lr"],
+                      **meter.rates(step, config.batch_size)}
+            self._log(values)
+            bar.set_postfix(loss=f"{result.losses['train/loss']:.4f}")
+        if config.validate_every and step % config.validate_every == 0:
+            self._log(self._validate())
+        if step % config.checkpoint_every == 0 and step < config.max_steps and \
+                not result.stopped_by_signal:
+            self._checkpoint()
+
+    def _log(self, values: dict[str, float]) -> None:
+        if not values:
+            return
+        self.accelerator.log(values, step=self.state.step)
+        if self.accelerator.is_main_process:
+            with open(self.output_dir / METRICS_FILE, "a") as handle:
+                handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
+
+    def _validate(self) -> dict[str, float]:
+        from binauralgrad.training.validation import load_validation_batch, validate
+
+        values = {}
+        if self.accelerator.is_main_process:
+            if not hasattr(self, "_validation_batch"):
+                self._validation_batch = load_validation_batch(self.config)
+            denoiser = self.unwrapped
+            if self.ema is not None:  # score the weights that will be exported
+                from binauralgrad.training.export import exportable_denoiser
+
+                denoiser = exportable_denoiser(denoiser, self.ema).to(self.accelerator.device)
+            values = validate(denoiser, self.schedule, self._validation_batch,
+                              stage=self.config.stage, seed=self.config.seed)
+        self.accelerator.wait_for_everyone()
+        return values
+
+    def _checkpoint(self) -> Path:
+        folder = ckpt.checkpoint_name(self.state.step)
+        existing = self.output_dir / ckpt.CHECKPOINTS / folder
+        if (existing / ckpt.TRAINER_STATE).is_file():
+            return existing  # this step is saved already (e.g. the final step was a multiple)
+        return ckpt.save_checkpoint(self.accelerator, self.output_dir, self.state,
+                                    self.config.keep_checkpoints, extra=self._export_into)
+
+    def _export_into(self, folder: Path) -> None:
+        export_denoiser(self.unwrapped, folder / DENOISER_FOLDER, self.ema)
+
+    def _export(self) -> Path:
+        target = self.output_dir / DENOISER_FOLDER
+        if self.accelerator.is_main_process:
+            export_denoiser(self.unwrapped, target, self.ema)
+            if self.config.push_to_hub:
+                url = push_denoiser(target, self.config.push_to_hub)
+                logger.info(f"pushed {target} to {url}", main_process_only=True)
+        self.accelerator.wait_for_everyone()
+        return target
+
+
+class _Throughput:
+    """Steps and samples per second since the previous log."""
+
+    def __init__(self, step: int):
+        self.step, self.time = step, time.perf_counter()
+
+    def rates(self, step: int, batch_size: int) -> dict[str, float]:
+        now = time.perf_counter()
+        steps_per_s = (step - self.step) / max(now - self.time, 1e-9)
+        self.step, self.time = step, now
+        return {"train/steps_per_s": steps_per_s, "train/samples_per_s": steps_per_s * batch_size}
+
+
+class _SignalFlag:
+    """Records a signal instead of dying, so the step in progress finishes and is checkpointed."""
+
+    def __init__(self, signum: int):
+        self.raised = False
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.raised = True
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
