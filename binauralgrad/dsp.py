@@ -177,6 +177,7 @@ def interpolate_at(signal: Tensor, times: Tensor, *, signal_start: int = 0) -> T
     left = floor.long() - signal_start
     right = torch.clamp(times.ceil().long() - signal_start, max=signal.shape[-1] - 1)
     alpha = times - floor
+    # The original's arithmetic, term for term, so that float32 results match it bit for bit.
     return (1 - alpha) * torch.gather(signal, 2, left) + alpha * torch.gather(signal, 2, right)
 
 
@@ -205,7 +206,8 @@ def geometric_warp(mono: Tensor, positions: Tensor, *, sample_rate: int = SAMPLE
         sample_rate: audio rate in Hz.
 
     Returns:
-        (B, 2, T) warped audio: left ear, right ear.
+        (B, 2, T) warped audio in mono's dtype: left ear, right ear. Half-precision inputs are
+        computed in float32.
     """
     if not isinstance(mono, Tensor) or mono.ndim != 3 or mono.shape[1] != 1:
         shape = tuple(mono.shape) if isinstance(mono, Tensor) else type(mono).__name__
@@ -218,7 +220,12 @@ def geometric_warp(mono: Tensor, positions: Tensor, *, sample_rate: int = SAMPLE
             f"mono {tuple(mono.shape)} and positions {tuple(positions.shape)} do not match: "
             f"need the same batch and T == {FRAME_SAMPLES} * K"
         )
+    if mono.device != positions.device:
+        raise ValueError(f"mono is on {mono.device} but positions on {positions.device}")
     if not bool(torch.isfinite(mono).all()):
         raise ValueError("mono contains NaN or inf")
-    warpfield = warp_field(ear_distances(positions), num_samples, sample_rate=sample_rate)
-    return time_warp(mono.expand(-1, 2, -1).to(warpfield.dtype), warpfield)
+    # Half precision cannot hold sample times (t + warp) to a fraction of a sample.
+    dtype = torch.promote_types(torch.promote_types(mono.dtype, positions.dtype), torch.float32)
+    distances = ear_distances(positions.to(dtype))
+    warpfield = warp_field(distances, num_samples, sample_rate=sample_rate)
+    return time_warp(mono.to(dtype).expand(-1, 2, -1), warpfield).to(mono.dtype)

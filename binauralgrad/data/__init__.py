@@ -15,6 +15,7 @@ from binauralgrad.data.sequence import (
     load_sequence,
     write_geowarp,
 )
+from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
 
 __all__ = [
     "BinauralCollator",
@@ -25,5 +26,7 @@ __all__ = [
     "inspect_sequence",
     "load_binaural_dataset",
     "load_sequence",
+    "make_synthetic_dataset",
+    "render_binaural",
     "write_geowarp",
 ]
