@@ -394,3 +394,17 @@ def test_paper_size_training_step_is_finite():
 
     report = measure_training_throughput(DenoiserConfig.stage_two(), 1, 16000, 1, warmup=0)
     assert report["parameters"] > 1_000_000 and report["samples_per_s"] > 0
+
+
+@pytest.mark.parametrize("name,processes,machines,precision", [
+    ("cpu", 1, 1, "no"), ("single_gpu", 1, 1, "bf16"), ("multi_gpu", 8, 1, "fp16"),
+    ("multi_node", 16, 2, "fp16"),
+])
+def test_accelerate_configs_load(name, processes, machines, precision):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = Path(__file__).parents[1] / "accelerate_configs" / f"{name}.yaml"
+    config = load_config_from_file(str(path))
+    assert (config.num_processes, config.num_machines, config.mixed_precision) == \
+        (processes, machines, precision)
+    assert 48 % config.num_processes == 0  # the paper's global batch splits evenly
