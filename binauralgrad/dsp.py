@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
@@ -136,7 +135,9 @@ def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE
     if distances.ndim != 3 or distances.shape[-1] == 0 or num_samples % distances.shape[-1]:
         shape = tuple(distances.shape)
         raise ValueError(f"cannot upsample distances {shape} to {num_samples} samples")
-    upsampled = F.interpolate(distances, size=num_samples, mode="nearest")
+    # Each row holds for its own T / K samples. (The original's F.interpolate computes the same
+    # index in float32, which puts a few samples per boundary in the wrong row past ~2^23.)
+    upsampled = torch.repeat_interleave(distances, num_samples // distances.shape[-1], dim=-1)
     return -upsampled / SPEED_OF_SOUND * sample_rate
 
 

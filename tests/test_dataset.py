@@ -219,3 +219,12 @@ def test_load_sequence_shapes(trainset):
     assert sequence["positions"].shape == (420, 7) and "warped" not in sequence
     make_sequence(trainset / "test_only", 1.0, binaural=False)
     assert set(load_sequence(trainset / "test_only")) == {"mono", "positions"}
+
+
+def test_geowarp_in_blocks_equals_one_pass(trainset, monkeypatch):
+    from binauralgrad.data import sequence as sequence_module
+
+    folder = trainset / "x"
+    whole = compute_geowarp(folder)
+    monkeypatch.setattr(sequence_module, "GEOWARP_BLOCK_FRAMES", 7)  # 86 blocks, one partial
+    np.testing.assert_array_equal(compute_geowarp(folder), whole)
