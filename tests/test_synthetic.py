@@ -10,7 +10,7 @@ import soundfile
 
 from binauralgrad.audio_io import read_positions, read_wav
 from binauralgrad.data import find_sequences, head, load_sequence
-from binauralgrad.data.blocks import frame_filter, smooth_noise
+from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
 from binauralgrad.data.speech import speech_like_signal
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
@@ -153,6 +153,15 @@ def test_blocks():
     signal = np.random.default_rng(8).standard_normal(5000)
     unity = np.ones((frame_count_for(5000), 257))
     np.testing.assert_allclose(frame_filter(signal, unity, window_length=512), signal, atol=1e-5)
+    values = np.random.default_rng(10).standard_normal((2, 12))
+    expected = [np.interp(np.arange(4700), np.arange(12) * 400 + 200, row) for row in values]
+    np.testing.assert_allclose(upsample_frames(values, 4700, hop=400), expected, atol=1e-12)
+    source = np.random.default_rng(11).standard_normal(3000).astype(np.float32)
+    delayed = delay_line(source, np.full(3000, 10.25), np.full(3000, 0.5), max_delay=10.25)
+    np.testing.assert_allclose(
+        delayed[11:], 0.5 * (0.75 * source[1:-10] + 0.25 * source[:-11]), atol=1e-6
+    )
+    assert np.all(delayed[:10] == 0)  # silence before the source starts
     wander = smooth_noise(np.random.default_rng(9), 1000, cutoff=1.0, rate=120)
     assert abs(wander.std() - 1) < 1e-9 and np.abs(np.diff(wander)).max() < 0.2
 

@@ -58,10 +58,14 @@ def delay_line(
     """
     pad = int(np.ceil(max_delay)) + 2
     padded = np.concatenate([np.zeros(pad, dtype=np.float32), signal.astype(np.float32)])
-    read = np.arange(pad, pad + len(signal), dtype=np.float64) - delay
-    index = np.floor(read).astype(np.int64)
-    frac = (read - index).astype(np.float32)
-    out = padded[index] + frac * (padded[index + 1] - padded[index])
+    # Split the delay into whole and fractional samples so that float32 keeps full precision
+    # however long the signal: t - delay = (t - whole - 1) + (1 - fraction).
+    delay = np.asarray(delay, dtype=np.float32)
+    whole = np.floor(delay)
+    index = np.arange(pad - 1, pad - 1 + len(signal), dtype=np.int64) - whole.astype(np.int64)
+    weight = 1.0 - (delay - whole)
+    before = padded[index]
+    out = before + weight * (padded[index + 1] - before)
     return out * gain.astype(np.float32)
 
 
@@ -89,19 +93,24 @@ def smooth_noise(
 
 
 def upsample_frames(values: np.ndarray, num_samples: int, *, hop: int) -> np.ndarray:
-    """Linearly interpolates per-frame values (frame k centred on k * hop + hop / 2) to samples.
+    """Linearly interpolates per-frame values (frame k centred on sample k * hop + hop // 2).
 
     Args:
-        values: (..., K) per-frame values.
+        values: (..., K) per-frame values, K * hop >= num_samples.
         num_samples: T.
         hop: samples per frame.
 
     Returns:
-        (..., T) float64 values.
+        (..., T) float64 values, held constant before the first and after the last centre.
     """
-    centres = np.arange(values.shape[-1]) * hop + hop / 2
-    time = np.arange(num_samples)
-    flat = values.reshape(-1, values.shape[-1])
-    return np.stack([np.interp(time, centres, row) for row in flat]).reshape(
-        *values.shape[:-1], num_samples
+    values = np.asarray(values, dtype=np.float64)
+    half = hop // 2
+    # Between two centres the ramp is the same for every frame: broadcast it, no gathers.
+    ramp = np.arange(hop) / hop
+    between = values[..., :-1, None] + np.diff(values, axis=-1)[..., None] * ramp
+    head = np.repeat(values[..., :1], half, axis=-1)
+    tail = np.repeat(
+        values[..., -1:], max(0, num_samples - half - (values.shape[-1] - 1) * hop), -1
     )
+    joined = np.concatenate([head, between.reshape(*values.shape[:-1], -1), tail], axis=-1)
+    return joined[..., :num_samples]
