@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -112,17 +111,6 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(
         geometric_warp, (mono, positions), eps=1e-7, atol=1e-5, fast_mode=True
     )
-
-
-def test_sixty_seconds_is_fast():
-    generator = torch.Generator().manual_seed(0)
-    mono = torch.randn(1, 1, 60 * 48000, generator=generator)
-    positions = torch.randn(1, 7, 60 * 120, generator=generator)
-    geometric_warp(mono[..., :4000], positions[..., :10])  # warm-up
-    start = time.perf_counter()
-    geometric_warp(mono, positions)
-    # Typically ~0.15 s on 2 cores; the bound is loose because CI machines are shared.
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize(

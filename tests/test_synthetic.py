@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import soundfile
@@ -173,11 +171,9 @@ def frame_count_for(num_samples):
 
 
 def test_make_synthetic_dataset_layout_levels_and_determinism(tmp_path):
-    start = time.perf_counter()
     folders = make_synthetic_dataset(
         tmp_path / "a", train_minutes=0.1, test_minutes=0.1, sequences=2, seed=3, progress=False
     )
-    elapsed = time.perf_counter() - start
     names = [
         folder.relative_to(tmp_path / "a").as_posix() for folder in find_sequences(tmp_path / "a")
     ]
@@ -188,13 +184,13 @@ def test_make_synthetic_dataset_layout_levels_and_determinism(tmp_path):
         "trainset/subject1",
         "trainset/subject2",
     ]
-    assert len(folders) == 5 and elapsed < 20  # 15 s of audio; typically ~1 s
+    assert len(folders) == 5
     for folder in folders:
         sequence = load_sequence(folder)
         num_samples = sequence["mono"].shape[1]
         assert num_samples >= 3 * FS and num_samples % 400 == 0
         assert soundfile.info(str(folder / "binaural.wav")).subtype == "FLOAT"
-        assert np.abs(sequence["mono"]).max() == pytest.approx(0.3)
+        assert np.abs(sequence["mono"]).max() == pytest.approx(0.3, abs=1e-3)  # + noise floor
         assert 0.01 < np.abs(sequence["binaural"]).max() < 0.9
         read_positions(folder / "rx_positions.txt", num_samples=num_samples)
     make_synthetic_dataset(

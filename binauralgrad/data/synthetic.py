@@ -145,7 +145,30 @@ def _synthesize_sequence(rng: np.random.Generator, frames: int, speech: list[Pat
     if peak > PEAK_LIMIT:
         binaural *= PEAK_LIMIT / peak
     listener = np.tile([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], (frames, 1))
-    return source[None], binaural, positions, listener
+    # The mono close-talk microphone has a noise floor too: exact digital silence in pauses is
+    # unlike any recording and leaves spectral bins that phase-based measures cannot read.
+    mono = source + SENSOR_NOISE * rng.standard_normal(source.shape).astype(np.float32)
+    return mono[None], binaural, positions, listener
+
+
+def simulate_sequence(seconds: float, *, seed: int = 0,
+                      speech_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """One random scene (room, trajectory, talker), as `make_synthetic_dataset` draws them.
+
+    Args:
+        seconds: duration, rounded up to whole 120 Hz position frames.
+        seed: the random seed.
+        speech_dir: a folder of speech recordings to use instead of the speech-like model.
+
+    Returns:
+        `mono` (1, T), `binaural` (2, T), `positions` (K, 7) talker rows, `rx_positions` (K, 7).
+    """
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"seconds must be a positive duration, got {seconds!r}")
+    frames = int(math.ceil(seconds * SAMPLE_RATE / FRAME_SAMPLES))
+    speech = speech_files(speech_dir) if speech_dir is not None else None
+    mono, binaural, tx, rx = _synthesize_sequence(np.random.default_rng(seed), frames, speech)
+    return {"mono": mono, "binaural": binaural, "positions": tx, "rx_positions": rx}
 
 
 def make_synthetic_dataset(
