@@ -289,6 +289,14 @@ def test_gradient_accumulation_and_a_batch_that_does_not_split(dataset_dir, tmp_
         train(run_config(dataset_dir, tmp_path / "big", batch_size=400))
 
 
+def test_bf16_autocast_gives_finite_losses(dataset_dir, tmp_path):
+    from binauralgrad.training import train
+
+    result = train(run_config(dataset_dir, tmp_path, stage=2, max_steps=1,
+                              mixed_precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(value)) for value in result.losses.values())
+
+
 def test_tensorboard_tracker_writes_events(dataset_dir, tmp_path):
     pytest.importorskip("tensorboard")
     from binauralgrad.training import train

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import threading
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from binauralgrad.training.data import EpochSampler, SeededRows, TrainingCollato
 from binauralgrad.training.ema import ExponentialMovingAverage
 from binauralgrad.training.export import export_denoiser, push_denoiser
 from binauralgrad.training.losses import TERM_NAMES, diffusion_loss
+from binauralgrad.training.monitors import SignalFlag, Throughput
 
 logger = get_logger(__name__)
 DENOISER_FOLDER = "denoiser"
@@ -89,6 +88,7 @@ class Trainer:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.sampler, loader = self._build_loader()
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        self._validation_batch: dict[str, torch.Tensor] | None = None  # loaded on first use
         self.ema = None
         if config.ema_decay is not None:
             self.ema = ExponentialMovingAverage(self.unwrapped, config.ema_decay)
@@ -129,10 +129,10 @@ class Trainer:
         config, accelerator = self.config, self.accelerator
         self._start()
         result = TrainingResult(step=self.state.step)
-        stop = _SignalFlag(signal.SIGTERM)
+        stop = SignalFlag(signal.SIGTERM)
         bar = tqdm(total=config.max_steps, initial=self.state.step, desc=f"stage {config.stage}",
                    disable=not (config.progress and accelerator.is_main_process))
-        meter = _Throughput(self.state.step)
+        meter = Throughput(self.state.step)
         batches = self._batches()
         try:
             while self.state.step < config.max_steps and not result.stopped_by_signal:
@@ -194,7 +194,7 @@ class Trainer:
             self.state.epoch += 1
             self.state.batches_in_epoch = 0
 
-    def _train_step(self, batches, stop: _SignalFlag) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    def _train_step(self, batches, stop: SignalFlag) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches.
 
         Returns:
@@ -258,7 +258,7 @@ class Trainer:
 
         values = {}
         if self.accelerator.is_main_process:
-            if not hasattr(self, "_validation_batch"):
+            if self._validation_batch is None:
                 self._validation_batch = load_validation_batch(self.config)
             denoiser = self.unwrapped
             if self.ema is not None:  # score the weights that will be exported
@@ -290,33 +290,3 @@ class Trainer:
                 logger.info(f"pushed {target} to {url}", main_process_only=True)
         self.accelerator.wait_for_everyone()
         return target
-
-
-class _Throughput:
-    """Steps and samples per second since the previous log."""
-
-    def __init__(self, step: int):
-        self.step, self.time = step, time.perf_counter()
-
-    def rates(self, step: int, batch_size: int) -> dict[str, float]:
-        now = time.perf_counter()
-        steps_per_s = (step - self.step) / max(now - self.time, 1e-9)
-        self.step, self.time = step, now
-        return {"train/steps_per_s": steps_per_s, "train/samples_per_s": steps_per_s * batch_size}
-
-
-class _SignalFlag:
-    """Records a signal instead of dying, so the step in progress finishes and is checkpointed."""
-
-    def __init__(self, signum: int):
-        self.raised = False
-        self._previous = {}
-        if threading.current_thread() is threading.main_thread():
-            self._previous[signum] = signal.signal(signum, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.raised = True
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
