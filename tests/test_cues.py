@@ -86,3 +86,18 @@ def test_bad_inputs_raise_clear_errors():
         itd_error(delayed_pair(1), np.zeros((2, 48000), dtype=np.float32))
     with pytest.raises(ValueError, match="hop_s"):
         itd_track(delayed_pair(1), hop_s=0.0)
+
+
+@pytest.mark.parametrize(("phat_beta", "robust"), [(0.5, True), (1.0, False)])
+def test_partial_whitening_keeps_the_itd_of_band_limited_sound_under_noise(phat_beta, robust):
+    # Speech has little energy above 4 kHz; full PHAT lets faint noise there vote as loudly.
+    rng = np.random.default_rng(3)
+    low = np.fft.irfft(
+        np.fft.rfft(rng.standard_normal(48000)) * (np.fft.rfftfreq(48000, 1 / RATE) < 4000)
+    )
+    frequencies = np.fft.rfftfreq(48000)
+    right = np.fft.irfft(np.fft.rfft(low) * np.exp(-2j * np.pi * frequencies * 10), n=48000)
+    clean = np.stack([low, right]).astype(np.float32)
+    floor = 10 ** (-40 / 20) * clean.std() * rng.standard_normal(clean.shape).astype(np.float32)
+    error = itd_error(clean + floor, clean, phat_beta=phat_beta)
+    assert (error < 20.0) == robust, error
