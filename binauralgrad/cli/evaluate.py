@@ -74,7 +74,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from binauralgrad.plots import write_plots
 
         files = {p.name: {"reference": p.reference, "prediction": p.prediction} for p in pairs}
-        write_plots(args.plot, files, {"prediction": result.sequences}, overwrite=args.overwrite)
+        write_plots(
+            args.plot,
+            files,
+            {"prediction": result.sequences},
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
         print(f"wrote figures into {args.plot}")
     return 0
 
