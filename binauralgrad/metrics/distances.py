@@ -55,7 +55,8 @@ def phase_distance(
     A bin counts when the target's energy |Re| + |Im| and the prediction's both exceed
     `ignore_below` times the target's mean energy; the loss is the mean over those bins of the
     wrapped angle difference pi - ||angle(prediction) - angle(target)| - pi|. Gradients flow to
-    `prediction` (the bin selection itself is not differentiated).
+    both arguments (the training loss differentiates its `target`); the bin selection itself is
+    not differentiated.
 
     Args:
         prediction: (..., T) tensor, T > 1024.
