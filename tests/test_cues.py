@@ -101,3 +101,14 @@ def test_partial_whitening_keeps_the_itd_of_band_limited_sound_under_noise(phat_
     floor = 10 ** (-40 / 20) * clean.std() * rng.standard_normal(clean.shape).astype(np.float32)
     error = itd_error(clean + floor, clean, phat_beta=phat_beta)
     assert (error < 20.0) == robust, error
+
+
+def test_long_signals_are_processed_in_blocks_of_frames_with_the_same_result(monkeypatch):
+    import binauralgrad.metrics.cues as cues
+
+    binaural = delayed_pair(5)
+    whole = (itd_track(binaural), ild_track(binaural))
+    monkeypatch.setattr(cues, "_BLOCK_FRAMES", 7)
+    for expected, blocked in zip(whole, (itd_track(binaural), ild_track(binaural)), strict=True):
+        assert torch.allclose(blocked.values, expected.values, atol=1e-4)
+        assert torch.equal(blocked.active, expected.active)

@@ -194,3 +194,17 @@ def test_the_evaluate_module_gives_the_same_numbers(signals, expected, tmp_path)
     for name in ("wave_l2", "amplitude_l2", "phase_l2", "mrstft"):
         assert single[name] == pytest.approx(expected["pred_0"][name], rel=1e-4)
     assert abs(single["pesq"] - expected["pred_0"]["pesq"]) < 0.02
+
+
+def test_long_signals_are_processed_in_groups_of_rows_with_the_same_result(monkeypatch):
+    import binauralgrad.metrics.distances as distances
+
+    prediction, reference = noise((3, 2, 6000), seed=6), noise((3, 2, 6000), seed=7)
+    whole = [f(prediction, reference) for f in (amplitude_l2, phase_l2, mrstft)]
+    monkeypatch.setattr(distances, "_GROUP_SAMPLES", 13000)  # groups of 2 rows
+    assert [f(prediction, reference) for f in (amplitude_l2, phase_l2, mrstft)] == pytest.approx(
+        whole, rel=1e-5
+    )
+    prediction.requires_grad_()
+    phase_distance(prediction, reference, ignore_below=0.2).backward()
+    assert prediction.grad.abs().sum() > 0

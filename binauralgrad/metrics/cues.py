@@ -18,6 +18,7 @@ PHAT_BETA = 0.5
 THRESHOLD_DB = -30.0  # frames (bands) this far below the loudest one carry no usable cue
 OCTAVE_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 _TINY = 1e-12
+_BLOCK_FRAMES = 1000  # frames per batch of FFTs (10 s at the default hop)
 
 
 @dataclass
@@ -43,8 +44,8 @@ class CueTrack:
 
 def _frames(
     binaural, sample_rate: int, frame_s: float, hop_s: float
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Hann-windowed frames (B, 2, F, L) of (2, T) or (B, 2, T) audio, their centre times and L."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames (B, 2, F, L) of (2, T) or (B, 2, T) audio as a view (no copy), and centre times."""
     audio = as_signal(binaural, "binaural audio")
     audio = audio.unsqueeze(0) if audio.ndim == 2 else audio
     if audio.shape[1] != 2:
@@ -58,11 +59,22 @@ def _frames(
         )
     if audio.shape[-1] < length:
         raise ValueError(f"{audio.shape[-1]} samples are shorter than one {frame_s} s frame")
-    frames = audio.unfold(-1, length, hop) * torch.hann_window(
-        length, dtype=audio.dtype, device=audio.device
-    )
+    frames = audio.unfold(-1, length, hop)
     times_s = (torch.arange(frames.shape[2], dtype=torch.float64) * hop + length / 2) / sample_rate
-    return frames, times_s, length
+    return frames, times_s
+
+
+def _blockwise(frames: torch.Tensor, compute) -> tuple[torch.Tensor, ...]:
+    """`compute` on Hann-windowed blocks of frames; outputs joined along the last (frame) axis.
+
+    Blocks bound the memory of the spectra: minutes of audio need gigabytes in one piece.
+    """
+    window = torch.hann_window(frames.shape[-1], dtype=frames.dtype, device=frames.device)
+    parts = [
+        compute(frames[:, :, start : start + _BLOCK_FRAMES] * window)
+        for start in range(0, frames.shape[2], _BLOCK_FRAMES)
+    ]
+    return tuple(torch.cat(outputs, dim=-1) for outputs in zip(*parts, strict=True))
 
 
 def _active(level_db: torch.Tensor, threshold_db: float) -> torch.Tensor:
@@ -97,19 +109,24 @@ def itd_track(
     """
     if not 0.0 <= phat_beta <= 1.0:
         raise ValueError(f"phat_beta must be in [0, 1], got {phat_beta}")
-    frames, times_s, length = _frames(binaural, sample_rate, frame_s, hop_s)
+    frames, times_s = _frames(binaural, sample_rate, frame_s, hop_s)
     max_lag = int(round(max_itd_s * sample_rate))
     if max_lag < 1:
         raise ValueError(f"max_itd_s={max_itd_s} is less than one sample at {sample_rate} Hz")
-    n_fft = 1 << (length + max_lag).bit_length()  # linear (not circular) correlation up to max_lag
-    spectra = torch.fft.rfft(frames, n=n_fft)
-    cross = spectra[:, 0] * spectra[:, 1].conj()
-    correlation = torch.fft.irfft(cross / (cross.abs().pow(phat_beta) + _TINY), n=n_fft)
-    # correlation[k] peaks at k = -(delay of the right ear); reorder to lags -max_lag..max_lag.
-    lags = torch.cat([correlation[..., -max_lag:], correlation[..., : max_lag + 1]], dim=-1)
-    delay = _refined_peak(lags.flip(-1)) - max_lag
-    level_db = 10 * torch.log10(frames.pow(2).sum(dim=(1, 3)) + _TINY)
-    return CueTrack(times_s, delay / sample_rate * 1e6, level_db, _active(level_db, threshold_db))
+    # Linear (not circular) correlation up to max_lag.
+    n_fft = 1 << (frames.shape[-1] + max_lag).bit_length()
+
+    def compute(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spectra = torch.fft.rfft(block, n=n_fft)
+        cross = spectra[:, 0] * spectra[:, 1].conj()
+        correlation = torch.fft.irfft(cross / (cross.abs().pow(phat_beta) + _TINY), n=n_fft)
+        # correlation[k] peaks at k = -(delay of the right ear); reorder to lags -max_lag..max_lag.
+        lags = torch.cat([correlation[..., -max_lag:], correlation[..., : max_lag + 1]], dim=-1)
+        delay = _refined_peak(lags.flip(-1)) - max_lag
+        return delay / sample_rate * 1e6, 10 * torch.log10(block.pow(2).sum(dim=(1, 3)) + _TINY)
+
+    itd_us, level_db = _blockwise(frames, compute)
+    return CueTrack(times_s, itd_us, level_db, _active(level_db, threshold_db))
 
 
 def _refined_peak(values: torch.Tensor) -> torch.Tensor:
@@ -143,15 +160,20 @@ def ild_track(
     Returns:
         CueTrack with values (B, N, F) in dB for the N bands that fit below Nyquist.
     """
-    frames, times_s, length = _frames(binaural, sample_rate, frame_s, hop_s)
-    power = torch.fft.rfft(frames).abs().pow(2)  # (B, 2, F, bins)
-    frequencies = torch.fft.rfftfreq(length, 1 / sample_rate)
+    frames, times_s = _frames(binaural, sample_rate, frame_s, hop_s)
+    frequencies = torch.fft.rfftfreq(frames.shape[-1], 1 / sample_rate)
     centres = [c for c in OCTAVE_CENTRES_HZ if c * 2**0.5 <= sample_rate / 2]
     bands = torch.stack([(frequencies >= c / 2**0.5) & (frequencies < c * 2**0.5) for c in centres])
-    band_power = torch.einsum("bcfk,nk->bcnf", power, bands.to(power.dtype))  # (B, 2, N, F)
-    ild = 10 * torch.log10((band_power[:, 0] + _TINY) / (band_power[:, 1] + _TINY))
-    level_db = 10 * torch.log10(band_power.sum(dim=1) + _TINY)
-    return CueTrack(times_s, ild, level_db, _active(level_db, threshold_db), torch.tensor(centres))
+
+    def compute(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        power = torch.fft.rfft(block).abs().pow(2)  # (B, 2, F, bins)
+        band_power = torch.einsum("bcfk,nk->bcnf", power, bands.to(power))  # (B, 2, N, F)
+        ild = 10 * torch.log10((band_power[:, 0] + _TINY) / (band_power[:, 1] + _TINY))
+        return ild, 10 * torch.log10(band_power.sum(dim=1) + _TINY)
+
+    ild_db, level_db = _blockwise(frames, compute)
+    active = _active(level_db, threshold_db)
+    return CueTrack(times_s, ild_db, level_db, active, torch.tensor(centres))
 
 
 def itd_error(prediction, reference, *, sample_rate: int = SAMPLE_RATE, **track_options) -> float:

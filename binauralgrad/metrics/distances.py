@@ -17,6 +17,29 @@ from binauralgrad.metrics.signals import (
 # auraloss' MultiResolutionSTFTLoss() defaults: (FFT size, hop, window length) per resolution.
 MRSTFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 _MAGNITUDE_FLOOR = 1e-8  # on the squared magnitude, as in auraloss, so that log() stays finite
+# Rows (channels) are transformed in groups of at most this many samples: a training batch is one
+# group, while minutes of binaural audio would need gigabytes of spectra in one piece.
+_GROUP_SAMPLES = 1 << 23
+
+
+def _row_groups(*signals: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """Splits (..., T) signals into aligned groups of (rows, T) rows."""
+    length = signals[0].shape[-1]
+    rows = max(1, _GROUP_SAMPLES // max(length, 1))
+    flat = [signal.reshape(-1, length) for signal in signals]
+    return list(zip(*(signal.split(rows) for signal in flat), strict=True))
+
+
+def _check_shapes(prediction: torch.Tensor, other: torch.Tensor, name: str) -> None:
+    if prediction.shape != other.shape:
+        raise ValueError(
+            f"prediction and {name} shapes differ: {tuple(prediction.shape)}"
+            f" vs {tuple(other.shape)}"
+        )
+
+
+def _benchmark_stft(audio: torch.Tensor) -> torch.Tensor:
+    return stft(audio, BENCHMARK_FFT, BENCHMARK_HOP, BENCHMARK_WINDOW)
 
 
 def wave_l2(prediction, reference) -> float:
@@ -42,9 +65,12 @@ def amplitude_l2(prediction, reference) -> float:
         The mean over rows, bins and frames.
     """
     prediction, reference = as_pair(prediction, reference)
-    magnitude = stft(prediction, BENCHMARK_FFT, BENCHMARK_HOP, BENCHMARK_WINDOW).abs()
-    reference_magnitude = stft(reference, BENCHMARK_FFT, BENCHMARK_HOP, BENCHMARK_WINDOW).abs()
-    return float(torch.mean(torch.abs(magnitude - reference_magnitude)))
+    total, count = 0.0, 0
+    for predicted, expected in _row_groups(prediction, reference):
+        difference = _benchmark_stft(predicted).abs() - _benchmark_stft(expected).abs()
+        total += float(difference.abs().sum(dtype=torch.float64))
+        count += difference.numel()
+    return total / count
 
 
 def phase_distance(
@@ -66,25 +92,36 @@ def phase_distance(
     Returns:
         Scalar tensor in [0, pi]; 0 when no bin passes the thresholds.
     """
-    if prediction.shape != target.shape:
-        raise ValueError(
-            f"prediction and target shapes differ: {tuple(prediction.shape)}"
-            f" vs {tuple(target.shape)}"
-        )
-    spectrum = stft(prediction, BENCHMARK_FFT, BENCHMARK_HOP, BENCHMARK_WINDOW)
-    target_spectrum = stft(
-        target.to(spectrum.real.dtype), BENCHMARK_FFT, BENCHMARK_HOP, BENCHMARK_WINDOW
-    )
-    with torch.no_grad():
-        energy = spectrum.real.abs() + spectrum.imag.abs()
-        target_energy = target_spectrum.real.abs() + target_spectrum.imag.abs()
-        threshold = ignore_below * target_energy.mean()
-        keep = (target_energy > threshold) & (energy > threshold)
-    if not bool(keep.any()):
-        return (spectrum.real.sum() * 0.0).to(prediction.dtype)
-    # Angles only of the kept bins: angle() has an undefined gradient at 0, which these exclude.
-    difference = torch.abs(torch.angle(spectrum[keep]) - torch.angle(target_spectrum[keep]))
-    return torch.mean(math.pi - torch.abs(difference - math.pi))
+    _check_shapes(prediction, target, "target")
+    groups = _row_groups(prediction, target)
+    # One group (any training batch) keeps its spectra for both passes; more are recomputed.
+    cache = list(_spectrum_pairs(groups)) if len(groups) == 1 else None
+
+    def spectrum_pairs():
+        return iter(cache) if cache is not None else _spectrum_pairs(groups)
+
+    with torch.no_grad():  # the threshold needs the mean over every row first
+        sums = [(_energy(t).sum(dtype=torch.float64), t.numel()) for _, t in spectrum_pairs()]
+        threshold = ignore_below * float(sum(s for s, _ in sums)) / sum(n for _, n in sums)
+    total, kept = 0.0, 0
+    for spectrum, target_spectrum in spectrum_pairs():
+        with torch.no_grad():
+            keep = (_energy(target_spectrum) > threshold) & (_energy(spectrum) > threshold)
+        # Angles only of the kept bins: angle() has an undefined gradient at 0, which these exclude.
+        difference = torch.abs(torch.angle(spectrum[keep]) - torch.angle(target_spectrum[keep]))
+        total = total + torch.sum(math.pi - torch.abs(difference - math.pi))
+        kept += int(keep.sum())
+    return total / max(kept, 1)
+
+
+def _spectrum_pairs(groups):
+    for predicted, expected in groups:
+        spectrum = _benchmark_stft(predicted)
+        yield spectrum, _benchmark_stft(expected.to(spectrum.real.dtype))
+
+
+def _energy(spectrum: torch.Tensor) -> torch.Tensor:
+    return spectrum.real.abs() + spectrum.imag.abs()
 
 
 def phase_l2(prediction, reference) -> float:
@@ -113,20 +150,22 @@ def mrstft_loss(prediction: torch.Tensor, reference: torch.Tensor) -> torch.Tens
     Returns:
         Scalar tensor.
     """
-    if prediction.shape != reference.shape:
-        raise ValueError(
-            f"prediction and reference shapes differ: {tuple(prediction.shape)}"
-            f" vs {tuple(reference.shape)}"
-        )
-    total = prediction.new_zeros(())
+    _check_shapes(prediction, reference, "reference")
+    groups = _row_groups(prediction, reference)
+    total = 0.0
     for n_fft, hop, window_length in MRSTFT_RESOLUTIONS:
-        magnitude = _clamped_magnitude(stft(prediction, n_fft, hop, window_length))
-        reference_magnitude = _clamped_magnitude(stft(reference, n_fft, hop, window_length))
-        convergence = torch.linalg.norm(reference_magnitude - magnitude) / torch.linalg.norm(
-            reference_magnitude
-        )
-        log_distance = torch.mean(torch.abs(torch.log(magnitude) - torch.log(reference_magnitude)))
-        total = total + convergence + log_distance
+        squared_error, squared_reference, log_error, count = 0.0, 0.0, 0.0, 0
+        for predicted, expected in groups:
+            magnitude = _clamped_magnitude(stft(predicted, n_fft, hop, window_length))
+            reference_magnitude = _clamped_magnitude(stft(expected, n_fft, hop, window_length))
+            squared_error = squared_error + torch.sum((reference_magnitude - magnitude) ** 2)
+            squared_reference = squared_reference + torch.sum(reference_magnitude**2)
+            log_error = log_error + torch.sum(
+                torch.abs(torch.log(magnitude) - torch.log(reference_magnitude))
+            )
+            count += magnitude.numel()
+        convergence = torch.sqrt(squared_error) / torch.sqrt(squared_reference)
+        total = total + convergence + log_error / count
     return total / len(MRSTFT_RESOLUTIONS)
 
 
