@@ -393,6 +393,9 @@ def test_training_throughput_reports_rates():
     assert report["samples_per_s"] > 0 and report["stage"] == 2 and report["batch_size"] == 2
     with pytest.raises(ValueError, match="clip_length"):
         measure_training_throughput(DenoiserConfig.stage_one(**TINY_SIZES), 2, 4100, 1)
+    assert measure_training_throughput("tiny", 1, 4000, 1, stage=2, warmup=0)["stage"] == 2
+    with pytest.raises(ValueError, match="huge"):
+        measure_training_throughput("huge", 1, 4000, 1)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import torch
 
 from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig
 from binauralgrad.schedule import NoiseSchedule
+from binauralgrad.training.config import MODEL_CONFIGS, TINY_SIZES
 from binauralgrad.training.losses import diffusion_loss
 
 FRAME_SAMPLES = 400
@@ -27,16 +28,18 @@ def random_batch(batch_size: int, clip_length: int, generator: torch.Generator,
     return {key: value.to(device) for key, value in batch.items()}
 
 
-def measure_training_throughput(config: DenoiserConfig, batch_size: int, clip_length: int,
-                                steps: int, *, warmup: int = 1, device: str | torch.device = "cpu",
-                                seed: int = 0) -> dict:
+def measure_training_throughput(config: DenoiserConfig | str, batch_size: int, clip_length: int,
+                                steps: int, *, stage: int = 1, warmup: int = 1,
+                                device: str | torch.device = "cpu", seed: int = 0) -> dict:
     """Times training steps of a denoiser (the full loss, phase term included) on one device.
 
     Args:
-        config: the denoiser's size and stage (its `out_channels` picks stage one or two).
+        config: a DenoiserConfig (its `out_channels` picks the stage), or "paper" / "tiny"
+            (the training presets, of stage `stage`).
         batch_size: items per step on this device.
         clip_length: samples per item (a multiple of 400, more than 1024).
         steps: timed steps, after `warmup` untimed ones.
+        stage: 1 or 2, for a preset name.
         warmup: untimed steps first (allocator, kernels, caches).
         device: where to train.
         seed: seed of the weights, batch, timesteps and noise.
@@ -51,6 +54,8 @@ def measure_training_throughput(config: DenoiserConfig, batch_size: int, clip_le
     if batch_size < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"need batch_size >= 1, steps >= 1, warmup >= 0; got {batch_size}, "
                          f"{steps}, {warmup}")
+    if isinstance(config, str):
+        config = _preset(config, stage)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -81,6 +86,14 @@ def measure_training_throughput(config: DenoiserConfig, batch_size: int, clip_le
             "seconds_per_step": seconds, "batch_size": batch_size, "clip_length": clip_length,
             "steps": steps, "parameters": sum(p.numel() for p in model.parameters()),
             "device": str(device), "stage": stage}
+
+
+def _preset(name: str, stage: int) -> DenoiserConfig:
+    if name not in MODEL_CONFIGS or stage not in (1, 2):
+        raise ValueError(f"config must be a DenoiserConfig or one of {list(MODEL_CONFIGS)} with "
+                         f"stage 1 or 2, got {name!r}, stage {stage!r}")
+    preset = DenoiserConfig.stage_one if stage == 1 else DenoiserConfig.stage_two
+    return preset(**(TINY_SIZES if name == "tiny" else {}))
 
 
 def _synchronize(device: str | torch.device) -> None:
