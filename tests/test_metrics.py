@@ -208,3 +208,11 @@ def test_long_signals_are_processed_in_groups_of_rows_with_the_same_result(monke
     prediction.requires_grad_()
     phase_distance(prediction, reference, ignore_below=0.2).backward()
     assert prediction.grad.abs().sum() > 0
+
+
+def test_mrstft_loss_has_finite_gradients_even_at_zero_error():
+    reference = noise((2, 1, 4800), seed=8)
+    prediction = reference.clone().requires_grad_()
+    loss = mrstft_loss(prediction, reference)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(prediction.grad).all()
