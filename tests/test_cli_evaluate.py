@@ -62,6 +62,8 @@ def test_evaluate_never_overwrites_without_permission(folders, tmp_path, capsys)
     (tmp_path / "figures" / "metrics.png").write_text("keep me too")
     assert main(["evaluate", predictions, testset, "--plot", str(tmp_path / "figures")]) == 2
     assert "metrics.png exists" in capsys.readouterr().err
+    assert main(["evaluate", predictions, testset, "--plot", str(json_path)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
     command = ["evaluate", predictions, testset, "--json", str(json_path), "--overwrite", "--quiet"]
     assert main(command) == 0
     assert "overall" in json.loads(json_path.read_text())

@@ -58,11 +58,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     pairs = pair_sequences(args.pred_dir, args.ref_dir)
     # Refuse before the long part rather than after it.
-    for path in [args.json] if args.json else []:
-        _refuse_existing(path, args.overwrite)
+    if args.json:
+        _refuse_existing(args.json, args.overwrite)
     if args.plot:
         from binauralgrad.plots import plot_files
 
+        if args.plot.exists() and not args.plot.is_dir():
+            raise ValueError(f"--plot {args.plot} is a file, not a folder")
         for path in plot_files(args.plot, [pair.name for pair in pairs]):
             _refuse_existing(path, args.overwrite)
     result = evaluate_pairs(pairs, protocol=args.protocol, progress=not args.quiet)
