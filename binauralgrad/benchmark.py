@@ -193,8 +193,6 @@ def _process_state():
 def _load_pipeline(model, device: torch.device, dtype: torch.dtype):
     from binauralgrad.pipeline import BinauralGradPipeline
 
-    # A multi-CPU state names its device "cpu:0", which safetensors refuses.
-    device = torch.device("cpu") if device.type == "cpu" else device
     return BinauralGradPipeline.from_pretrained(model, device=device, dtype=dtype)
 
 

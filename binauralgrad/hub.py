@@ -79,7 +79,10 @@ def load_state_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], so
 
 def load_safetensors(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Reads a safetensors file, turning a truncated or foreign file into a clear error."""
+    device = torch.device(device)
+    # safetensors takes "cpu" but not "cpu:0", which multi-process CPU runs report.
+    target = "cpu" if device.type == "cpu" else str(device)
     try:
-        return load_file(str(path), device=str(device))
+        return load_file(str(path), device=target)
     except (SafetensorError, OSError) as error:
         raise ValueError(f"{path} is not a readable safetensors file ({error})") from error
