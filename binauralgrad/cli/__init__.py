@@ -13,6 +13,7 @@ _COMMAND_MODULES = (
     "binauralgrad.cli.convert",
     "binauralgrad.cli.data",
     "binauralgrad.cli.evaluate",
+    "binauralgrad.cli.train",
     "binauralgrad.cli.demo",
 )
 
