@@ -8,7 +8,7 @@ import torch
 
 from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig
 from binauralgrad.schedule import NoiseSchedule
-from binauralgrad.training.config import MODEL_CONFIGS, TINY_SIZES
+from binauralgrad.training.config import MODEL_CONFIGS, MODEL_SIZES
 from binauralgrad.training.losses import diffusion_loss
 
 FRAME_SAMPLES = 400
@@ -34,7 +34,7 @@ def measure_training_throughput(config: DenoiserConfig | str, batch_size: int, c
     """Times training steps of a denoiser (the full loss, phase term included) on one device.
 
     Args:
-        config: a DenoiserConfig (its `out_channels` picks the stage), or "paper" / "tiny"
+        config: a DenoiserConfig (its `out_channels` picks the stage), or "paper" / "small" / "tiny"
             (the training presets, of stage `stage`).
         batch_size: items per step on this device.
         clip_length: samples per item (a multiple of 400, more than 1024).
@@ -93,7 +93,7 @@ def _preset(name: str, stage: int) -> DenoiserConfig:
         raise ValueError(f"config must be a DenoiserConfig or one of {list(MODEL_CONFIGS)} with "
                          f"stage 1 or 2, got {name!r}, stage {stage!r}")
     preset = DenoiserConfig.stage_one if stage == 1 else DenoiserConfig.stage_two
-    return preset(**(TINY_SIZES if name == "tiny" else {}))
+    return preset(**MODEL_SIZES[name])
 
 
 def _synchronize(device: str | torch.device) -> None:
