@@ -185,6 +185,19 @@ def test_ema_averages_and_round_trips():
         ExponentialMovingAverage(model, decay=1.5)
 
 
+def test_ema_saves_and_loads_safetensors(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    ema = ExponentialMovingAverage(model, decay=0.75)
+    ema.update(model)
+    ema.save(tmp_path)
+    other = ExponentialMovingAverage(torch.nn.Linear(2, 1), decay=0.1)
+    other.load(tmp_path)
+    assert (other.decay, other.num_updates) == (0.75, 1)
+    assert all(torch.equal(other.shadow[name], ema.shadow[name]) for name in ema.shadow)
+    with pytest.raises(FileNotFoundError, match="without EMA"):
+        other.load(tmp_path / "absent")
+
+
 # --- the loop --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -201,6 +214,9 @@ def test_resumed_run_continues_exactly(dataset_dir, tmp_path, stage):
     assert resumed.step == 3
     assert train_log(tmp_path / "split")[3] | {"train/steps_per_s": 0, "train/samples_per_s": 0} \
         == train_log(tmp_path / "whole")[3] | {"train/steps_per_s": 0, "train/samples_per_s": 0}
+    checkpoint = tmp_path / "split" / "checkpoints" / "step_0000003"
+    assert (checkpoint / "ema.safetensors").is_file()  # restored above, without unpickling
+    assert not list(checkpoint.glob("custom_checkpoint_*"))
     for folder in ("denoiser", "checkpoints/step_0000003"):
         weights = load_file(tmp_path / "whole" / folder / "model.safetensors")
         again = load_file(tmp_path / "split" / folder / "model.safetensors")

@@ -1,16 +1,24 @@
-"""Exponential moving average of a model's weights, checkpointed with Accelerate's state."""
+"""Exponential moving average of a model's weights, saved beside Accelerate's state as safetensors."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
+
+EMA_FILE = "ema.safetensors"
 
 
 class ExponentialMovingAverage:
     """Shadow weights w_ema <- decay * w_ema + (1 - decay) * w, updated after each optimizer step.
 
-    The shadow is kept in float32 on the model's device; `state_dict`/`load_state_dict` make it
-    an object `accelerator.register_for_checkpointing` can save and restore.
+    The shadow is kept in float32 on the model's device. `save`/`load` keep it in a checkpoint
+    folder as safetensors: Accelerate's own custom-state files are pickles it loads with
+    weights_only=False, which a checkpoint from elsewhere must never get.
 
     Args:
         model: the (unwrapped) model whose floating-point parameters and buffers are averaged.
@@ -39,6 +47,27 @@ class ExponentialMovingAverage:
         state = model.state_dict()
         for name, value in self.shadow.items():
             state[name].copy_(value.to(state[name].dtype))
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Writes the shadow weights and counters to `folder/ema.safetensors`."""
+        path = Path(folder) / EMA_FILE
+        shadow = {name: value.contiguous().cpu() for name, value in self.shadow.items()}
+        save_file(shadow, str(path), metadata={"decay": repr(self.decay),
+                                               "num_updates": str(self.num_updates)})
+        return path
+
+    def load(self, folder: str | os.PathLike) -> None:
+        """Restores what `save` wrote (no pickles involved)."""
+        path = Path(folder) / EMA_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: the checkpoint was saved without EMA")
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+            shadow = {name: file.get_tensor(name) for name in file.keys()}
+        if "decay" not in metadata or "num_updates" not in metadata:
+            raise ValueError(f"{path} lacks the EMA counters")
+        self.load_state_dict({"decay": float(metadata["decay"]),
+                              "num_updates": int(metadata["num_updates"]), "shadow": shadow})
 
     def state_dict(self) -> dict:
         return {"decay": self.decay, "num_updates": self.num_updates, "shadow": self.shadow}

@@ -92,7 +92,6 @@ class Trainer:
         self.ema = None
         if config.ema_decay is not None:
             self.ema = ExponentialMovingAverage(self.unwrapped, config.ema_decay)
-            self.accelerator.register_for_checkpointing(self.ema)
 
     def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """`tensor` concatenated over processes, gradient only through this process's part."""
@@ -167,6 +166,8 @@ class Trainer:
                 raise ValueError(f"{checkpoint} is stage {saved.stage} with seed {saved.seed}; "
                                  f"this run is stage {config.stage} with seed {config.seed}")
             accelerator.load_state(str(checkpoint))
+            if self.ema is not None:
+                self.ema.load(checkpoint)
             self.state = saved
             logger.info(f"resumed from {checkpoint} at step {saved.step}", main_process_only=True)
         if accelerator.is_main_process:
@@ -280,6 +281,8 @@ class Trainer:
 
     def _export_into(self, folder: Path) -> None:
         export_denoiser(self.unwrapped, folder / DENOISER_FOLDER, self.ema)
+        if self.ema is not None:
+            self.ema.save(folder)
 
     def _export(self) -> Path:
         target = self.output_dir / DENOISER_FOLDER
