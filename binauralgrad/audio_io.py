@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -112,6 +113,28 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_folder(path: str | os.PathLike, write: Callable[[Path], None], *,
+                  overwrite: bool = False) -> Path:
+    """Calls `write(staging)` on a new folder beside `path`, then renames it into place.
+
+    An interrupted write never leaves a half-written folder under the final name. A non-empty
+    folder already at `path` is replaced only with `overwrite`.
+    """
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
+        raise FileExistsError(f"{target} exists and is not empty; pass overwrite to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def write_wav(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from binauralgrad.audio_io import atomic_folder
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.ema import ExponentialMovingAverage
@@ -35,17 +34,8 @@ def export_denoiser(model: BinauralDenoiser, folder: str | os.PathLike,
     Returns:
         The folder.
     """
-    target = Path(folder)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        exportable_denoiser(model, ema).save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    exported = exportable_denoiser(model, ema)
+    return atomic_folder(folder, exported.save_pretrained, overwrite=True)
 
 
 def assemble_pipeline(stage_one: str | os.PathLike, stage_two: str | os.PathLike,
