@@ -1,4 +1,4 @@
-"""BinauralGrad: mono speech plus the talker's position to binaural audio with two-stage diffusion."""
+"""BinauralGrad: mono speech plus the talker's position to binaural audio by two-stage diffusion."""
 
 from __future__ import annotations
 
@@ -21,9 +21,13 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
-    from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig, DenoiserOutput
-    from binauralgrad.pipeline import BinauralGradPipeline, BinauralOutput
-    from binauralgrad.schedule import NoiseSchedule
+    from binauralgrad.models.denoiser import (  # noqa: F401
+        BinauralDenoiser,
+        DenoiserConfig,
+        DenoiserOutput,
+    )
+    from binauralgrad.pipeline import BinauralGradPipeline, BinauralOutput  # noqa: F401
+    from binauralgrad.schedule import NoiseSchedule  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -41,7 +41,8 @@ def read_wav(
     try:
         with soundfile.SoundFile(str(path)) as file:
             if file.samplerate != sample_rate:
-                raise ValueError(f"{path}: sample rate {file.samplerate} Hz, expected {sample_rate} Hz")
+                raise ValueError(f"{path}: sample rate {file.samplerate} Hz, "
+                                 f"expected {sample_rate} Hz")
             if channels is not None and file.channels != channels:
                 raise ValueError(f"{path}: {file.channels} channel(s), expected {channels}")
             file.seek(start)
@@ -82,19 +83,22 @@ def read_positions(path: str | os.PathLike, *, num_samples: int | None = None) -
     except ValueError as error:
         raise ValueError(f"{path}: not a table of numbers ({error})") from error
     if positions.shape[1] != POSITION_COLUMNS:
-        raise ValueError(f"{path}: rows of {positions.shape[1]} values, expected {POSITION_COLUMNS}")
+        raise ValueError(f"{path}: rows of {positions.shape[1]} values, "
+                         f"expected {POSITION_COLUMNS}")
     if not np.isfinite(positions).all():
         bad_row = int(np.argwhere(~np.isfinite(positions))[0, 0])
         raise ValueError(f"{path}: NaN or inf in positions (row {bad_row})")
     if num_samples is not None and positions.shape[0] * FRAME_SAMPLES != num_samples:
         raise ValueError(
-            f"{path}: {positions.shape[0]} position rows cover {positions.shape[0] * FRAME_SAMPLES}"
-            f" samples, but the audio has {num_samples} (expected {num_samples / FRAME_SAMPLES:g} rows)"
+            f"{path}: {positions.shape[0]} position rows cover "
+            f"{positions.shape[0] * FRAME_SAMPLES} samples, but the audio has {num_samples} "
+            f"(expected {num_samples / FRAME_SAMPLES:g} rows)"
         )
     return positions.astype(np.float32)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *,
+                 overwrite: bool = False) -> Path:
     """Calls `write(temp_name)` on a temporary file beside `path`, then renames it into place.
 
     A crash never leaves a half-written file under the final name, and an existing file is kept
@@ -156,7 +160,8 @@ def write_wav(
     )
 
 
-def write_positions(path: str | os.PathLike, positions: np.ndarray, *, overwrite: bool = False) -> Path:
+def write_positions(path: str | os.PathLike, positions: np.ndarray, *,
+                    overwrite: bool = False) -> Path:
     """Writes (K, 7) position rows as text, atomically."""
     rows = np.asarray(positions, dtype=np.float64)
     return atomic_write(path, lambda name: np.savetxt(name, rows, fmt="%.6f"), overwrite=overwrite)

@@ -100,7 +100,8 @@ def load_original_denoiser(path: str | os.PathLike, stage: int) -> tuple[Binaura
     checkpoint = read_original_checkpoint(path)
     params = checkpoint.get("params") or {}
     denoiser = BinauralDenoiser(config_from_params(params, stage))
-    state = {key: value.float() for key, value in rename_original_state(checkpoint["model"]).items()}
+    renamed = rename_original_state(checkpoint["model"])
+    state = {key: value.float() for key, value in renamed.items()}
     load_state_strict(denoiser, state, str(path))
     return denoiser.eval(), params
 

@@ -35,7 +35,8 @@ def _as_tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
     if not isinstance(value, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor or numpy array, "
+                         f"got {type(value).__name__}")
     if not (value.is_floating_point() or value.dtype in (torch.int16, torch.int32, torch.int64)):
         raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
     if value.numel() == 0:

@@ -1,4 +1,4 @@
-"""The diffusion noise schedules: training betas, the fast sampler's steps and the reverse update."""
+"""Diffusion noise schedules: training betas, the fast sampler's steps and the reverse update."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class NoiseSchedule:
         for name in ("train_betas", "fast_betas"):
             betas = np.asarray(getattr(self, name), dtype=np.float64)
             if betas.ndim != 1 or len(betas) < 1 or not np.all((betas > 0) & (betas < 1)):
-                raise ValueError(f"NoiseSchedule.{name} must be a non-empty list of values in (0, 1),"
+                raise ValueError(f"NoiseSchedule.{name} must be a non-empty list of values "
+                                 "in (0, 1),"
                                  f" got {getattr(self, name)!r}")
             setattr(self, name, betas.tolist())
         if self.fast_alphas_cumprod[-1] < self.train_alphas_cumprod[-1]:
@@ -110,7 +111,8 @@ class NoiseSchedule:
         for level in self.fast_alphas_cumprod:
             for t in range(len(train) - 1):
                 if train[t + 1] <= level <= train[t]:
-                    twiddle = (train[t] ** 0.5 - level ** 0.5) / (train[t] ** 0.5 - train[t + 1] ** 0.5)
+                    gap = train[t] ** 0.5 - train[t + 1] ** 0.5
+                    twiddle = (train[t] ** 0.5 - level ** 0.5) / gap
                     steps.append(t + twiddle)
                     break
             else:
@@ -132,7 +134,8 @@ class NoiseSchedule:
             if n > 0:
                 sigma = math.sqrt((1.0 - alpha_bars[n - 1]) / (1.0 - alpha_bars[n]) * betas[n])
             steps.append(SamplingStep(
-                index=n, timestep=timesteps[n], noise_scale=betas[n] / math.sqrt(1.0 - alpha_bars[n]),
+                index=n, timestep=timesteps[n],
+                noise_scale=betas[n] / math.sqrt(1.0 - alpha_bars[n]),
                 sample_scale=1.0 / math.sqrt(1.0 - betas[n]), sigma=sigma,
             ))
         return steps

@@ -54,7 +54,8 @@ def test_missing_unexpected_and_misshaped_weights_are_named(tmp_path):
 
 
 def test_sizes_come_from_params_or_the_paper():
-    assert config_from_params({"residual_layers": 6, "residual_channels": 16}, 1).residual_layers == 6
+    small = config_from_params({"residual_layers": 6, "residual_channels": 16}, 1)
+    assert (small.residual_layers, small.residual_channels) == (6, 16)
     paper = config_from_params(None, 2)
     assert (paper.residual_layers, paper.out_channels, paper.use_mean_condition) == (30, 2, True)
 

@@ -65,7 +65,8 @@ def test_save_and_load_folder_gives_identical_audio(tmp_path, tiny_pipeline):
     folder = tiny_pipeline.save_pretrained(tmp_path / "pipe")
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md", "pipeline.json", "stage_one", "stage_two"]
-    assert {"config.json", "model.safetensors"} <= {p.name for p in (folder / "stage_two").iterdir()}
+    stage_two_files = {path.name for path in (folder / "stage_two").iterdir()}
+    assert {"config.json", "model.safetensors"} <= stage_two_files
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
     loaded = BinauralGradPipeline.from_pretrained(folder)
     assert torch.equal(synthesize(tiny_pipeline, 1200).audio, synthesize(loaded, 1200).audio)

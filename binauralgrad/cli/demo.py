@@ -1,4 +1,4 @@
-"""`binauralgrad demo`: simulate a scene, synthesise it with a model and the DSP baseline, score both."""
+"""`binauralgrad demo`: simulate a scene, synthesise it with a model and the DSP baseline."""
 
 from __future__ import annotations
 

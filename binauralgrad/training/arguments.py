@@ -26,7 +26,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="1: learn the mean of the ears; 2: learn both ears given the true mean")
     add("--data-dir", required=True, help="training split, e.g. data/trainset")
     add("--output-dir", required=True, help="checkpoints, logs and the exported denoiser/")
-    add("--model-config", choices=MODEL_CONFIGS, help="paper (30x128), small (12x32, the embedded default) or tiny (tests)")
+    add("--model-config", choices=MODEL_CONFIGS,
+        help="paper (30x128), small (12x32, the embedded default) or tiny (tests)")
     add("--max-steps", type=int, help="optimizer steps to train to")
     add("--batch-size", type=int, help="global batch over all processes and micro-steps")
     add("--learning-rate", type=float, help="Adam learning rate")

@@ -1,4 +1,4 @@
-"""Exponential moving average of a model's weights, saved beside Accelerate's state as safetensors."""
+"""Exponential moving average of a model's weights, saved as safetensors in checkpoints."""
 
 from __future__ import annotations
 
