@@ -176,8 +176,11 @@ def test_ema_averages_and_round_trips():
     start = model.weight.detach().clone()
     with torch.no_grad():
         model.weight.add_(2.0)
-    ema.update(model)
-    assert torch.allclose(ema.shadow["weight"], start + 1.0)
+    ema.update(model)  # warm-up: the first update uses decay 1/10, not 0.5
+    assert torch.allclose(ema.shadow["weight"], start + 2.0 * 0.9)
+    for _ in range(20):
+        ema.update(model)  # (1 + n) / (10 + n) has passed 0.5: the decay is now 0.5
+    assert torch.allclose(ema.shadow["weight"], start + 2.0, atol=1e-5)
     other = ExponentialMovingAverage(torch.nn.Linear(2, 1), decay=0.9)
     other.load_state_dict(ema.state_dict())
     assert other.decay == 0.5 and torch.equal(other.shadow["weight"], ema.shadow["weight"])
@@ -373,7 +376,8 @@ def test_export_uses_ema_weights(tmp_path):
     raw = load_denoiser(export_denoiser(model, tmp_path / "raw"))
     averaged = load_denoiser(export_denoiser(model, tmp_path / "ema", ema))
     assert float(raw.output_projection.bias.detach()) == 1.0
-    assert float(averaged.output_projection.bias.detach()) == pytest.approx((start + 1.0) / 2)
+    # The first update's warm-up decay is 1/10: the shadow moves 90 % of the way.
+    assert float(averaged.output_projection.bias.detach()) == pytest.approx(0.1 * start + 0.9)
 
 
 def test_push_to_hub_uploads_the_export(exported, monkeypatch):

@@ -14,7 +14,8 @@ EMA_FILE = "ema.safetensors"
 
 
 class ExponentialMovingAverage:
-    """Shadow weights w_ema <- decay * w_ema + (1 - decay) * w, updated after each optimizer step.
+    """Shadow weights w_ema <- d * w_ema + (1 - d) * w after each optimizer step, d = min(decay,
+    (1 + n) / (10 + n)) after n updates.
 
     The shadow is kept in float32 on the model's device. `save`/`load` keep it in a checkpoint
     folder as safetensors: Accelerate's own custom-state files are pickles it loads with
@@ -36,9 +37,12 @@ class ExponentialMovingAverage:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Moves the shadow towards the model's current weights."""
+        # Warm-up: early on the shadow would be mostly the random initial weights (0.999 ** 1000
+        # is still 37 %), so the effective decay grows from 0.1 towards `decay`.
+        decay = min(self.decay, (1.0 + self.num_updates) / (10.0 + self.num_updates))
         for name, value in model.state_dict().items():
             if name in self.shadow:
-                self.shadow[name].lerp_(value.detach().float(), 1.0 - self.decay)
+                self.shadow[name].lerp_(value.detach().float(), 1.0 - decay)
         self.num_updates += 1
 
     @torch.no_grad()
