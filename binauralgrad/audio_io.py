@@ -97,6 +97,12 @@ def read_positions(path: str | os.PathLike, *, num_samples: int | None = None) -
     return positions.astype(np.float32)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *,
                  overwrite: bool = False) -> Path:
     """Calls `write(temp_name)` on a temporary file beside `path`, then renames it into place.
@@ -112,6 +118,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *,
     os.close(handle)
     try:
         write(temp_name)
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -133,6 +140,7 @@ def atomic_folder(path: str | os.PathLike, write: Callable[[Path], None], *,
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         write(staging)
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the folder
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
