@@ -9,9 +9,7 @@ from pathlib import Path
 import torch
 
 from binauralgrad.audio_io import write_positions, write_wav
-
-# A small pipeline trained on the package's synthetic data ships inside the package.
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "default_model"
+from binauralgrad.hub import DEFAULT_MODEL_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +31,8 @@ def default_pipeline():
     """The embedded default pipeline, or a freshly initialised small one when none is packaged."""
     from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 
-    if (DEFAULT_MODEL / "pipeline.json").is_file():
-        return BinauralGradPipeline.from_pretrained(DEFAULT_MODEL), "the embedded default model"
+    if (DEFAULT_MODEL_DIR / "pipeline.json").is_file():
+        return BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR), "the embedded default model"
     print("demo: no trained default model is packaged; using a freshly initialised small model,"
           " whose output is not speech", file=sys.stderr)
     sizes = {"residual_layers": 6, "residual_channels": 16, "dilation_cycle_length": 3}

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from binauralgrad.audio_io import read_positions, read_wav, write_wav
+from binauralgrad.hub import DEFAULT_MODEL_DIR
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synthesize", help="synthesise binaural audio from mono.wav + tx_positions.txt",
         description="Synthesise the two ears' signals from mono speech and the talker's positions.")
-    parser.add_argument("--model", required=True, help="pipeline folder or Hub repo id")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
+                        help="pipeline folder or Hub repo id (default: the embedded small model)")
     parser.add_argument("--mono", required=True, type=Path, help="mono WAV, 48 kHz")
     parser.add_argument("--positions", required=True, type=Path,
                         help="tx_positions.txt: 120 Hz rows x y z qx qy qz qw")
