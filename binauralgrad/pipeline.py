@@ -14,17 +14,26 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.chunking import (ChunkPlan, estimate_memory, plan_chunks, plan_tile,
+                                   receptive_field, stitch)
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.hub import resolve_file
 from binauralgrad.inputs import prepare_inputs
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
+from binauralgrad.models.fast import FastDenoiser
+from binauralgrad.sampling import NoiseSource, PositionalNoise
 from binauralgrad.schedule import NoiseSchedule
+from binauralgrad.streaming import Windows, run_wavefront
 
 PIPELINE_FILE = "pipeline.json"
 STAGE_FOLDERS = ("stage_one", "stage_two")
 
-# Draws (B, C, T) unit Gaussian noise for the sampler; the pipeline's default uses a generator.
-NoiseSource = Callable[[tuple[int, ...]], torch.Tensor]
+# Wavefront tiles: on CPU short tiles keep a layer's activations in cache; on GPU long tiles
+# keep the kernels busy. Chunk defaults apply only when chunking is asked for.
+CPU_TILE_S = 4096 / SAMPLE_RATE
+GPU_TILE_S = 2**18 / SAMPLE_RATE
+DEFAULT_OVERLAP_S = 0.25
+DEFAULT_CROSSFADE_S = 0.05
 
 
 @dataclass
@@ -147,39 +156,87 @@ class BinauralGradPipeline:
 
     @torch.inference_mode()
     def __call__(self, mono, positions, *, generator: torch.Generator | None = None,
-                 fast: bool = True, progress: bool = True, return_dict: bool = True):
+                 fast: bool = True, progress: bool = True, return_dict: bool = True,
+                 implementation: str = "fast", dtype: torch.dtype | None = None,
+                 tile_seconds: float | None = None, chunk_seconds: float | None = None,
+                 overlap_seconds: float = DEFAULT_OVERLAP_S,
+                 crossfade_seconds: float = DEFAULT_CROSSFADE_S,
+                 max_memory_mb: float | None = None, compile: bool = False):
         """Synthesises binaural audio.
 
         Args:
             mono: (T,), (1, T) or (B, T) 48 kHz audio, tensor or ndarray.
             positions: (K, 7) or (B, K, 7) 120 Hz rows `x y z qx qy qz qw`, K = ceil(T / 400).
-            generator: the source of all sampling noise (same seed, same audio).
+            generator: the source of all sampling noise (same seed, same audio). One 64-bit seed
+                is drawn from it; the noise is then a function of the absolute sample position,
+                so every implementation and chunking draws the same noise.
             fast: the 6-step fast schedule (default) or all 200 training steps.
-            progress: show a progress bar over the denoising steps.
+            progress: show a progress bar.
             return_dict: return a BinauralOutput, else the audio tensor alone.
+            implementation: "fast" (default): both stages, all steps and layers as one wavefront
+                of tiles over time, each sample computed once, memory flat in T, output equal to
+                the reference up to float rounding. "reference": the straightforward loop, each
+                pass over the whole input (the yardstick).
+            dtype: compute dtype of the fast path (default: the pipeline's); bfloat16 or float16
+                on GPU, bfloat16 on CPUs with native support (else float32, with a warning).
+            tile_seconds: samples a wavefront tile covers (default: 0.085 s on CPU, where short
+                tiles stay in cache; 5.5 s on GPU), lowered if `max_memory_mb` asks.
+            chunk_seconds: if given, cut the input into chunks of this length, each sampled
+                with `overlap_seconds` of context each side (several chunks per batch) and joined
+                with a `crossfade_seconds` cross-fade. With overlap >= `receptive_field_seconds`
+                + crossfade / 2 the joins are exact; shorter overlaps come close.
+            max_memory_mb: working-memory budget: sets the tile (and, with chunks, how many
+                chunks run per batch); the conditioner cache is dropped if nothing else fits.
+            compile: `torch.compile` the elementwise parts of the fast path.
 
         Returns:
             BinauralOutput with audio (2, T), or (B, 2, T) for batched input.
         """
+        if implementation not in ("fast", "reference"):
+            raise ValueError(f"implementation must be 'fast' or 'reference', got {implementation!r}")
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
-        conditions = {"warped": warped, "mono": inputs.mono, "positions": inputs.positions}
-        conditions = {key: value.to(self.dtype) for key, value in conditions.items()}
-        steps = self.schedule.sampling_steps(fast)
-        noise = _generator_noise(generator, self.device)
-        with tqdm(total=2 * len(steps), desc="BinauralGrad", disable=not progress) as bar:
-            mean = self._sample(self.stage_one, conditions, fast, noise, bar.update)
-            audio = self._sample(self.stage_two, {**conditions, "mean": mean}, fast, noise,
-                                 bar.update)
+        noise = PositionalNoise.from_generator(generator)
+        if implementation == "reference":
+            mean, audio = self._reference(inputs, warped, noise, fast, progress)
+        else:
+            options = FastOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
+                                  chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+                                  crossfade_seconds=crossfade_seconds,
+                                  max_memory_mb=max_memory_mb, compile=compile)
+            mean, audio = self._fast(inputs, warped, noise, fast, progress, options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)
         for field in ("audio", "mean", "warped"):
             value = getattr(output, field)[..., : inputs.length].float()
             setattr(output, field, value if inputs.batched else value[0])
         return output if return_dict else output.audio
 
+    def receptive_field_seconds(self, fast: bool = True) -> float:
+        """How far (each side) an output sample depends on the input: the exact chunk overlap."""
+        steps = len(self.schedule.sampling_steps(fast))
+        configs = [self.stage_one.config, self.stage_two.config]
+        return receptive_field(configs, steps) / SAMPLE_RATE
+
+    def _reference(self, inputs, warped, noise: PositionalNoise, fast: bool, progress: bool):
+        conditions = {"warped": warped, "mono": inputs.mono, "positions": inputs.positions}
+        conditions = {key: value.to(self.dtype) for key, value in conditions.items()}
+        items, starts = list(range(inputs.mono.shape[0])), [0] * inputs.mono.shape[0]
+        steps = self.schedule.sampling_steps(fast)
+        with tqdm(total=2 * len(steps), desc="BinauralGrad", disable=not progress) as bar:
+            first = noise.source(1, items=items, starts=starts, device=self.device)
+            mean = self._sample(self.stage_one, conditions, fast, first, bar.update)
+            second = noise.source(2, items=items, starts=starts, device=self.device)
+            audio = self._sample(self.stage_two, {**conditions, "mean": mean}, fast, second,
+                                 bar.update)
+        return mean, audio
+
     def _sample(self, denoiser: BinauralDenoiser, conditions: dict[str, torch.Tensor], fast: bool,
                 noise: NoiseSource, on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
-        """Ancestral sampling of one stage (paper Algorithm 2) from unit Gaussian noise."""
+        """Ancestral sampling of one stage (paper Algorithm 2) from unit Gaussian noise.
+
+        The straightforward reference: every pass runs over the whole input. `noise(shape)` is
+        called for the initial noise, then after each step with sigma > 0.
+        """
         condition = denoiser.encode_condition(**conditions)
         batch, length = condition.shape[0], condition.shape[-1]
         sample = noise((batch, denoiser.config.out_channels, length)).to(self.dtype)
@@ -192,15 +249,87 @@ class BinauralGradPipeline:
             on_step()
         return sample
 
+    def _fast(self, inputs, warped, noise: PositionalNoise, fast: bool, progress: bool,
+              options: FastOptions):
+        models = [FastDenoiser(stage, dtype=options.dtype, compile=options.compile)
+                  for stage in (self.stage_one, self.stage_two)]
+        steps = self.schedule.sampling_steps(fast)
+        batch, length = inputs.mono.shape[0], inputs.mono.shape[-1]
+        plan = options.plan(length, receptive_field([m.config for m in models], len(steps)))
+        windows = [(item, start) for item in range(batch) for start in plan.starts]
+        tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
+        results = []
+        with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
+                  disable=not progress) as bar:
+            for offset in range(0, len(windows), group):
+                rows = windows[offset: offset + group]
+                batch_windows = Windows(warped.float(), inputs.mono, inputs.positions,
+                                        [item for item, _ in rows], [start for _, start in rows],
+                                        plan.window)
+                reported = [0]
 
-def _generator_noise(generator: torch.Generator | None, device: torch.device) -> NoiseSource:
-    # Draw where the generator lives, so that a CPU generator gives the same audio on any device.
-    source_device = generator.device if generator is not None else device
+                def report(done: int, count: int = len(rows)) -> None:
+                    bar.update((done - reported[0]) * count)
+                    reported[0] = done
 
-    def draw(shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.randn(shape, generator=generator, device=source_device).to(device)
+                results.append(torch.cat(run_wavefront(*models, steps, batch_windows, noise,
+                                                       tile=tile, cache=cache,
+                                                       on_progress=report), dim=1))
+        pieces = torch.cat(results).reshape(batch, len(plan), 3, plan.window).transpose(0, 1)
+        joined = stitch(pieces, plan)
+        return joined[:, :1], joined[:, 1:]
 
-    return draw
+
+@dataclass
+class FastOptions:
+    """The fast path's knobs (see `BinauralGradPipeline.__call__`)."""
+
+    dtype: torch.dtype = torch.float32
+    tile_seconds: float | None = None
+    chunk_seconds: float | None = None
+    overlap_seconds: float = DEFAULT_OVERLAP_S
+    crossfade_seconds: float = DEFAULT_CROSSFADE_S
+    max_memory_mb: float | None = None
+    compile: bool = False
+
+    def __post_init__(self):
+        for name in ("tile_seconds", "chunk_seconds"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        if not self.overlap_seconds >= 0 or not self.crossfade_seconds >= 0:
+            raise ValueError(f"overlap_seconds and crossfade_seconds must be >= 0, got "
+                             f"{self.overlap_seconds!r}, {self.crossfade_seconds!r}")
+
+    def plan(self, length: int, field: int) -> ChunkPlan:
+        """One window over everything, or chunk windows when `chunk_seconds` is set."""
+        if self.chunk_seconds is None:
+            return plan_chunks(length, length, 0)
+        chunk = max(1, round(self.chunk_seconds * SAMPLE_RATE))
+        overlap = round(self.overlap_seconds * SAMPLE_RATE)
+        fade = min(round(self.crossfade_seconds * SAMPLE_RATE), 2 * overlap, chunk)
+        return plan_chunks(length, chunk, overlap, fade)
+
+    def schedule(self, models: list[FastDenoiser], num_steps: int, window: int,
+                 count: int) -> tuple[int, bool, int]:
+        """(tile, cache, windows per batch) within the memory budget."""
+        device = models[0].device
+        seconds = self.tile_seconds or (GPU_TILE_S if device.type == "cuda" else CPU_TILE_S)
+        preferred = min(window, max(1, round(seconds * SAMPLE_RATE)))
+        configs = [model.config for model in models]
+        size = torch.empty(0, dtype=models[0].dtype).element_size()
+        budget = self.max_memory_mb
+        if budget is None and device.type == "cuda":
+            budget = torch.cuda.mem_get_info(device)[0] / 2**20 / 2
+        group = 1
+        if budget is not None:
+            # Whole-window arrays (inputs, outputs, noise) come on top of the wavefront's state.
+            per_window = estimate_memory(configs, num_steps, tile=preferred, batch=1,
+                                         element_bytes=size, cache=True) + 64 * window
+            group = max(1, min(count, int(budget * 2**20 // per_window)))
+        tile, cache = plan_tile(configs, num_steps, max_memory_mb=budget,
+                                preferred_tile=preferred, batch=group, element_bytes=size)
+        return tile, cache, group
 
 
 def _model_card(pipeline: BinauralGradPipeline) -> str:

@@ -1,0 +1,304 @@
+"""The denoiser prepared for inference: folded weights, time-major rows and fused convolutions."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch.nn import functional as F
+
+from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
+
+ENCODER_REACH = 3  # samples each side the condition encoder's three k=3 convolutions see
+
+
+def mkldnn_ops_available() -> bool:
+    """Whether oneDNN's fused convolution ops (what the CPU fast path uses) are present."""
+    return (torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX)."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(mkldnn_ops_available() and ((check and check()) or (amx and amx())))
+
+
+def resolve_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
+    """The compute dtype actually used: half precision on CPU only where it is native."""
+    if dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be float32, float64, bfloat16 or float16, got {dtype}")
+    if device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        if dtype == torch.bfloat16 and cpu_bf16_supported():
+            return dtype
+        warnings.warn(f"{dtype} is not native on this CPU; computing in float32", stacklevel=3)
+        return torch.float32
+    return dtype
+
+
+class _MkldnnConv:
+    """Convolutions over (B, L, C) rows through oneDNN's channels-last kernels with a fused add."""
+
+    name = "mkldnn"
+
+    @staticmethod
+    def weight(kernel: torch.Tensor) -> torch.Tensor:
+        """(N, K, k) -> oneDNN's (N, K, 1, k) channels-last layout."""
+        return kernel.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def conv(rows, weight, bias, dilation: int = 1, other=None) -> torch.Tensor:
+        """rows (B, L, K) -> (B, L - (k - 1) * dilation, N), plus `other` when given."""
+        source = rows.permute(0, 2, 1).unsqueeze(2)
+        geometry = ([0, 0], [1, 1], [1, dilation], 1)
+        if other is None:
+            out = torch.ops.mkldnn._convolution_pointwise(source, weight, bias, *geometry,
+                                                          "none", [], None)
+        else:
+            out = torch.ops.mkldnn._convolution_pointwise.binary(
+                source, other.permute(0, 2, 1).unsqueeze(2), weight, bias, *geometry, "add",
+                None, None, [], None)
+        return out.squeeze(2).permute(0, 2, 1)
+
+
+class _MatmulConv:
+    """The same convolutions as (unfolded) matrix products: any device and dtype."""
+
+    name = "matmul"
+
+    @staticmethod
+    def weight(kernel: torch.Tensor) -> torch.Tensor:
+        """(N, K, k) -> (k * K, N), tap-major, for `unfold(rows) @ weight`."""
+        return kernel.permute(2, 1, 0).reshape(-1, kernel.shape[0]).contiguous()
+
+    @staticmethod
+    def conv(rows, weight, bias, dilation: int = 1, other=None) -> torch.Tensor:
+        taps = weight.shape[0] // rows.shape[-1]
+        length = rows.shape[1] - (taps - 1) * dilation
+        if taps > 1:
+            rows = torch.cat([rows[:, k * dilation: k * dilation + length] for k in range(taps)], -1)
+        out = torch.matmul(rows, weight)
+        if bias is not None:
+            out = out + bias
+        return out if other is None else out + other
+
+
+def _gate(y: torch.Tensor) -> torch.Tensor:
+    # y's filter half arrives as -2 * filter, so with u = sigmoid(y):
+    # sigmoid(gate) * tanh(filter) = u_g * (1 - 2 * sigmoid(-2 filter)) = u_g - 2 u_g u_f.
+    # One sigmoid over both halves is several times cheaper than tanh on CPUs.
+    batch, count, width = y.shape
+    # A padded row stride keeps the kernel from fusing rows into one run, whose vectorised body
+    # and scalar tail round differently: each row is then computed the same way in any tile.
+    u = y.new_empty(batch, count, width + 16)[..., :width]
+    torch.sigmoid(y, out=u)
+    half = width // 2
+    return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0)
+
+
+class FastDenoiser:
+    """A `BinauralDenoiser`'s weights rearranged for sampling; same function, less work.
+
+    Three foldings, exact in real arithmetic: the step embedding's add before each dilated
+    convolution becomes a per-step bias (corrected at the sequence edges, where the reference
+    zero-pads); the residual's 1/sqrt(2) per layer becomes a per-layer scale of the weights
+    (hidden states are kept as g_L = 2^((L - N/2) / 2) h_L); and tanh becomes a sigmoid (see
+    `_gate`). Activations are (B, L, C) rows of time with channels last; each layer carries its
+    hidden state and running skip sum side by side as (B, L, 2R).
+
+    Args:
+        denoiser: the model (left unchanged).
+        dtype: compute dtype of the residual stack (the condition encoder runs in float32).
+        device: where to run (default: the denoiser's).
+        backend: "auto" (oneDNN on CPU where present, else matmul), "mkldnn" or "matmul".
+        compile: `torch.compile` the elementwise gate.
+    """
+
+    def __init__(self, denoiser: BinauralDenoiser, *, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None, backend: str = "auto",
+                 compile: bool = False):
+        self.config = denoiser.config
+        self.device = torch.device(device) if device is not None else \
+            next(denoiser.parameters()).device
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.ops = self._select_backend(backend)
+        self.dilations = [layer.dilated_conv.dilation[0] for layer in denoiser.residual_layers]
+        self.gate = torch.compile(_gate, dynamic=True) if compile else _gate
+        self._denoiser = denoiser
+        with torch.no_grad():
+            self._fold(denoiser)
+
+    def _select_backend(self, backend: str):
+        if backend not in ("auto", "mkldnn", "matmul"):
+            raise ValueError(f"backend must be 'auto', 'mkldnn' or 'matmul', got {backend!r}")
+        native = self.device.type == "cpu" and mkldnn_ops_available() and \
+            self.dtype in (torch.float32, torch.bfloat16)
+        if backend == "mkldnn" and not native:
+            raise ValueError(f"the mkldnn backend needs a CPU with oneDNN and float32/bfloat16, "
+                             f"got {self.device} {self.dtype}")
+        return _MkldnnConv if backend == "mkldnn" or (backend == "auto" and native) else _MatmulConv
+
+    @property
+    def channels(self) -> int:
+        return self.config.residual_channels
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples each side one denoiser pass reads beyond an output sample (the encoder aside)."""
+        return sum(self.dilations)
+
+    def _cast(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(device=self.device, dtype=self.dtype)
+
+    def _fold(self, denoiser: BinauralDenoiser) -> None:
+        layers, width = len(self.dilations), self.channels
+        # Rows of the gated half are the filter: scaled by -2 for `_gate`.
+        self._sign = torch.cat([torch.ones(width), torch.full((width,), -2.0)]).double()
+        scales = [2.0 ** ((index - layers / 2) / 2) for index in range(layers + 1)]
+        inputs = denoiser.input_projection
+        self.input_weight = self._cast(inputs.weight[:, :, 0].double().t() * scales[0])  # (C, R)
+        self.input_bias = self._cast(inputs.bias.double() * scales[0])
+        self.dilated_weights, self.condition_weights, self.output_weights = [], [], []
+        self.output_biases, self._taps, self._static_biases = [], [], []
+        for index, layer in enumerate(denoiser.residual_layers):
+            sign = self._sign[:, None, None]
+            taps = layer.dilated_conv.weight.double() * sign  # (2R, R, 3)
+            self._taps.append(taps)
+            self.dilated_weights.append(self._conv_weight(taps / scales[index]))
+            condition = layer.conditioner_projection.weight.double() * sign
+            self.condition_weights.append(self._conv_weight(condition))
+            self._static_biases.append(self._sign * (layer.dilated_conv.bias.double()
+                                                     + layer.conditioner_projection.bias.double()))
+            residual_scale = torch.cat([torch.full((width,), scales[index]), torch.ones(width)])
+            output = layer.output_projection
+            self.output_weights.append(
+                self._conv_weight(output.weight.double() * residual_scale.double()[:, None, None]))
+            self.output_biases.append(self._cast(output.bias.double() * residual_scale.double()))
+        skip = denoiser.skip_projection
+        self.skip_weight = self._conv_weight(skip.weight.double() / math.sqrt(layers))
+        self.skip_bias = self._cast(skip.bias.double())
+        self.head_weight = self._conv_weight(denoiser.output_projection.weight.double())
+        self.head_bias = self._cast(denoiser.output_projection.bias.double())
+        encoder = denoiser.condition_encoder
+        self._encoder_ops = _MkldnnConv if self.device.type == "cpu" and \
+            mkldnn_ops_available() else _MatmulConv
+        self._encoder = {name: (self._encoder_ops.weight(conv.weight.detach().float().to(self.device)),
+                                conv.bias.detach().float().to(self.device))
+                         for name, conv in (("dsp1", encoder.dsp_conv1), ("dsp2", encoder.dsp_conv2),
+                                            ("view1", encoder.view_conv1),
+                                            ("view2", encoder.view_conv2),
+                                            ("merge", encoder.merge_conv))}
+
+    def _conv_weight(self, kernel: torch.Tensor) -> torch.Tensor:
+        return self.ops.weight(self._cast(kernel))
+
+    @torch.no_grad()
+    def step_biases(self, timestep: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per layer: (bias, left, right) for one diffusion step.
+
+        `bias` is the dilated convolution's bias with the step embedding's contribution folded
+        in; `left`/`right` are the contributions of the taps that fall before the start / after
+        the end of the sequence, to subtract there (the reference pads the sum with zeros).
+        """
+        embedding = self._denoiser.diffusion_embedding(timestep.to(self.device))
+        result = []
+        for index, layer in enumerate(self._denoiser.residual_layers):
+            step = layer.diffusion_projection(embedding)[0].double()  # (R,)
+            per_tap = torch.einsum("oik,i->ko", self._taps[index], step)  # (3, 2R)
+            bias = self._static_biases[index] + per_tap.sum(0)
+            result.append((self._cast(bias), self._cast(per_tap[0]), self._cast(per_tap[2])))
+        return result
+
+    def encode(self, audio: torch.Tensor, view: torch.Tensor, start: int, length: int) -> torch.Tensor:
+        """The condition for window samples start .. start + n - 1, zero-padded as the reference.
+
+        Args:
+            audio: (B, A, n + 6) `[warped, mono, (mean)]` for samples start - 3 .. start + n + 2,
+                zero outside the window.
+            view: (B, 7, n + 6) audio-rate positions, likewise.
+            start: window-relative index of the first output sample; length: the window's.
+
+        Returns:
+            (B, n, condition_channels) rows in the compute dtype.
+        """
+        def layer(name, values, first):
+            weight, bias = self._encoder[name]
+            out = F.leaky_relu(self._encoder_ops.conv(values, weight, bias), LEAKY_SLOPE)
+            return out if first is None else _zero_outside(out, first, length)
+
+        # Time-major, like the residual stack: a sample's value then does not depend on where a
+        # tile starts (oneDNN's time-minor convolutions vary with the tile's width).
+        audio, view = audio.float().transpose(1, 2), view.float().transpose(1, 2)
+        dsp = layer("dsp2", layer("dsp1", audio, start - 2), start - 1)
+        view = layer("view2", layer("view1", view, start - 2), start - 1)
+        condition = layer("merge", torch.cat([dsp, view], dim=-1), None)
+        return condition.to(self.dtype)
+
+    def project_condition(self, condition: torch.Tensor, index: int) -> torch.Tensor:
+        """Layer `index`'s conditioner projection of (B, n, C) condition rows -> (B, n, 2R)."""
+        return self.ops.conv(condition, self.condition_weights[index], None)
+
+    def input_rows(self, sample: torch.Tensor) -> torch.Tensor:
+        """(B, n, C_out) noisy sample -> (B, n, 2R): first hidden state and a zero skip sum."""
+        # Elementwise (one or two input channels): exact IEEE steps, so any tile gets the same
+        # rounding (oneDNN takes another path for a one-sample, one-channel convolution).
+        sample = sample.to(self.dtype)
+        hidden = self.input_bias + sample[..., :1] * self.input_weight[0]
+        for channel in range(1, sample.shape[-1]):
+            hidden = hidden + sample[..., channel: channel + 1] * self.input_weight[channel]
+        hidden = F.relu(hidden)
+        return torch.cat([hidden, torch.zeros_like(hidden)], dim=-1)
+
+    def layer(self, index: int, rows: torch.Tensor, conditioner: torch.Tensor,
+              bias: tuple[torch.Tensor, ...], first: int, length: int) -> torch.Tensor:
+        """One residual layer on (B, n + 2d, 2R) input rows -> (B, n, 2R) output rows.
+
+        Args:
+            rows: hidden state and skip sum for window samples first - d .. first + n + d - 1
+                (zero beyond the window).
+            conditioner: (B, n, 2R) this layer's projected condition for the output samples.
+            bias: this step's `step_biases()[index]`.
+            first: window index of the first output sample; length: the window's.
+        """
+        dilation = self.dilations[index]
+        count = rows.shape[1] - 2 * dilation
+        width = self.channels
+        y = self.ops.conv(rows[..., :width], self.dilated_weights[index], bias[0], dilation,
+                          other=conditioner)
+        _remove_edge_taps(y, bias, first, count, dilation, length)
+        z = self.gate(y)
+        skip_and_hidden = rows[:, dilation: dilation + count]
+        return self.ops.conv(z, self.output_weights[index], self.output_biases[index],
+                             other=skip_and_hidden)
+
+    def head(self, rows: torch.Tensor) -> torch.Tensor:
+        """(B, n, 2R) last layer's rows -> (B, n, C_out) predicted noise in float32."""
+        skips = rows[..., self.channels:]
+        hidden = F.relu(self.ops.conv(skips, self.skip_weight, self.skip_bias))
+        return self.ops.conv(hidden, self.head_weight, self.head_bias).float()
+
+
+def _zero_outside(values: torch.Tensor, first: int, length: int) -> torch.Tensor:
+    """Zeroes the rows of (B, n, C) values whose window index first + i lies outside [0, length)."""
+    count = values.shape[1]
+    low, high = max(0, -first), min(count, length - first)
+    if low == 0 and high >= count:
+        return values
+    values = values.clone()
+    values[:, :low] = 0
+    values[:, max(high, low):] = 0
+    return values
+
+
+def _remove_edge_taps(y: torch.Tensor, bias, first: int, count: int, dilation: int,
+                      length: int) -> None:
+    # Output sample t saw the folded step embedding through all three taps; the reference's taps
+    # at t - d < 0 or t + d >= length read zero padding instead.
+    left_end = min(count, dilation - first)
+    if left_end > 0:
+        y[:, :left_end] -= bias[1]
+    right_start = max(0, length - dilation - first)
+    if right_start < count:
+        y[:, right_start:] -= bias[2]

@@ -1,0 +1,285 @@
+"""Wavefront sampling: both stages, all steps and all layers as one stream of tiles over time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from binauralgrad.audio_io import FRAME_SAMPLES
+from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
+from binauralgrad.sampling import PositionalNoise
+from binauralgrad.schedule import SamplingStep
+
+
+@dataclass
+class Windows:
+    """What to synthesise: row b is samples starts[b] .. starts[b] + length - 1 of input items[b].
+
+    Each window is sampled as if it were the whole signal (zero padding at its edges), with the
+    noise of its absolute samples; a window covering a whole input reproduces the reference.
+
+    Attributes:
+        warped: (N, 2, T) geometric warp of the whole inputs, float32.
+        mono: (N, 1, T). positions: (N, 7, K) with T == 400 * K.
+        items, starts: per row, the input index and the first absolute sample.
+        length: samples per window.
+    """
+
+    warped: torch.Tensor
+    mono: torch.Tensor
+    positions: torch.Tensor
+    items: list[int]
+    starts: list[int]
+    length: int
+
+    def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
+        low, high = max(first, 0), min(last, self.length)
+        parts = [full[item, :, start + low: start + high]
+                 for item, start in zip(self.items, self.starts)]
+        return F.pad(torch.stack(parts), (low - first, last - high))
+
+    def view(self, first: int, last: int) -> torch.Tensor:
+        """(B, 7, last - first) positions held for 400 samples each (the reference's upsampling)."""
+        low, high = max(first, 0), min(last, self.length)
+        parts = []
+        for item, start in zip(self.items, self.starts):
+            frames = torch.arange(start + low, start + high, device=self.positions.device)
+            parts.append(self.positions[item][:, frames // FRAME_SAMPLES])
+        return F.pad(torch.stack(parts), (low - first, last - high))
+
+
+class _Ring:
+    """Rows of a stream at window positions [start, end), held in a fixed ring; reads never wrap."""
+
+    def __init__(self, batch: int, capacity: int, channels: int, like: torch.Tensor):
+        self.data = like.new_empty(batch, capacity, channels)
+        self.capacity, self.start, self.end = capacity, 0, 0
+
+    def space_end(self) -> int:
+        return self.start + self.capacity
+
+    def write(self, rows: torch.Tensor) -> None:
+        count = rows.shape[1]
+        if self.end + count > self.space_end():
+            raise RuntimeError("conditioner ring overrun (a planning bug)")
+        done = 0
+        while done < count:
+            index = (self.end + done) % self.capacity
+            part = min(count - done, self.capacity - index)
+            self.data[:, index: index + part] = rows[:, done: done + part]
+            done += part
+        self.end += count
+
+    def readable_end(self, first: int) -> int:
+        return min(self.end, first + self.capacity - first % self.capacity)
+
+    def read(self, first: int, last: int) -> torch.Tensor:
+        index = first % self.capacity
+        return self.data[:, index: index + last - first]
+
+
+class _Layer:
+    """One residual layer of one pass: its output frontier and the input rows it still needs."""
+
+    def __init__(self, dilation: int, template: torch.Tensor):
+        self.dilation = dilation
+        self.pending = template.new_zeros(template.shape[0], dilation, template.shape[-1])
+        self.pending_start = -dilation  # the zero padding before the window
+        self.done = 0
+        self.padded = False
+
+
+class _Pass:
+    """One reverse step of one stage: input projection, residual layers, head and update."""
+
+    def __init__(self, model: FastDenoiser, step: SamplingStep, draw: int, template: torch.Tensor):
+        self.step, self.draw = step, draw
+        timestep = torch.tensor([step.timestep], dtype=torch.float32 if isinstance(
+            step.timestep, float) else torch.long)
+        self.biases = model.step_biases(timestep)
+        self.layers = [_Layer(dilation, template) for dilation in model.dilations]
+        self.inputs = template.new_zeros(template.shape[0], 0, model.config.out_channels,
+                                         dtype=torch.float32)
+        self.input_done = 0
+        self.done = 0
+
+
+class StageStream:
+    """One stage's six (or N) passes as a wavefront, with its conditioner cache.
+
+    Args:
+        model: the stage's prepared denoiser.
+        stage: 1 or 2 (selects the noise streams).
+        steps: the reverse steps in order. windows: what to synthesise.
+        noise: the positional noise. tile: samples a node advances per tick at most.
+        cache: keep every layer's projected condition for the passes (else keep only the
+            condition and project it again in each pass).
+        mean: stage two's condition source: stage one's stream.
+    """
+
+    def __init__(self, model: FastDenoiser, stage: int, steps: list[SamplingStep],
+                 windows: Windows, noise: PositionalNoise, tile: int, *, cache: bool = True,
+                 mean: StageStream | None = None):
+        self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
+        self.tile, self.cache, self.mean = tile, cache, mean
+        batch, length = len(windows.items), windows.length
+        width = 2 * model.channels
+        template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
+        self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
+        capacity = ring_capacity(model.receptive_field, len(steps), tile)
+        if cache:
+            self.rings = [_Ring(batch, capacity, width, template) for _ in model.dilations]
+        else:
+            self.rings = [_Ring(batch, capacity, model.config.condition_channels, template)]
+        self.condition_done = 0
+        self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
+        self.ready = 0
+
+    @property
+    def length(self) -> int:
+        return self.windows.length
+
+    def tick(self) -> bool:
+        """Advances every node by up to one tile; returns whether anything moved."""
+        moved = self._encode()
+        incoming = None
+        for index, current in enumerate(self.passes):
+            incoming = self._advance_pass(current, incoming, first=index == 0)
+            moved |= incoming is not None
+        if incoming is not None:
+            first = self.ready
+            self.output[:, first: first + incoming.shape[1]] = incoming
+            self.ready += incoming.shape[1]
+        self._release()
+        return moved
+
+    def _encode(self) -> bool:
+        limit = self.length
+        if self.mean is not None and self.mean.ready < self.length:
+            limit = self.mean.ready - ENCODER_REACH
+        first = self.condition_done
+        last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
+        if last <= first:
+            return False
+        audio = [self.windows.gather(self.windows.warped, first - ENCODER_REACH,
+                                     last + ENCODER_REACH),
+                 self.windows.gather(self.windows.mono, first - ENCODER_REACH, last + ENCODER_REACH)]
+        if self.mean is not None:
+            audio.append(_rows_to_channels(self.mean.output, first - ENCODER_REACH,
+                                           last + ENCODER_REACH, self.length))
+        view = self.windows.view(first - ENCODER_REACH, last + ENCODER_REACH)
+        condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
+        if self.cache:
+            for index, ring in enumerate(self.rings):
+                ring.write(self.model.project_condition(condition, index))
+        else:
+            self.rings[0].write(condition)
+        self.condition_done = last
+        return True
+
+    def _conditioner(self, index: int, first: int, last: int) -> torch.Tensor:
+        if self.cache:
+            return self.rings[index].read(first, last)
+        return self.model.project_condition(self.rings[0].read(first, last), index)
+
+    def _advance_pass(self, current: _Pass, incoming, *, first: bool):
+        if first:  # the stage's initial noise, drawn per absolute sample
+            start = current.input_done
+            count = min(self.tile, self.length - start)
+            incoming = self._noise(0, start, count) if count > 0 else None
+        rows = None
+        if incoming is not None:
+            current.inputs = torch.cat([current.inputs, incoming], 1)
+            current.input_done += incoming.shape[1]
+            rows = self.model.input_rows(incoming)
+        complete = current.input_done == self.length
+        for index, layer in enumerate(current.layers):
+            rows = self._advance_layer(current, index, layer, rows, complete)
+            complete = layer.done == self.length
+        if rows is None:
+            return None
+        return self._update(current, rows)
+
+    def _advance_layer(self, current: _Pass, index: int, layer: _Layer, incoming, complete: bool):
+        rows = layer.pending if incoming is None else torch.cat([layer.pending, incoming], 1)
+        if complete and not layer.padded:  # the zero padding after the window
+            rows = torch.cat([rows, rows.new_zeros(rows.shape[0], layer.dilation, rows.shape[2])], 1)
+            layer.padded = True
+        end = layer.pending_start + rows.shape[1]
+        ring = self.rings[index if self.cache else 0]
+        first = layer.done
+        last = min(self.length if layer.padded else end - layer.dilation, first + self.tile,
+                   ring.readable_end(first))
+        if last <= first:
+            layer.pending = rows
+            return None
+        count = last - first
+        out = self.model.layer(index, rows[:, : count + 2 * layer.dilation],
+                               self._conditioner(index, first, last), current.biases[index],
+                               first, self.length)
+        layer.pending = rows[:, count:].clone()
+        layer.pending_start, layer.done = last - layer.dilation, last
+        return out
+
+    def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
+        """The reverse step (paper Eq. 3) on the samples the last layer just finished."""
+        count, first, step = rows.shape[1], current.done, current.step
+        predicted = self.model.head(rows)
+        sample = current.inputs[:, :count]
+        current.inputs = current.inputs[:, count:]
+        sample = step.sample_scale * (sample - step.noise_scale * predicted)
+        if step.sigma > 0:
+            sample = sample + step.sigma * self._noise(current.draw + 1, first, count)
+        current.done += count
+        return sample.clamp(-1.0, 1.0)
+
+    def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
+        starts = [start + first for start in self.windows.starts]
+        return self.noise.sample(self.stage, draw, items=self.windows.items, starts=starts,
+                                 length=count, channels=self.model.config.out_channels,
+                                 device=self.model.device)
+
+    def _release(self) -> None:
+        for index, ring in enumerate(self.rings):
+            layers = range(len(self.model.dilations)) if not self.cache else [index]
+            oldest = min(current.layers[i].done for current in self.passes for i in layers)
+            ring.start = max(ring.start, min(oldest, self.condition_done))
+
+
+def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) -> torch.Tensor:
+    """(B, L, C) rows -> (B, C, last - first) for window samples first .. last - 1, zero outside."""
+    low, high = max(first, 0), min(last, length)
+    return F.pad(rows[:, low:high].transpose(1, 2), (low - first, last - high))
+
+
+def ring_capacity(receptive_field: int, num_steps: int, tile: int) -> int:
+    """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack."""
+    return num_steps * receptive_field + 2 * tile + 4 * ENCODER_REACH + 16
+
+
+def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
+                  windows: Windows, noise: PositionalNoise, *, tile: int, cache: bool = True,
+                  on_progress: Callable[[int], object] = lambda done: None):
+    """Samples both stages over `windows` as one wavefront.
+
+    Every sample of every layer, pass and stage is computed once; memory is set by `tile` and the
+    receptive field, not by the length.
+
+    Returns:
+        (mean (B, 1, L), binaural (B, 2, L)) float32.
+    """
+    if tile < 1:
+        raise ValueError(f"tile must be a positive number of samples, got {tile}")
+    one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache)
+    two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one)
+    while two.ready < windows.length:
+        moved = one.tick()
+        moved = two.tick() or moved
+        if not moved:
+            raise RuntimeError("the wavefront stalled (a scheduling bug)")
+        on_progress(two.ready)
+    return one.output.transpose(1, 2), two.output.transpose(1, 2)
