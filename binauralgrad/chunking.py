@@ -9,7 +9,7 @@ import torch
 
 from binauralgrad.models.denoiser import DenoiserConfig
 from binauralgrad.models.fast import ENCODER_REACH
-from binauralgrad.streaming import ring_capacity
+from binauralgrad.streaming import CATCH_UP, ring_capacity
 
 MIN_TILE = 256  # below this the per-tile overhead dominates
 
@@ -120,10 +120,10 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
     for config in configs:
         width = 2 * config.residual_channels
         layer_dilations = dilations(config)
-        capacity = ring_capacity(sum(layer_dilations), num_steps, tile)
+        capacity = ring_capacity(sum(layer_dilations), num_steps, tile) + CATCH_UP * tile
         ring_width = width * len(layer_dilations) if cache else config.condition_channels
         kept = num_steps * sum(2 * d + 1 for d in layer_dilations) * width
-        transient = 8 * (tile + 2 * max(layer_dilations)) * width
+        transient = 8 * (CATCH_UP * tile + 2 * max(layer_dilations)) * width
         total += (capacity * ring_width + kept + transient) * element_bytes * batch
     return total
 
@@ -141,13 +141,16 @@ def plan_tile(configs: list[DenoiserConfig], num_steps: int, *, max_memory_mb: f
         raise ValueError(f"max_memory_mb must be positive, got {max_memory_mb}")
     budget = max_memory_mb * 2**20
     smallest = min(MIN_TILE, preferred_tile)
+    tiles = [preferred_tile]
+    while tiles[-1] // 2 >= smallest:
+        tiles.append(tiles[-1] // 2)
+    if tiles[-1] != smallest:
+        tiles.append(smallest)
     for cache in (True, False):
-        tile = preferred_tile
-        while tile >= smallest:
+        for tile in tiles:
             if estimate_memory(configs, num_steps, tile=tile, batch=batch,
                                element_bytes=element_bytes, cache=cache) <= budget:
                 return tile, cache
-            tile //= 2
     least = estimate_memory(configs, num_steps, tile=smallest, batch=batch,
                             element_bytes=element_bytes, cache=False)
     raise ValueError(f"max_memory_mb={max_memory_mb} is below the least this needs "

@@ -13,6 +13,8 @@ from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.schedule import SamplingStep
 
+CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
+
 
 @dataclass
 class Windows:
@@ -53,11 +55,15 @@ class Windows:
 
 
 class _Ring:
-    """Rows of a stream at window positions [start, end), held in a fixed ring; reads never wrap."""
+    """Rows of a stream at window positions [start, end) in a fixed ring.
 
-    def __init__(self, batch: int, capacity: int, channels: int, like: torch.Tensor):
-        self.data = like.new_empty(batch, capacity, channels)
-        self.capacity, self.start, self.end = capacity, 0, 0
+    The first `mirror` rows are also kept after the end of the ring, so that any read of up to
+    `mirror` rows is one contiguous view (no copy, no split).
+    """
+
+    def __init__(self, batch: int, capacity: int, mirror: int, channels: int, like: torch.Tensor):
+        self.data = like.new_empty(batch, capacity + mirror, channels)
+        self.capacity, self.mirror, self.start, self.end = capacity, mirror, 0, 0
 
     def space_end(self) -> int:
         return self.start + self.capacity
@@ -65,19 +71,22 @@ class _Ring:
     def write(self, rows: torch.Tensor) -> None:
         count = rows.shape[1]
         if self.end + count > self.space_end():
-            raise RuntimeError("conditioner ring overrun (a planning bug)")
+            raise RuntimeError("conditioner ring overrun (a scheduling bug)")
         done = 0
         while done < count:
             index = (self.end + done) % self.capacity
             part = min(count - done, self.capacity - index)
             self.data[:, index: index + part] = rows[:, done: done + part]
+            if index < self.mirror:
+                copied = min(part, self.mirror - index)
+                self.data[:, self.capacity + index: self.capacity + index + copied] = \
+                    rows[:, done: done + copied]
             done += part
         self.end += count
 
-    def readable_end(self, first: int) -> int:
-        return min(self.end, first + self.capacity - first % self.capacity)
-
     def read(self, first: int, last: int) -> torch.Tensor:
+        if not self.start <= first <= last <= self.end or last - first > self.mirror:
+            raise RuntimeError(f"conditioner rows {first}..{last} are not held (a scheduling bug)")
         index = first % self.capacity
         return self.data[:, index: index + last - first]
 
@@ -131,10 +140,9 @@ class StageStream:
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
         capacity = ring_capacity(model.receptive_field, len(steps), tile)
-        if cache:
-            self.rings = [_Ring(batch, capacity, width, template) for _ in model.dilations]
-        else:
-            self.rings = [_Ring(batch, capacity, model.config.condition_channels, template)]
+        widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
+        self.rings = [_Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
+                      for ring_width in widths]
         self.condition_done = 0
         self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
         self.ready = 0
@@ -212,8 +220,10 @@ class StageStream:
         end = layer.pending_start + rows.shape[1]
         ring = self.rings[index if self.cache else 0]
         first = layer.done
-        last = min(self.length if layer.padded else end - layer.dilation, first + self.tile,
-                   ring.readable_end(first))
+        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
+        # the whole wavefront to the rate of its slowest node.
+        last = min(self.length if layer.padded else end - layer.dilation,
+                   first + CATCH_UP * self.tile, ring.end)
         if last <= first:
             layer.pending = rows
             return None
@@ -257,8 +267,12 @@ def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) ->
 
 
 def ring_capacity(receptive_field: int, num_steps: int, tile: int) -> int:
-    """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack."""
-    return num_steps * receptive_field + 2 * tile + 4 * ENCODER_REACH + 16
+    """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack.
+
+    The last pass's last layer trails the encoder by num_steps * receptive_field samples and a
+    tile; the encoder writes a tile ahead; one more tile lets backlogs drain.
+    """
+    return num_steps * receptive_field + 3 * tile + 4 * ENCODER_REACH + 16
 
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
