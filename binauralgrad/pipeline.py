@@ -14,8 +14,13 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad.audio_io import SAMPLE_RATE
-from binauralgrad.chunking import (ChunkPlan, estimate_memory, plan_chunks, plan_tile,
-                                   receptive_field, stitch)
+from binauralgrad.chunking import (
+    DEFAULT_CROSSFADE_S,
+    DEFAULT_OVERLAP_S,
+    FastOptions,
+    receptive_field,
+    stitch,
+)
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.hub import resolve_file
 from binauralgrad.inputs import prepare_inputs
@@ -28,12 +33,6 @@ from binauralgrad.streaming import Windows, run_wavefront
 PIPELINE_FILE = "pipeline.json"
 STAGE_FOLDERS = ("stage_one", "stage_two")
 
-# Wavefront tiles: on CPU short tiles keep a layer's activations in cache; on GPU long tiles
-# keep the kernels busy. Chunk defaults apply only when chunking is asked for.
-CPU_TILE_S = 4096 / SAMPLE_RATE
-GPU_TILE_S = 2**18 / SAMPLE_RATE
-DEFAULT_OVERLAP_S = 0.25
-DEFAULT_CROSSFADE_S = 0.05
 
 
 @dataclass
@@ -135,7 +134,7 @@ class BinauralGradPipeline:
     def _write_folder(self, folder: Path) -> None:
         from binauralgrad import __version__
 
-        for name, stage in zip(STAGE_FOLDERS, (self.stage_one, self.stage_two)):
+        for name, stage in zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True):
             stage.save_pretrained(folder / name)
         meta = {"_class_name": type(self).__name__, "binauralgrad_version": __version__,
                 "sample_rate": SAMPLE_RATE, "schedule": self.schedule.to_dict()}
@@ -193,7 +192,8 @@ class BinauralGradPipeline:
             BinauralOutput with audio (2, T), or (B, 2, T) for batched input.
         """
         if implementation not in ("fast", "reference"):
-            raise ValueError(f"implementation must be 'fast' or 'reference', got {implementation!r}")
+            raise ValueError(f"implementation must be 'fast' or 'reference', "
+                             f"got {implementation!r}")
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         noise = PositionalNoise.from_generator(generator)
@@ -266,75 +266,29 @@ class BinauralGradPipeline:
                 batch_windows = Windows(warped.float(), inputs.mono, inputs.positions,
                                         [item for item, _ in rows], [start for _, start in rows],
                                         plan.window)
-                reported = [0]
-
-                def report(done: int, count: int = len(rows)) -> None:
-                    bar.update((done - reported[0]) * count)
-                    reported[0] = done
-
-                results.append(torch.cat(run_wavefront(*models, steps, batch_windows, noise,
-                                                       tile=tile, cache=cache,
-                                                       on_progress=report), dim=1))
-        pieces = torch.cat(results).reshape(batch, len(plan), 3, plan.window).transpose(0, 1)
-        joined = stitch(pieces, plan)
+                mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,
+                                            cache=cache, on_progress=_Progress(bar, len(rows)))
+                results.append(torch.cat([mean, audio], dim=1))
+        joined = torch.cat(results)
+        if len(plan) > 1:
+            joined = stitch(joined.reshape(batch, len(plan), 3, -1).transpose(0, 1), plan)
         return joined[:, :1], joined[:, 1:]
 
 
-@dataclass
-class FastOptions:
-    """The fast path's knobs (see `BinauralGradPipeline.__call__`)."""
+class _Progress:
+    """Turns one window group's output frontier into progress-bar samples."""
 
-    dtype: torch.dtype = torch.float32
-    tile_seconds: float | None = None
-    chunk_seconds: float | None = None
-    overlap_seconds: float = DEFAULT_OVERLAP_S
-    crossfade_seconds: float = DEFAULT_CROSSFADE_S
-    max_memory_mb: float | None = None
-    compile: bool = False
+    def __init__(self, bar: tqdm, windows: int):
+        self.bar, self.windows, self.reported = bar, windows, 0
 
-    def __post_init__(self):
-        for name in ("tile_seconds", "chunk_seconds"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-        if not self.overlap_seconds >= 0 or not self.crossfade_seconds >= 0:
-            raise ValueError(f"overlap_seconds and crossfade_seconds must be >= 0, got "
-                             f"{self.overlap_seconds!r}, {self.crossfade_seconds!r}")
-
-    def plan(self, length: int, field: int) -> ChunkPlan:
-        """One window over everything, or chunk windows when `chunk_seconds` is set."""
-        if self.chunk_seconds is None:
-            return plan_chunks(length, length, 0)
-        chunk = max(1, round(self.chunk_seconds * SAMPLE_RATE))
-        overlap = round(self.overlap_seconds * SAMPLE_RATE)
-        fade = min(round(self.crossfade_seconds * SAMPLE_RATE), 2 * overlap, chunk)
-        return plan_chunks(length, chunk, overlap, fade)
-
-    def schedule(self, models: list[FastDenoiser], num_steps: int, window: int,
-                 count: int) -> tuple[int, bool, int]:
-        """(tile, cache, windows per batch) within the memory budget."""
-        device = models[0].device
-        seconds = self.tile_seconds or (GPU_TILE_S if device.type == "cuda" else CPU_TILE_S)
-        preferred = min(window, max(1, round(seconds * SAMPLE_RATE)))
-        configs = [model.config for model in models]
-        size = torch.empty(0, dtype=models[0].dtype).element_size()
-        budget = self.max_memory_mb
-        if budget is None and device.type == "cuda":
-            budget = torch.cuda.mem_get_info(device)[0] / 2**20 / 2
-        group = 1
-        if budget is not None:
-            # Whole-window arrays (inputs, outputs, noise) come on top of the wavefront's state.
-            per_window = estimate_memory(configs, num_steps, tile=preferred, batch=1,
-                                         element_bytes=size, cache=True) + 64 * window
-            group = max(1, min(count, int(budget * 2**20 // per_window)))
-        tile, cache = plan_tile(configs, num_steps, max_memory_mb=budget,
-                                preferred_tile=preferred, batch=group, element_bytes=size)
-        return tile, cache, group
+    def __call__(self, done: int) -> None:
+        self.bar.update((done - self.reported) * self.windows)
+        self.reported = done
 
 
 def _model_card(pipeline: BinauralGradPipeline) -> str:
     sizes = {name: stage.config for name, stage in
-             zip(STAGE_FOLDERS, (pipeline.stage_one, pipeline.stage_two))}
+             zip(STAGE_FOLDERS, (pipeline.stage_one, pipeline.stage_two), strict=True)}
     lines = [
         "---", "library_name: binauralgrad", "tags: [audio, binaural, diffusion, speech]", "---",
         "# BinauralGrad pipeline", "",

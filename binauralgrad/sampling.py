@@ -92,7 +92,7 @@ class PositionalNoise:
             raise ValueError(f"items ({len(items)}) and starts ({len(starts)}) differ in length")
         offsets = torch.arange(length, dtype=torch.int64, device=device)
         rows = []
-        for item, start in zip(items, starts):
+        for item, start in zip(items, starts, strict=True):
             positions = offsets + int(start)
             columns = [self._gaussian(positions, *self._keys(stage, draw, item, channel))
                        for channel in range(channels)]

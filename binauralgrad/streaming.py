@@ -41,14 +41,14 @@ class Windows:
         """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
         low, high = max(first, 0), min(last, self.length)
         parts = [full[item, :, start + low: start + high]
-                 for item, start in zip(self.items, self.starts)]
+                 for item, start in zip(self.items, self.starts, strict=True)]
         return F.pad(torch.stack(parts), (low - first, last - high))
 
     def view(self, first: int, last: int) -> torch.Tensor:
         """(B, 7, last - first) positions held for 400 samples each (the reference's upsampling)."""
         low, high = max(first, 0), min(last, self.length)
         parts = []
-        for item, start in zip(self.items, self.starts):
+        for item, start in zip(self.items, self.starts, strict=True):
             frames = torch.arange(start + low, start + high, device=self.positions.device)
             parts.append(self.positions[item][:, frames // FRAME_SAMPLES])
         return F.pad(torch.stack(parts), (low - first, last - high))
@@ -143,6 +143,7 @@ class StageStream:
         widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
         self.rings = [_Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
                       for ring_width in widths]
+        self.work = model.workspace(batch, CATCH_UP * tile)
         self.condition_done = 0
         self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
         self.ready = 0
@@ -173,13 +174,12 @@ class StageStream:
         last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
         if last <= first:
             return False
-        audio = [self.windows.gather(self.windows.warped, first - ENCODER_REACH,
-                                     last + ENCODER_REACH),
-                 self.windows.gather(self.windows.mono, first - ENCODER_REACH, last + ENCODER_REACH)]
+        low, high = first - ENCODER_REACH, last + ENCODER_REACH
+        audio = [self.windows.gather(self.windows.warped, low, high),
+                 self.windows.gather(self.windows.mono, low, high)]
         if self.mean is not None:
-            audio.append(_rows_to_channels(self.mean.output, first - ENCODER_REACH,
-                                           last + ENCODER_REACH, self.length))
-        view = self.windows.view(first - ENCODER_REACH, last + ENCODER_REACH)
+            audio.append(_rows_to_channels(self.mean.output, low, high, self.length))
+        view = self.windows.view(low, high)
         condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
         if self.cache:
             for index, ring in enumerate(self.rings):
@@ -213,9 +213,14 @@ class StageStream:
         return self._update(current, rows)
 
     def _advance_layer(self, current: _Pass, index: int, layer: _Layer, incoming, complete: bool):
-        rows = layer.pending if incoming is None else torch.cat([layer.pending, incoming], 1)
-        if complete and not layer.padded:  # the zero padding after the window
-            rows = torch.cat([rows, rows.new_zeros(rows.shape[0], layer.dilation, rows.shape[2])], 1)
+        held, arriving = layer.pending.shape[1], 0 if incoming is None else incoming.shape[1]
+        padding = layer.dilation if complete and not layer.padded else 0
+        rows = self.work.row_buffer(index, held + arriving + padding)
+        rows[:, :held] = layer.pending
+        if arriving:
+            rows[:, held: held + arriving] = incoming
+        if padding:  # the zero padding after the window
+            rows[:, held + arriving:] = 0
             layer.padded = True
         end = layer.pending_start + rows.shape[1]
         ring = self.rings[index if self.cache else 0]
@@ -225,13 +230,13 @@ class StageStream:
         last = min(self.length if layer.padded else end - layer.dilation,
                    first + CATCH_UP * self.tile, ring.end)
         if last <= first:
-            layer.pending = rows
+            layer.pending = rows.clone()
             return None
         count = last - first
+        layer.pending = rows[:, count:].clone()  # before the layer writes its output over rows
         out = self.model.layer(index, rows[:, : count + 2 * layer.dilation],
                                self._conditioner(index, first, last), current.biases[index],
-                               first, self.length)
-        layer.pending = rows[:, count:].clone()
+                               first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
         return out
 

@@ -1,26 +1,37 @@
 """Speed of the parts that matter: the geometric warp, training steps and synthesis.
 
-    python examples/benchmark.py            # paper-size models (minutes on a 2-core CPU)
-    python examples/benchmark.py --quick    # the small model, short inputs
+    python examples/benchmark.py            # paper-size models (about 15 minutes on 2 CPU cores)
+    python examples/benchmark.py --quick    # shorter inputs, fewer lines (a few minutes)
     python examples/benchmark.py --json bench.json
 
-Ratios are measured within one run (shared machines are noisy); each figure is the best of
-`--repeats` runs. On a CUDA machine the training and synthesis lines also run there, in float32
-and bfloat16.
+Synthesis lines: the real-time factor (RTF, compute seconds per audio second) of the two-stage
+fast (6 + 6 step) pipeline, and for each optimisation its speed ratio against the
+straightforward path (`implementation="reference"`) measured in the same run on the same input,
+with the max / mean absolute deviation of its output from that path's float32 output on the same
+noise. The models have random weights (no released checkpoint is needed for speed), with a
+non-zero output layer so that deviations are not trivially zero. Peak memory is the resident-set
+high-water mark of a fresh process per input length. Ratios are measured within one run (shared
+machines are noisy); each time is the best of `--repeats` runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import time
 
 import torch
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.dsp import geometric_warp
+from binauralgrad.models.fast import cpu_bf16_supported
 from binauralgrad.training.benchmark import measure_training_throughput
 from binauralgrad.training.config import MODEL_SIZES
+
+SAMPLE_RATE = 48000
 
 
 def best_time(function, repeats: int) -> float:
@@ -52,59 +63,209 @@ def training_speed(size: str, batch: int, clip: int, steps: int, device: str) ->
     return rows
 
 
-def pipeline_of(size: str, device: str, dtype: torch.dtype) -> BinauralGradPipeline:
+def pipeline_of(size: str, device: str = "cpu", dtype: torch.dtype = torch.float32
+                ) -> BinauralGradPipeline:
+    """Random weights of a model size; the output layer too (it starts at zero otherwise)."""
     sizes = MODEL_SIZES[size]
     torch.manual_seed(0)
-    return BinauralGradPipeline(BinauralDenoiser(DenoiserConfig.stage_one(**sizes)),
-                                BinauralDenoiser(DenoiserConfig.stage_two(**sizes))
-                                ).to(device, dtype)
+    stages = [BinauralDenoiser(DenoiserConfig.stage_one(**sizes)),
+              BinauralDenoiser(DenoiserConfig.stage_two(**sizes))]
+    for stage in stages:
+        torch.nn.init.kaiming_normal_(stage.output_projection.weight)
+    return BinauralGradPipeline(*stages).to(device, dtype)
 
 
-def synthesis_speed(size: str, seconds: float, device: str, dtype: torch.dtype,
-                    repeats: int) -> dict:
-    """Real-time factor of the two-stage fast (6 + 6 step) pipeline."""
-    pipeline = pipeline_of(size, device, dtype)
-    length = int(seconds * 48000)
-    mono = 0.1 * torch.randn(length, generator=torch.Generator().manual_seed(1))
-    positions = torch.tensor([[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0]]).repeat(-(-length // 400), 1)
+def test_signal(seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Speech-like mono and a talker walking past the listener."""
+    length = int(seconds * SAMPLE_RATE)
+    frames = -(-length // 400)
+    time_axis = torch.arange(length) / SAMPLE_RATE
+    pitch = torch.cumsum(120 + 20 * torch.sin(2 * torch.pi * 1.5 * time_axis), 0) / SAMPLE_RATE
+    mono = 0.1 * sum(torch.sin(2 * torch.pi * k * pitch) / k for k in range(1, 6)) \
+        * 0.5 * (1 - torch.cos(2 * torch.pi * 4 * time_axis))
+    positions = torch.tensor([[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0]]).repeat(frames, 1)
+    positions[:, 1] += torch.linspace(-1.0, 1.0, frames)
+    return mono, positions
 
-    def run():
-        pipeline(mono, positions, generator=torch.Generator().manual_seed(0), progress=False)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
 
-    run()  # warm-up
-    elapsed = best_time(run, repeats)
-    return {"size": size, "device": device, "dtype": str(dtype).replace("torch.", ""),
-            "audio_s": seconds, "seconds": elapsed, "realtime_factor": elapsed / seconds}
+def synthesize(pipeline, mono, positions, **options) -> torch.Tensor:
+    audio = pipeline(mono, positions, generator=torch.Generator().manual_seed(0), progress=False,
+                     return_dict=False, **options)
+    if audio.device.type == "cuda":
+        torch.cuda.synchronize()
+    return audio
+
+
+def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: int) -> list[dict]:
+    """RTF of each variant of the pipeline on one input, against the first (the yardstick)."""
+    mono, positions = test_signal(seconds)
+    rows, baseline = [], None
+    for name, options in variants.items():
+        if options.get("compile") or pipeline.device.type == "cuda":
+            synthesize(pipeline, mono, positions, **options)  # warm-up (and compilation)
+        outputs = []
+
+        def run(options=options, outputs=outputs):
+            outputs.append(synthesize(pipeline, mono, positions, **options))
+
+        elapsed = best_time(run, repeats)
+        audio = outputs[-1].float().cpu()
+        if baseline is None:
+            baseline = (elapsed, audio)
+        deviation = (audio - baseline[1]).abs()
+        rows.append({"variant": name, "audio_s": seconds, "seconds": elapsed,
+                     "rtf": elapsed / seconds, "speedup": baseline[0] / elapsed,
+                     "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item()})
+    return rows
+
+
+def equal_length_rows(size: str, seconds: float, repeats: int) -> list[dict]:
+    """Optimisations at equal chunk length: every path sees the same `seconds` of input."""
+    variants = {
+        "straightforward float32 (reference)": {"implementation": "reference"},
+        "fast float32, one tile = the whole chunk": {"tile_seconds": seconds},
+        "fast float32, wavefront (default)": {},
+        "fast float32, no conditioner cache": {"max_memory_mb": 400},
+        "fast float32, compiled gate": {"compile": True},
+    }
+    if cpu_bf16_supported():
+        variants["fast bfloat16, wavefront"] = {"dtype": torch.bfloat16}
+    return variant_rows(pipeline_of(size), seconds, variants, repeats)
+
+
+def whole_input_rows(size: str, seconds: float) -> list[dict]:
+    """The default pipeline against passes over the whole input, as the original runs them."""
+    variants = {"straightforward float32, whole-input passes": {"implementation": "reference"},
+                "fast float32, default": {}}
+    if cpu_bf16_supported():
+        variants["fast bfloat16, default"] = {"dtype": torch.bfloat16}
+    return variant_rows(pipeline_of(size), seconds, variants, 1)
+
+
+def chunking_rows(size: str, seconds: float) -> list[dict]:
+    """Overlapping chunks against the (exact) unchunked wavefront."""
+    pipeline = pipeline_of(size)
+    exact = pipeline.receptive_field_seconds() + 0.05
+    variants = {"fast float32, unchunked wavefront": {},
+                "chunks of 0.5 s, overlap 0.25 s (default), fade 0.05 s": {"chunk_seconds": 0.5},
+                f"chunks of 0.5 s, overlap {exact:.2f} s (exact), fade 0.05 s":
+                    {"chunk_seconds": 0.5, "overlap_seconds": exact}}
+    return variant_rows(pipeline, seconds, variants, 1)
+
+
+def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
+    """The pipeline on a CUDA GPU in float32, bfloat16, float16 and compiled."""
+    variants = {"straightforward float32 (reference)": {"implementation": "reference"},
+                "fast float32": {}, "fast bfloat16": {"dtype": torch.bfloat16},
+                "fast float16": {"dtype": torch.float16},
+                "fast bfloat16, compiled": {"dtype": torch.bfloat16, "compile": True}}
+    rows = variant_rows(pipeline_of(size, "cuda"), seconds, variants, repeats)
+    for row in rows:
+        row["device"] = torch.cuda.get_device_name()
+    return rows
+
+
+def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None) -> float:
+    """Resident-set high-water mark (MB) of a fresh process synthesising `seconds` of audio.
+
+    With `stop_after_s`, the process stops once that much output is done: the wavefront's
+    working set is complete after about a second of output (it stays flat from there), so long
+    inputs need not be synthesised to the end to measure it. The whole-signal arrays (inputs,
+    warp, outputs) are allocated up front, so they are counted either way.
+    """
+    command = [sys.executable, __file__, "--memory-child", size, str(seconds), str(stop_after_s)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
+    import binauralgrad.pipeline as pipeline_module
+
+    class Stop(Exception):
+        pass
+
+    wavefront = pipeline_module.run_wavefront
+
+    def stopping(*args, on_progress, **kwargs):
+        def report(done: int) -> None:
+            on_progress(done)
+            if stop_after_s is not None and done >= stop_after_s * SAMPLE_RATE:
+                raise Stop
+
+        return wavefront(*args, on_progress=report, **kwargs)
+
+    pipeline_module.run_wavefront = stopping
+    mono, positions = test_signal(seconds)
+    try:
+        synthesize(pipeline_of(size), mono, positions)
+    except Stop:
+        pass
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def memory_rows(size: str, lengths: list[float], stop_after_s: float | None) -> list[dict]:
+    rows = [{"size": size, "audio_s": seconds, "stopped_after_s": stop_after_s,
+             "peak_mb": peak_memory_mb(size, seconds, stop_after_s)} for seconds in lengths]
+    for row in rows:
+        row["ratio_to_first"] = row["peak_mb"] / rows[0]["peak_mb"]
+    return rows
+
+
+def print_rows(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}\n| variant | audio s | RTF | speed-up | max dev | mean dev |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['variant']} | {row['audio_s']:g} | {row['rtf']:.2f} | "
+              f"{row['speedup']:.2f}x | {row['max_dev']:.2e} | {row['mean_dev']:.2e} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small model, short inputs")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer lines")
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--skip", nargs="*", default=[], help="warp training synthesis memory")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    size = "small" if args.quick else "paper"
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    results = {"warp": warp_speed(60.0, args.repeats)}
-    print(f"geometric warp, 60 s of audio on CPU: {results['warp']['seconds']:.3f} s")
-    results["training"] = []
-    for device in devices:
-        batch, clip = (2, 16000) if device == "cpu" else (12, 32000)
-        for row in training_speed(size, batch, clip, 1 if args.quick else 2, device):
-            results["training"].append(row)
-            print(f"training, {size} stage {row['stage']} on {device}: "
-                  f"{row['samples_per_s']:.2f} samples/s ({batch} x {clip} samples a step)")
-    results["synthesis"] = []
-    for device in devices:
-        dtypes = [torch.float32] + ([torch.bfloat16] if device == "cuda" else [])
-        for dtype in dtypes:
-            row = synthesis_speed(size, 0.5 if device == "cpu" else 10.0, device, dtype,
-                                  1 if device == "cpu" and not args.quick else args.repeats)
-            results["synthesis"].append(row)
-            print(f"synthesis, {size} on {device} {row['dtype']}: real-time factor "
-                  f"{row['realtime_factor']:.3f} ({row['audio_s']:g} s of audio)")
+    if args.memory_child:
+        size, seconds, stop = args.memory_child
+        memory_child(size, float(seconds), None if stop == "None" else float(stop))
+        return
+    quick, results = args.quick, {}
+    if "warp" not in args.skip:
+        results["warp"] = warp_speed(60.0, args.repeats)
+        print(f"geometric warp, 60 s of audio on CPU: {results['warp']['seconds']:.3f} s")
+    if "training" not in args.skip:
+        results["training"] = []
+        for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+            batch, clip = (2, 16000) if device == "cpu" else (12, 32000)
+            size = "small" if quick else "paper"
+            for row in training_speed(size, batch, clip, 1 if quick else 2, device):
+                results["training"].append(row)
+                print(f"training, {size} stage {row['stage']} on {device}: "
+                      f"{row['samples_per_s']:.2f} samples/s ({batch} x {clip} samples a step)")
+    if "synthesis" not in args.skip:
+        results["equal_length"] = equal_length_rows("paper", 0.25 if quick else 0.5, args.repeats)
+        print_rows("Synthesis, paper size, CPU, equal chunk length", results["equal_length"])
+        results["whole_input"] = whole_input_rows("paper", 1.0 if quick else 2.0)
+        print_rows("Synthesis, paper size, CPU, against whole-input passes",
+                   results["whole_input"])
+        if not quick:
+            results["chunking"] = chunking_rows("paper", 2.0)
+            print_rows("Synthesis, paper size, CPU, overlapping chunks", results["chunking"])
+        if torch.cuda.is_available():
+            results["gpu"] = gpu_rows("paper", 10.0 if quick else 30.0, args.repeats)
+            print_rows(f"Synthesis, paper size, {torch.cuda.get_device_name()}", results["gpu"])
+    if "memory" not in args.skip:
+        lengths = [10.0, 60.0]
+        results["memory"] = memory_rows("paper", lengths, 1.5) + \
+            memory_rows("small", lengths, None if not quick else 1.5)
+        print("\nPeak memory (resident set, fresh process per length)\n"
+              "| model | audio s | stopped after | peak MB | ratio |\n"
+              "| --- | --- | --- | --- | --- |")
+        for row in results["memory"]:
+            print(f"| {row['size']} | {row['audio_s']:g} | {row['stopped_after_s']} | "
+                  f"{row['peak_mb']:.0f} | {row['ratio_to_first']:.2f} |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

@@ -1,4 +1,4 @@
-"""The fast sampling path: equal to the reference, tile- and chunk-exact, positional noise, budgets."""
+"""The fast sampling path: equal to the reference, tile- and chunk-exact, noise, budgets."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 from conftest import make_tiny_pipeline, speech_like, static_positions
 
 from binauralgrad import BinauralGradPipeline
+from binauralgrad.chunking import FastOptions
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inputs import prepare_inputs
 from binauralgrad.models.fast import FastDenoiser, cpu_bf16_supported
-from binauralgrad.pipeline import FastOptions
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.streaming import Windows, run_wavefront
 
@@ -131,7 +131,7 @@ def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
     steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
     cached = run_wavefront(*models, steps, windows, noise, tile=300, cache=True)
     recomputed = run_wavefront(*models, steps, windows, noise, tile=300, cache=False)
-    assert all(torch.equal(a, b) for a, b in zip(cached, recomputed))
+    assert all(torch.equal(a, b) for a, b in zip(cached, recomputed, strict=True))
 
 
 def test_both_backends_agree(tiny):

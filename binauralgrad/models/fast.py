@@ -16,7 +16,8 @@ ENCODER_REACH = 3  # samples each side the condition encoder's three k=3 convolu
 def mkldnn_ops_available() -> bool:
     """Whether oneDNN's fused convolution ops (what the CPU fast path uses) are present."""
     return (torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"))
 
 
 def cpu_bf16_supported() -> bool:
@@ -62,6 +63,13 @@ class _MkldnnConv:
                 None, None, [], None)
         return out.squeeze(2).permute(0, 2, 1)
 
+    @staticmethod
+    def conv_(out, rows, weight, bias, dilation: int = 1) -> None:
+        """out += conv(rows) + bias, in place (oneDNN's sum post-op: no new buffer)."""
+        torch.ops.mkldnn._convolution_pointwise_.binary(
+            out.permute(0, 2, 1).unsqueeze(2), rows.permute(0, 2, 1).unsqueeze(2), weight, bias,
+            [0, 0], [1, 1], [1, dilation], 1, "add", None, None, [], None)
+
 
 class _MatmulConv:
     """The same convolutions as (unfolded) matrix products: any device and dtype."""
@@ -78,24 +86,65 @@ class _MatmulConv:
         taps = weight.shape[0] // rows.shape[-1]
         length = rows.shape[1] - (taps - 1) * dilation
         if taps > 1:
-            rows = torch.cat([rows[:, k * dilation: k * dilation + length] for k in range(taps)], -1)
+            rows = torch.cat([rows[:, k * dilation: k * dilation + length]
+                              for k in range(taps)], -1)
         out = torch.matmul(rows, weight)
         if bias is not None:
             out = out + bias
         return out if other is None else out + other
 
+    @classmethod
+    def conv_(cls, out, rows, weight, bias, dilation: int = 1) -> None:
+        out.add_(cls.conv(rows, weight, bias, dilation))
 
-def _gate(y: torch.Tensor) -> torch.Tensor:
-    # y's filter half arrives as -2 * filter, so with u = sigmoid(y):
-    # sigmoid(gate) * tanh(filter) = u_g * (1 - 2 * sigmoid(-2 filter)) = u_g - 2 u_g u_f.
-    # One sigmoid over both halves is several times cheaper than tanh on CPUs.
-    batch, count, width = y.shape
-    # A padded row stride keeps the kernel from fusing rows into one run, whose vectorised body
-    # and scalar tail round differently: each row is then computed the same way in any tile.
-    u = y.new_empty(batch, count, width + 16)[..., :width]
+
+def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """sigmoid(gate) * tanh(filter) of y = [gate, -2 filter] into z, through u.
+
+    With u = sigmoid(y): sigmoid(gate) * tanh(filter) = u_g * (1 - 2 sigmoid(-2 filter))
+    = u_g - 2 u_g u_f. One sigmoid over both halves is several times cheaper than tanh on CPUs.
+    `u` has a padded row stride: that keeps the kernel from fusing rows into one run, whose
+    vectorised body and scalar tail round differently, so each row is computed the same way in
+    any tile.
+    """
     torch.sigmoid(y, out=u)
-    half = width // 2
-    return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0)
+    half = u.shape[-1] // 2
+    return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0, out=z)
+
+
+def _compiled_gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    # Inductor fuses the two passes into one; it writes its own output.
+    u = torch.sigmoid(y)
+    half = u.shape[-1] // 2
+    return u[..., :half] - 2.0 * u[..., :half] * u[..., half:]
+
+
+class Workspace:
+    """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
+
+    Attributes:
+        rows: two (B, capacity + margin, 2R) buffers; consecutive layers alternate between them.
+        y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`_gate`).
+        z: (B, capacity, R) gated activations.
+    """
+
+    def __init__(self, model: FastDenoiser, batch: int, capacity: int):
+        width, margin = model.channels, 3 * max(model.dilations)
+        options = {"device": model.device, "dtype": model.dtype}
+        self.capacity = capacity
+        self.rows = [torch.empty(batch, capacity + margin, 2 * width, **options)
+                     for _ in range(2)]
+        self.y = torch.empty(batch, capacity, 2 * width, **options)
+        self.u = torch.empty(batch, capacity, 2 * width + 16, **options)[..., : 2 * width]
+        self.z = torch.empty(batch, capacity, width, **options)
+
+    def row_buffer(self, index: int, count: int) -> torch.Tensor:
+        """Layer `index`'s input rows buffer, grown if a backlog ever needs more."""
+        buffer = self.rows[index % 2]
+        if buffer.shape[1] < count:
+            buffer = self.rows[index % 2] = buffer.new_empty(buffer.shape[0], 2 * count,
+                                                             buffer.shape[2])
+        return buffer[:, :count]
 
 
 class FastDenoiser:
@@ -125,7 +174,7 @@ class FastDenoiser:
         self.dtype = resolve_dtype(dtype, self.device)
         self.ops = self._select_backend(backend)
         self.dilations = [layer.dilated_conv.dilation[0] for layer in denoiser.residual_layers]
-        self.gate = torch.compile(_gate, dynamic=True) if compile else _gate
+        self.gate = torch.compile(_compiled_gate, dynamic=True) if compile else _gate
         self._denoiser = denoiser
         with torch.no_grad():
             self._fold(denoiser)
@@ -184,12 +233,13 @@ class FastDenoiser:
         encoder = denoiser.condition_encoder
         self._encoder_ops = _MkldnnConv if self.device.type == "cpu" and \
             mkldnn_ops_available() else _MatmulConv
-        self._encoder = {name: (self._encoder_ops.weight(conv.weight.detach().float().to(self.device)),
-                                conv.bias.detach().float().to(self.device))
-                         for name, conv in (("dsp1", encoder.dsp_conv1), ("dsp2", encoder.dsp_conv2),
-                                            ("view1", encoder.view_conv1),
-                                            ("view2", encoder.view_conv2),
-                                            ("merge", encoder.merge_conv))}
+        convs = {"dsp1": encoder.dsp_conv1, "dsp2": encoder.dsp_conv2,
+                 "view1": encoder.view_conv1, "view2": encoder.view_conv2,
+                 "merge": encoder.merge_conv}
+        self._encoder = {
+            name: (self._encoder_ops.weight(conv.weight.detach().float().to(self.device)),
+                   conv.bias.detach().float().to(self.device))
+            for name, conv in convs.items()}
 
     def _conv_weight(self, kernel: torch.Tensor) -> torch.Tensor:
         return self.ops.weight(self._cast(kernel))
@@ -211,7 +261,8 @@ class FastDenoiser:
             result.append((self._cast(bias), self._cast(per_tap[0]), self._cast(per_tap[2])))
         return result
 
-    def encode(self, audio: torch.Tensor, view: torch.Tensor, start: int, length: int) -> torch.Tensor:
+    def encode(self, audio: torch.Tensor, view: torch.Tensor, start: int,
+               length: int) -> torch.Tensor:
         """The condition for window samples start .. start + n - 1, zero-padded as the reference.
 
         Args:
@@ -251,9 +302,16 @@ class FastDenoiser:
         hidden = F.relu(hidden)
         return torch.cat([hidden, torch.zeros_like(hidden)], dim=-1)
 
+    def workspace(self, batch: int, capacity: int) -> Workspace:
+        """Buffers for tiles of up to `capacity` output samples."""
+        return Workspace(self, batch, capacity)
+
     def layer(self, index: int, rows: torch.Tensor, conditioner: torch.Tensor,
-              bias: tuple[torch.Tensor, ...], first: int, length: int) -> torch.Tensor:
+              bias: tuple[torch.Tensor, ...], first: int, length: int,
+              work: Workspace) -> torch.Tensor:
         """One residual layer on (B, n + 2d, 2R) input rows -> (B, n, 2R) output rows.
+
+        The output is written over rows d .. d + n - 1 of `rows` (and returned as that view).
 
         Args:
             rows: hidden state and skip sum for window samples first - d .. first + n + d - 1
@@ -261,17 +319,19 @@ class FastDenoiser:
             conditioner: (B, n, 2R) this layer's projected condition for the output samples.
             bias: this step's `step_biases()[index]`.
             first: window index of the first output sample; length: the window's.
+            work: buffers of at least n samples.
         """
         dilation = self.dilations[index]
         count = rows.shape[1] - 2 * dilation
-        width = self.channels
-        y = self.ops.conv(rows[..., :width], self.dilated_weights[index], bias[0], dilation,
-                          other=conditioner)
+        y = work.y[:, :count]
+        y.copy_(conditioner)
+        self.ops.conv_(y, rows[..., : self.channels], self.dilated_weights[index], bias[0],
+                       dilation)
         _remove_edge_taps(y, bias, first, count, dilation, length)
-        z = self.gate(y)
-        skip_and_hidden = rows[:, dilation: dilation + count]
-        return self.ops.conv(z, self.output_weights[index], self.output_biases[index],
-                             other=skip_and_hidden)
+        z = self.gate(y, work.u[:, :count], work.z[:, :count])
+        out = rows[:, dilation: dilation + count]
+        self.ops.conv_(out, z, self.output_weights[index], self.output_biases[index])
+        return out
 
     def head(self, rows: torch.Tensor) -> torch.Tensor:
         """(B, n, 2R) last layer's rows -> (B, n, C_out) predicted noise in float32."""
