@@ -8,6 +8,7 @@ from torch import Tensor
 from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 
 SPEED_OF_SOUND = 343.0  # m/s, as in the original
+WARP_BLOCK_FRAMES = 480  # position rows per block of `geometric_warp` (4 s of audio)
 # Offsets measured on the capture rig (metres; x forward, y right, z up). The tracked point on the
 # talker is not the mouth, and the listener's tracked origin is not between the ears.
 MOUTH_OFFSET = (0.09, 0.0, -0.20)
@@ -228,5 +229,15 @@ def geometric_warp(mono: Tensor, positions: Tensor, *, sample_rate: int = SAMPLE
     # Half precision cannot hold sample times (t + warp) to a fraction of a sample.
     dtype = torch.promote_types(torch.promote_types(mono.dtype, positions.dtype), torch.float32)
     distances = ear_distances(positions.to(dtype))
-    warpfield = warp_field(distances, num_samples, sample_rate=sample_rate)
-    return time_warp(mono.to(dtype).expand(-1, 2, -1), warpfield).to(mono.dtype)
+    signal = mono.to(dtype).expand(-1, 2, -1)
+    # Block by block: the read times and their integer indices cost about 100 bytes per sample,
+    # which for long inputs would outweigh everything else synthesis holds. Elementwise with
+    # absolute times, so the result is the same bits as one pass over the whole signal.
+    warped = mono.new_empty(batch, 2, num_samples)
+    for first in range(0, frames, WARP_BLOCK_FRAMES):
+        block = distances[..., first: first + WARP_BLOCK_FRAMES]
+        warpfield = warp_field(block, FRAME_SAMPLES * block.shape[-1], sample_rate=sample_rate)
+        start = FRAME_SAMPLES * first
+        times = read_times(warpfield, start=start, num_samples=num_samples)
+        warped[..., start: start + times.shape[-1]] = interpolate_at(signal, times)
+    return warped

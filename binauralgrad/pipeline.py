@@ -1,10 +1,9 @@
-"""BinauralGradPipeline: mono + positions -> geometric warp -> stage one (mean) -> stage two (ears)."""
+"""BinauralGradPipeline: mono + positions -> geometric warp -> stage one (mean) -> stage two."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
 from binauralgrad.chunking import (
     DEFAULT_CROSSFADE_S,
     DEFAULT_OVERLAP_S,
@@ -32,7 +31,6 @@ from binauralgrad.streaming import Windows, run_wavefront
 
 PIPELINE_FILE = "pipeline.json"
 STAGE_FOLDERS = ("stage_one", "stage_two")
-
 
 
 @dataclass
@@ -106,30 +104,21 @@ class BinauralGradPipeline:
             meta = json.loads(meta_file.read_text())
             schedule = NoiseSchedule(**meta["schedule"])
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{meta_file} is not a binauralgrad pipeline file ({error})") from error
-        stages = [load_denoiser(path_or_repo_id, subfolder=folder, device=device, **download_kwargs)
+            raise ValueError(f"{meta_file} is not a binauralgrad pipeline file ({error})") \
+                from error
+        stages = [load_denoiser(path_or_repo_id, subfolder=folder, device=device,
+                                **download_kwargs)
                   for folder in STAGE_FOLDERS]
         return cls(*stages, schedule).to(device, dtype)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike, *,
+                        overwrite: bool = False) -> Path:
         """Writes `stage_one/`, `stage_two/` (config.json + model.safetensors) and pipeline.json.
 
         The folder is assembled beside the target and renamed into place, so an interrupted save
         never leaves a half-written pipeline; an existing folder is replaced only with `overwrite`.
         """
-        target = Path(save_directory)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-            raise FileExistsError(f"{target} exists and is not empty; pass overwrite to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            self._write_folder(staging)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return atomic_folder(save_directory, self._write_folder, overwrite=overwrite)
 
     def _write_folder(self, folder: Path) -> None:
         from binauralgrad import __version__
@@ -142,8 +131,9 @@ class BinauralGradPipeline:
         (folder / "README.md").write_text(_model_card(self))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-                    commit_message: str = "Upload BinauralGrad pipeline", revision: str | None = None):
-        """Uploads the pipeline folder to a Hub model repo (created if needed); returns the commit."""
+                    commit_message: str = "Upload BinauralGrad pipeline",
+                    revision: str | None = None):
+        """Uploads the pipeline folder to a Hub model repo (made if need be); returns the commit."""
         from huggingface_hub import HfApi
 
         api = HfApi(token=token)

@@ -26,6 +26,7 @@ import time
 import torch
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad.chunking import CPU_TILE_S, MIN_TILE, estimate_memory
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.models.fast import cpu_bf16_supported
 from binauralgrad.training.benchmark import measure_training_throughput
@@ -76,13 +77,23 @@ def pipeline_of(size: str, device: str = "cpu", dtype: torch.dtype = torch.float
 
 
 def test_signal(seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Speech-like mono and a talker walking past the listener."""
+    """Speech-like mono and a talker walking past the listener.
+
+    Made a second at a time, so that a long input weighs in the memory figures no more than the
+    same audio read from a file.
+    """
     length = int(seconds * SAMPLE_RATE)
+    mono, phase = torch.empty(length), 0.0
+    for first in range(0, length, SAMPLE_RATE):
+        time_axis = torch.arange(first, min(first + SAMPLE_RATE, length),
+                                 dtype=torch.float64) / SAMPLE_RATE
+        pitch = 120 + 20 * torch.sin(2 * torch.pi * 1.5 * time_axis)  # Hz
+        phases = phase + torch.cumsum(2 * torch.pi * pitch / SAMPLE_RATE, 0)
+        phase = phases[-1].item()
+        voice = sum(torch.sin(harmonic * phases) / harmonic for harmonic in range(1, 6))
+        envelope = 0.05 * (1 - torch.cos(2 * torch.pi * 4 * time_axis))
+        mono[first: first + len(time_axis)] = voice * envelope
     frames = -(-length // 400)
-    time_axis = torch.arange(length) / SAMPLE_RATE
-    pitch = torch.cumsum(120 + 20 * torch.sin(2 * torch.pi * 1.5 * time_axis), 0) / SAMPLE_RATE
-    mono = 0.1 * sum(torch.sin(2 * torch.pi * k * pitch) / k for k in range(1, 6)) \
-        * 0.5 * (1 - torch.cos(2 * torch.pi * 4 * time_axis))
     positions = torch.tensor([[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0]]).repeat(frames, 1)
     positions[:, 1] += torch.linspace(-1.0, 1.0, frames)
     return mono, positions
@@ -119,13 +130,26 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
     return rows
 
 
+def no_cache_budget_mb(size: str) -> float:
+    """A working-memory budget the wavefront fits at its default CPU tile only without the
+    conditioner cache (which then projects the condition again in every pass)."""
+    sizes = MODEL_SIZES[size]
+    configs = [DenoiserConfig.stage_one(**sizes), DenoiserConfig.stage_two(**sizes)]
+    tile = round(CPU_TILE_S * SAMPLE_RATE)
+    without = estimate_memory(configs, 6, tile=tile, batch=1, element_bytes=4, cache=False)
+    least_with = estimate_memory(configs, 6, tile=MIN_TILE, batch=1, element_bytes=4, cache=True)
+    if not without < least_with:
+        raise RuntimeError(f"no budget separates the cached and uncached wavefronts of {size}")
+    return (without + least_with) / 2 / 2**20
+
+
 def equal_length_rows(size: str, seconds: float, repeats: int) -> list[dict]:
     """Optimisations at equal chunk length: every path sees the same `seconds` of input."""
     variants = {
         "straightforward float32 (reference)": {"implementation": "reference"},
         "fast float32, one tile = the whole chunk": {"tile_seconds": seconds},
         "fast float32, wavefront (default)": {},
-        "fast float32, no conditioner cache": {"max_memory_mb": 400},
+        "fast float32, no conditioner cache": {"max_memory_mb": no_cache_budget_mb(size)},
         "fast float32, compiled gate": {"compile": True},
     }
     if cpu_bf16_supported():
@@ -200,7 +224,25 @@ def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
         synthesize(pipeline_of(size), mono, positions)
     except Stop:
         pass
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(resident_peak_mb())
+
+
+def resident_peak_mb() -> float:
+    """This process's resident-set high-water mark in MB.
+
+    Linux's VmHWM belongs to the process's own address space; getrusage's ru_maxrss is carried
+    across exec from the forking parent, so a child of a large benchmark process would report
+    the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def memory_rows(size: str, lengths: list[float], stop_after_s: float | None) -> list[dict]:

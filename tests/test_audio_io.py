@@ -7,7 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from binauralgrad.audio_io import atomic_folder, read_positions, read_wav, write_positions, write_wav
+from binauralgrad.audio_io import (
+    atomic_folder,
+    read_positions,
+    read_wav,
+    write_positions,
+    write_wav,
+)
 
 
 def test_round_trip_and_refusal_to_overwrite(tmp_path):

@@ -49,3 +49,14 @@ def test_missing_and_mismatched_inputs(inputs, capsys):
     write_wav(inputs / "mono.wav", speech_like(1600)[None], sample_rate=16000, overwrite=True)
     assert run(inputs) == 2
     assert "sample rate 16000 Hz, expected 48000 Hz" in capsys.readouterr().err
+
+
+def test_chunked_and_budgeted_runs_give_the_same_audio(inputs, capsys):
+    # The tiny model's receptive field lies well inside the default overlap: chunks are exact.
+    assert run(inputs) == 0
+    whole = read_wav(inputs / "out.wav", channels=2)
+    assert run(inputs, "--chunk-seconds", "0.01", "--max-memory-mb", "64", "--overwrite") == 0
+    np.testing.assert_array_equal(whole, read_wav(inputs / "out.wav", channels=2))
+    assert run(inputs, "--chunk-seconds", "0.01", "--max-memory-mb", "0.0001",
+               "--overwrite") == 2
+    assert "below the least" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from binauralgrad.audio_io import read_positions, read_wav, write_wav
+from binauralgrad.chunking import DEFAULT_OVERLAP_S
 from binauralgrad.hub import DEFAULT_MODEL_DIR
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -24,6 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="tx_positions.txt: 120 Hz rows x y z qx qy qz qw")
     parser.add_argument("--output", required=True, type=Path, help="binaural WAV to write")
     add_sampling_options(parser)
+    speed = parser.add_argument_group("long inputs and speed")
+    speed.add_argument("--chunk-seconds", type=float,
+                       help="cut the input into chunks of this length, sampled in batches and "
+                            "cross-faded (default: one wavefront over the whole input, which is "
+                            "already flat in memory)")
+    speed.add_argument("--overlap-seconds", type=float, default=DEFAULT_OVERLAP_S,
+                       help="context each side of a chunk (default %(default)s s)")
+    speed.add_argument("--max-memory-mb", type=float,
+                       help="working-memory budget; sets the tile and chunks per batch")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the fast path's elementwise gate")
     parser.set_defaults(func=run_synthesize)
 
 
@@ -54,7 +66,9 @@ def synthesize_file(pipeline, mono_path: Path, positions_path: Path, output: Pat
     positions = read_positions(positions_path)
     generator = torch.Generator().manual_seed(args.seed)
     result = pipeline(mono, positions, generator=generator, fast=not args.full,
-                      progress=not args.quiet)
+                      progress=not args.quiet, chunk_seconds=args.chunk_seconds,
+                      overlap_seconds=args.overlap_seconds, max_memory_mb=args.max_memory_mb,
+                      compile=args.compile)
     return write_wav(output, result.audio.cpu().numpy(), overwrite=args.overwrite)
 
 

@@ -89,7 +89,8 @@ class DenoiserOutput:
     aux_samples: tuple[torch.Tensor, ...] = ()
 
 
-def _conv(in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1) -> nn.Conv1d:
+def _conv(in_channels: int, out_channels: int, kernel_size: int = 1,
+          dilation: int = 1) -> nn.Conv1d:
     conv = nn.Conv1d(in_channels, out_channels, kernel_size,
                      padding=dilation * (kernel_size - 1) // 2, dilation=dilation)
     nn.init.kaiming_normal_(conv.weight)
@@ -176,9 +177,10 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         nn.init.zeros_(self.output_projection.weight)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
-                         local_files_only: bool, token, map_location: str = "cpu",
-                         strict: bool = True, **model_kwargs) -> BinauralDenoiser:
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir,
+                         force_download: bool, local_files_only: bool, token,
+                         map_location: str = "cpu", strict: bool = True,
+                         **model_kwargs) -> BinauralDenoiser:
         # Replaces the mixin's loader, which defaults to strict=False and would silently keep
         # random weights for anything a foreign or truncated file lacks.
         model = cls(**model_kwargs)
@@ -252,8 +254,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
                              f"got {tuple(warped.shape)}")
         frames = length // self.config.frame_samples
         if positions.shape != (batch, 7, frames) or frames * self.config.frame_samples != length:
-            raise ValueError(f"positions must be (B, 7, T/{self.config.frame_samples}) for T={length},"
-                             f" got {tuple(positions.shape)}")
+            raise ValueError(f"positions must be (B, 7, T/{self.config.frame_samples}) "
+                             f"for T={length}, got {tuple(positions.shape)}")
         if self.config.use_mean_condition and (mean is None or mean.shape != mono.shape):
             got = None if mean is None else tuple(mean.shape)
             raise ValueError(f"stage two needs mean (B, 1, T) = {tuple(mono.shape)}, got {got}")

@@ -1,0 +1,55 @@
+"""examples/script.py's synthesis and memory lines, run on the tiny model (figures, not speed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "examples" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("speed_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variant_rows_compare_each_path_with_the_first(script):
+    variants = {"reference": {"implementation": "reference"}, "fast": {},
+                "chunked": {"chunk_seconds": 0.02, "overlap_seconds": 0.0,
+                            "crossfade_seconds": 0.0}}
+    rows = script.variant_rows(script.pipeline_of("tiny"), 0.1, variants, repeats=1)
+    assert [row["variant"] for row in rows] == list(variants)
+    assert rows[0]["speedup"] == 1 and rows[0]["max_dev"] == 0
+    assert all(row["rtf"] > 0 and row["audio_s"] == 0.1 for row in rows)
+    assert rows[1]["max_dev"] < 1e-4  # the fast path is the reference's function
+    assert rows[2]["max_dev"] > rows[1]["max_dev"]  # chunks without context leave seams
+
+
+def test_the_no_cache_budget_drops_only_the_cache(script):
+    from binauralgrad.chunking import FastOptions
+    from binauralgrad.models.fast import FastDenoiser
+
+    pipeline = script.pipeline_of("paper")
+    models = [FastDenoiser(stage) for stage in (pipeline.stage_one, pipeline.stage_two)]
+    options = FastOptions(max_memory_mb=script.no_cache_budget_mb("paper"))
+    tile, cache, _ = options.schedule(models, 6, 10**6, 1)
+    assert not cache and tile == round(script.CPU_TILE_S * script.SAMPLE_RATE)
+
+
+def test_test_signal_is_continuous_across_its_seconds(script):
+    mono, positions = script.test_signal(2.5)
+    assert mono.shape == (120_000,) and positions.shape == (300, 7)
+    assert mono.abs().max() < 0.2 and mono[47_990:48_010].diff().abs().max() < 0.01
+
+
+def test_memory_rows_measure_fresh_processes(script):
+    rows = script.memory_rows("tiny", [0.1, 0.2], None)
+    assert [row["audio_s"] for row in rows] == [0.1, 0.2]
+    assert all(100 < row["peak_mb"] < 4000 for row in rows)  # torch alone is ~200 MB
+    assert rows[0]["ratio_to_first"] == 1
+
