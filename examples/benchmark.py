@@ -1,8 +1,8 @@
 """Speed of the parts that matter: the geometric warp, training steps and synthesis.
 
-    python examples/benchmark.py            # paper-size models (about 15 minutes on 2 CPU cores)
-    python examples/benchmark.py --quick    # shorter inputs, fewer lines (a few minutes)
-    python examples/benchmark.py --json bench.json
+    python examples/benchmark.py            # paper-size models (about 25 minutes on 2 CPU cores)
+    python examples/benchmark.py --quick    # shorter inputs, fewer lines
+    python examples/benchmark.py --skip warp training --json bench.json
 
 Synthesis lines: the real-time factor (RTF, compute seconds per audio second) of the two-stage
 fast (6 + 6 step) pipeline, and for each optimisation its speed ratio against the
@@ -11,7 +11,12 @@ with the max / mean absolute deviation of its output from that path's float32 ou
 noise. The models have random weights (no released checkpoint is needed for speed), with a
 non-zero output layer so that deviations are not trivially zero. Peak memory is the resident-set
 high-water mark of a fresh process per input length. Ratios are measured within one run (shared
-machines are noisy); each time is the best of `--repeats` runs.
+machines are noisy); the variants take turns for `--repeats` rounds and each keeps its best.
+
+The straightforward path's long passes allocate activations of about 50 MB per second of audio,
+which glibc maps as fresh pages every time; an allocator that keeps its memory (for instance
+MALLOC_TOP_PAD_=2147483648 MALLOC_TRIM_THRESHOLD_=8589934592) makes them about 3x faster, so
+the whole-input ratios depend on the allocator. The fast path's tiles are small either way.
 """
 
 from __future__ import annotations
