@@ -130,7 +130,9 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
         capacity = ring_capacity(sum(layer_dilations), num_steps, tile) + CATCH_UP * tile
         ring_width = width * len(layer_dilations) if cache else config.condition_channels
         kept = num_steps * sum(2 * d + 1 for d in layer_dilations) * width
-        transient = 8 * (CATCH_UP * tile + 2 * max(layer_dilations)) * width
+        # The layer chain (Workspace.chain) and a tile's pre-activations and gates.
+        transient = (2 * sum(layer_dilations) + 5 * CATCH_UP * tile
+                     + 4 * max(layer_dilations)) * width
         total += (capacity * ring_width + kept + transient) * element_bytes * batch
     return total
 

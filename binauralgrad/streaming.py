@@ -144,6 +144,8 @@ class StageStream:
         self.rings = [_Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
                       for ring_width in widths]
         self.work = model.workspace(batch, CATCH_UP * tile)
+        self._chained = None  # (the last layer output still in the chain, its first row)
+        self._chain_start = 0
         self.condition_done = 0
         self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
         self.ready = 0
@@ -215,10 +217,8 @@ class StageStream:
     def _advance_layer(self, current: _Pass, index: int, layer: _Layer, incoming, complete: bool):
         held, arriving = layer.pending.shape[1], 0 if incoming is None else incoming.shape[1]
         padding = layer.dilation if complete and not layer.padded else 0
-        rows = self.work.row_buffer(index, held + arriving + padding)
+        rows = self._layer_rows(incoming, held, held + arriving + padding)
         rows[:, :held] = layer.pending
-        if arriving:
-            rows[:, held: held + arriving] = incoming
         if padding:  # the zero padding after the window
             rows[:, held + arriving:] = 0
             layer.padded = True
@@ -238,7 +238,32 @@ class StageStream:
                                self._conditioner(index, first, last), current.biases[index],
                                first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
+        self._chained = (out, self._chain_start + layer.dilation)
         return out
+
+    def _layer_rows(self, incoming, held: int, total: int) -> torch.Tensor:
+        """`total` chain rows for a layer: `held` rows to fill, then `incoming`, then the rest.
+
+        When `incoming` is the previous layer's output, still in the chain with room before it,
+        the rows are placed around it and it is not copied. Everything below and after it in
+        the chain has been consumed (the previous layer's held rows are already saved).
+        """
+        chained, self._chained = self._chained, None
+        if incoming is not None and chained is not None and chained[0] is incoming \
+                and chained[1] >= held:
+            start = chained[1] - held
+            rows = self.work.rows(start, total)
+            if rows.data_ptr() == incoming.data_ptr() - held * incoming.stride(1) * \
+                    incoming.element_size():
+                self._chain_start = start
+                return rows
+        if chained is not None and chained[0] is incoming:
+            incoming = incoming.clone()  # it may lie where the rows go
+        self._chain_start = self.work.front
+        rows = self.work.rows(self._chain_start, total)
+        if incoming is not None:
+            rows[:, held: held + incoming.shape[1]] = incoming
+        return rows
 
     def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
         """The reverse step (paper Eq. 3) on the samples the last layer just finished."""

@@ -13,7 +13,7 @@ from binauralgrad import BinauralGradPipeline
 from binauralgrad.chunking import FastOptions
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inputs import prepare_inputs
-from binauralgrad.models.fast import FastDenoiser, cpu_bf16_supported
+from binauralgrad.models.fast import FastDenoiser, Workspace, cpu_bf16_supported
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.streaming import Windows, run_wavefront
 
@@ -132,6 +132,24 @@ def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
     cached = run_wavefront(*models, steps, windows, noise, tile=300, cache=True)
     recomputed = run_wavefront(*models, steps, windows, noise, tile=300, cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, recomputed, strict=True))
+
+
+def test_a_layer_chain_without_room_copies_and_grows_to_the_same_audio(tiny, monkeypatch):
+    inputs = prepare_inputs(speech_like(2000), moving_positions(5))
+    windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
+                      inputs.positions, [0], [0], 2000)
+    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
+    roomy = run_wavefront(*models, steps, windows, noise, tile=300)
+
+    def cramped(self, batch, capacity):
+        work = Workspace(self, batch, capacity)
+        work.front, work.chain = 0, work.chain[:, :1]  # no room below, grown on every need
+        return work
+
+    monkeypatch.setattr(FastDenoiser, "workspace", cramped)
+    copied = run_wavefront(*models, steps, windows, noise, tile=300)
+    assert all(torch.equal(a, b) for a, b in zip(roomy, copied, strict=True))
 
 
 def test_both_backends_agree(tiny):

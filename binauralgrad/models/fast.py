@@ -123,28 +123,33 @@ class Workspace:
     """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
 
     Attributes:
-        rows: two (B, capacity + margin, 2R) buffers; consecutive layers alternate between them.
+        chain: (B, size, 2R) rows of the residual layers. A layer's output stays where it was
+            written and the next layer's held rows are put just before it, so a tile passes up
+            the stack without being copied; each layer's rows start lower than the last one's,
+            from `front` at a pass's first layer (see `StageStream._layer_rows`).
         y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`_gate`).
         z: (B, capacity, R) gated activations.
     """
 
     def __init__(self, model: FastDenoiser, batch: int, capacity: int):
-        width, margin = model.channels, 3 * max(model.dilations)
+        width = model.channels
         options = {"device": model.device, "dtype": model.dtype}
         self.capacity = capacity
-        self.rows = [torch.empty(batch, capacity + margin, 2 * width, **options)
-                     for _ in range(2)]
+        # Room for a pass to descend: each layer starts about its dilation lower.
+        self.front = 2 * model.receptive_field + capacity
+        size = self.front + capacity + 4 * max(model.dilations)
+        self.chain = torch.empty(batch, size, 2 * width, **options)
         self.y = torch.empty(batch, capacity, 2 * width, **options)
         self.u = torch.empty(batch, capacity, 2 * width + 16, **options)[..., : 2 * width]
         self.z = torch.empty(batch, capacity, width, **options)
 
-    def row_buffer(self, index: int, count: int) -> torch.Tensor:
-        """Layer `index`'s input rows buffer, grown if a backlog ever needs more."""
-        buffer = self.rows[index % 2]
-        if buffer.shape[1] < count:
-            buffer = self.rows[index % 2] = buffer.new_empty(buffer.shape[0], 2 * count,
-                                                             buffer.shape[2])
-        return buffer[:, :count]
+    def rows(self, start: int, count: int) -> torch.Tensor:
+        """Chain rows start .. start + count - 1, the chain grown if a backlog needs more."""
+        if self.chain.shape[1] < start + count:
+            # Views of the old chain stay valid (they keep its storage alive).
+            self.chain = self.chain.new_empty(self.chain.shape[0], 2 * (start + count),
+                                              self.chain.shape[2])
+        return self.chain[:, start: start + count]
 
 
 class FastDenoiser:
