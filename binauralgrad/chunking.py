@@ -21,10 +21,6 @@ DEFAULT_OVERLAP_S = 0.25
 DEFAULT_CROSSFADE_S = 0.05
 
 
-def dilations(config: DenoiserConfig) -> list[int]:
-    return [2 ** (i % config.dilation_cycle_length) for i in range(config.residual_layers)]
-
-
 def receptive_field(configs: list[DenoiserConfig], num_steps: int) -> int:
     """Samples each side of an output sample that the whole pipeline reads.
 
@@ -32,7 +28,7 @@ def receptive_field(configs: list[DenoiserConfig], num_steps: int) -> int:
     a stage chains `num_steps` passes over one condition, and stage two reads stage one's output.
     For the paper's models and the 6-step schedule: 2 * (6 * 3069 + 3) = 36,834 samples (0.77 s).
     """
-    return sum(num_steps * sum(dilations(config)) + ENCODER_REACH for config in configs)
+    return sum(num_steps * sum(config.dilations) + ENCODER_REACH for config in configs)
 
 
 @dataclass(frozen=True)
@@ -126,7 +122,7 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
     total = 0
     for config in configs:
         width = 2 * config.residual_channels
-        layer_dilations = dilations(config)
+        layer_dilations = config.dilations
         capacity = ring_capacity(sum(layer_dilations), num_steps, tile) + CATCH_UP * tile
         ring_width = width * len(layer_dilations) if cache else config.condition_channels
         kept = num_steps * sum(2 * d + 1 for d in layer_dilations) * width
@@ -187,7 +183,7 @@ class FastOptions:
             raise ValueError(f"overlap_seconds and crossfade_seconds must be >= 0, got "
                              f"{self.overlap_seconds!r}, {self.crossfade_seconds!r}")
 
-    def plan(self, length: int, field: int) -> ChunkPlan:
+    def plan(self, length: int) -> ChunkPlan:
         """One window over everything, or chunk windows when `chunk_seconds` is set."""
         if self.chunk_seconds is None:
             return plan_chunks(length, length, 0)

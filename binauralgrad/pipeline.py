@@ -245,15 +245,15 @@ class BinauralGradPipeline:
                   for stage in (self.stage_one, self.stage_two)]
         steps = self.schedule.sampling_steps(fast)
         batch, length = inputs.mono.shape[0], inputs.mono.shape[-1]
-        plan = options.plan(length, receptive_field([m.config for m in models], len(steps)))
+        plan = options.plan(length)
         windows = [(item, start) for item in range(batch) for start in plan.starts]
         tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
-        results = []
+        warped, results = warped.float(), []
         with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
                   disable=not progress) as bar:
             for offset in range(0, len(windows), group):
                 rows = windows[offset: offset + group]
-                batch_windows = Windows(warped.float(), inputs.mono, inputs.positions,
+                batch_windows = Windows(warped, inputs.mono, inputs.positions,
                                         [item for item, _ in rows], [start for _, start in rows],
                                         plan.window)
                 mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,

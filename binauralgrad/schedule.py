@@ -54,8 +54,7 @@ class NoiseSchedule:
             betas = np.asarray(getattr(self, name), dtype=np.float64)
             if betas.ndim != 1 or len(betas) < 1 or not np.all((betas > 0) & (betas < 1)):
                 raise ValueError(f"NoiseSchedule.{name} must be a non-empty list of values "
-                                 "in (0, 1),"
-                                 f" got {getattr(self, name)!r}")
+                                 f"in (0, 1), got {getattr(self, name)!r}")
             setattr(self, name, betas.tolist())
         if self.fast_alphas_cumprod[-1] < self.train_alphas_cumprod[-1]:
             raise ValueError("the fast schedule must end at a noise level the training schedule "

@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig, NoiseSchedule
 from binauralgrad.chunking import CPU_TILE_S, MIN_TILE, estimate_memory
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.models.fast import cpu_bf16_supported
@@ -145,9 +145,10 @@ def no_cache_budget_mb(size: str) -> float:
     conditioner cache (which then projects the condition again in every pass)."""
     sizes = MODEL_SIZES[size]
     configs = [DenoiserConfig.stage_one(**sizes), DenoiserConfig.stage_two(**sizes)]
-    tile = round(CPU_TILE_S * SAMPLE_RATE)
-    without = estimate_memory(configs, 6, tile=tile, batch=1, element_bytes=4, cache=False)
-    least_with = estimate_memory(configs, 6, tile=MIN_TILE, batch=1, element_bytes=4, cache=True)
+    tile, steps = round(CPU_TILE_S * SAMPLE_RATE), len(NoiseSchedule().sampling_steps(True))
+    without = estimate_memory(configs, steps, tile=tile, batch=1, element_bytes=4, cache=False)
+    least_with = estimate_memory(configs, steps, tile=MIN_TILE, batch=1, element_bytes=4,
+                                 cache=True)
     if not without < least_with:
         raise RuntimeError(f"no budget separates the cached and uncached wavefronts of {size}")
     return (without + least_with) / 2 / 2**20

@@ -44,6 +44,11 @@ class DenoiserConfig:
     aux_output_every: int = 3
     frame_samples: int = 400
 
+    @property
+    def dilations(self) -> list[int]:
+        """Each residual layer's dilation: 1, 2, 4, ..., restarting every dilation_cycle_length."""
+        return [2 ** (i % self.dilation_cycle_length) for i in range(self.residual_layers)]
+
     def __post_init__(self):
         for name in ("out_channels", "residual_layers", "residual_channels",
                      "dilation_cycle_length", "num_train_steps", "aux_output_every",
@@ -168,9 +173,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         self.diffusion_embedding = DiffusionStepEmbedding(config.num_train_steps)
         self.condition_encoder = ConditionEncoder(audio_channels, config.condition_channels)
         self.residual_layers = nn.ModuleList(
-            ResidualLayer(config.residual_channels, config.condition_channels,
-                          2 ** (i % config.dilation_cycle_length))
-            for i in range(config.residual_layers)
+            ResidualLayer(config.residual_channels, config.condition_channels, dilation)
+            for dilation in config.dilations
         )
         self.skip_projection = _conv(config.residual_channels, config.residual_channels)
         self.output_projection = _conv(config.residual_channels, config.out_channels)

@@ -40,7 +40,7 @@ def resolve_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
 
 
 class _MkldnnConv:
-    """Convolutions over (B, L, C) rows through oneDNN's channels-last kernels with a fused add."""
+    """Convolutions over (B, L, C) rows through oneDNN's channels-last kernels."""
 
     name = "mkldnn"
 
@@ -50,17 +50,11 @@ class _MkldnnConv:
         return kernel.unsqueeze(2).contiguous(memory_format=torch.channels_last)
 
     @staticmethod
-    def conv(rows, weight, bias, dilation: int = 1, other=None) -> torch.Tensor:
-        """rows (B, L, K) -> (B, L - (k - 1) * dilation, N), plus `other` when given."""
-        source = rows.permute(0, 2, 1).unsqueeze(2)
-        geometry = ([0, 0], [1, 1], [1, dilation], 1)
-        if other is None:
-            out = torch.ops.mkldnn._convolution_pointwise(source, weight, bias, *geometry,
-                                                          "none", [], None)
-        else:
-            out = torch.ops.mkldnn._convolution_pointwise.binary(
-                source, other.permute(0, 2, 1).unsqueeze(2), weight, bias, *geometry, "add",
-                None, None, [], None)
+    def conv(rows, weight, bias, dilation: int = 1) -> torch.Tensor:
+        """rows (B, L, K) -> (B, L - (k - 1) * dilation, N)."""
+        out = torch.ops.mkldnn._convolution_pointwise(
+            rows.permute(0, 2, 1).unsqueeze(2), weight, bias, [0, 0], [1, 1], [1, dilation], 1,
+            "none", [], None)
         return out.squeeze(2).permute(0, 2, 1)
 
     @staticmethod
@@ -82,16 +76,14 @@ class _MatmulConv:
         return kernel.permute(2, 1, 0).reshape(-1, kernel.shape[0]).contiguous()
 
     @staticmethod
-    def conv(rows, weight, bias, dilation: int = 1, other=None) -> torch.Tensor:
+    def conv(rows, weight, bias, dilation: int = 1) -> torch.Tensor:
         taps = weight.shape[0] // rows.shape[-1]
         length = rows.shape[1] - (taps - 1) * dilation
         if taps > 1:
             rows = torch.cat([rows[:, k * dilation: k * dilation + length]
                               for k in range(taps)], -1)
         out = torch.matmul(rows, weight)
-        if bias is not None:
-            out = out + bias
-        return out if other is None else out + other
+        return out if bias is None else out + bias
 
     @classmethod
     def conv_(cls, out, rows, weight, bias, dilation: int = 1) -> None:
