@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from binauralgrad import prior
 from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
 from binauralgrad.chunking import (
     DEFAULT_CROSSFADE_S,
@@ -214,30 +215,12 @@ class BinauralGradPipeline:
         steps = self.schedule.sampling_steps(fast)
         with tqdm(total=2 * len(steps), desc="BinauralGrad", disable=not progress) as bar:
             first = noise.source(1, items=items, starts=starts, device=self.device)
-            mean = self._sample(self.stage_one, conditions, fast, first, bar.update)
+            mean = sample_stage(self.stage_one, self.schedule, conditions, first, fast,
+                                bar.update)
             second = noise.source(2, items=items, starts=starts, device=self.device)
-            audio = self._sample(self.stage_two, {**conditions, "mean": mean}, fast, second,
-                                 bar.update)
+            audio = sample_stage(self.stage_two, self.schedule, {**conditions, "mean": mean},
+                                 second, fast, bar.update)
         return mean, audio
-
-    def _sample(self, denoiser: BinauralDenoiser, conditions: dict[str, torch.Tensor], fast: bool,
-                noise: NoiseSource, on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
-        """Ancestral sampling of one stage (paper Algorithm 2) from unit Gaussian noise.
-
-        The straightforward reference: every pass runs over the whole input. `noise(shape)` is
-        called for the initial noise, then after each step with sigma > 0.
-        """
-        condition = denoiser.encode_condition(**conditions)
-        batch, length = condition.shape[0], condition.shape[-1]
-        sample = noise((batch, denoiser.config.out_channels, length)).to(self.dtype)
-        for step in self.schedule.sampling_steps(fast):
-            timestep = torch.tensor([step.timestep], device=self.device,
-                                    dtype=torch.float32 if fast else torch.long)
-            predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
-            fresh = noise(sample.shape).to(self.dtype) if step.sigma > 0 else None
-            sample = self.schedule.reverse_step(sample, predicted, step, fresh)
-            on_step()
-        return sample
 
     def _fast(self, inputs, warped, noise: PositionalNoise, fast: bool, progress: bool,
               options: FastOptions):
@@ -263,6 +246,43 @@ class BinauralGradPipeline:
         if len(plan) > 1:
             joined = stitch(joined.reshape(batch, len(plan), 3, -1).transpose(0, 1), plan)
         return joined[:, :1], joined[:, 1:]
+
+
+def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
+                 conditions: dict[str, torch.Tensor], noise: NoiseSource, fast: bool = True,
+                 on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
+    """Ancestral sampling of one stage (paper Algorithm 2), every pass over the whole input.
+
+    The straightforward reference. It samples the stage's latent from unit noise and returns
+    the signal it stands for (`binauralgrad.prior`; the paper's stages diffuse the signal).
+
+    Args:
+        denoiser: the stage's denoiser.
+        schedule: the noise schedule.
+        conditions: `warped` (B,2,T), `mono` (B,1,T), `positions` (B,7,K) and, for stage two,
+            `mean` (B,1,T), in the denoiser's dtype.
+        noise: `noise(shape)` is called for the initial noise, then after each step with
+            sigma > 0.
+        fast: the 6-step fast schedule (default) or every training step.
+        on_step: called after each step.
+
+    Returns:
+        (B, C, T) the stage's signal.
+    """
+    condition = denoiser.encode_condition(**conditions)
+    mu = denoiser.prior_mean(conditions["warped"], conditions.get("mean"))
+    scale = denoiser.config.prior_scale
+    batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
+    sample = noise((batch, denoiser.config.out_channels, length)).to(dtype)
+    for step in schedule.sampling_steps(fast):
+        timestep = torch.tensor([step.timestep], device=condition.device,
+                                dtype=torch.float32 if fast else torch.long)
+        predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
+        fresh = noise(sample.shape).to(dtype) if step.sigma > 0 else None
+        sample = schedule.reverse_step(sample, predicted, step, fresh, prior_mean=mu,
+                                       prior_scale=scale)
+        on_step()
+    return prior.decode(sample, mu, scale)
 
 
 class _Progress:

@@ -76,6 +76,26 @@ class NoiseSchedule:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def alpha_bars(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """alpha_bar at training steps, integer or continuous, float32 like `timesteps`' device.
+
+        A fractional step t between the training steps floor(t) and floor(t) + 1 has the
+        sqrt(alpha_bar) that lies that far along the line between theirs: the inverse of the fast
+        sampler's step alignment, so the aligned step of a fast level gives back that level.
+        """
+        timesteps = torch.as_tensor(timesteps)
+        table = torch.as_tensor(self.train_alphas_cumprod, dtype=torch.float64,
+                                device=timesteps.device)
+        if not timesteps.is_floating_point():
+            return table[timesteps].float()
+        if timesteps.min() < 0 or timesteps.max() > self.num_train_steps - 1:
+            raise ValueError(f"timesteps must lie in [0, {self.num_train_steps - 1}], "
+                             f"got {timesteps.tolist()}")
+        low = timesteps.double().floor().long().clamp(max=self.num_train_steps - 2)
+        weight = timesteps.double() - low
+        root = table[low].sqrt() + weight * (table[low + 1].sqrt() - table[low].sqrt())
+        return (root ** 2).float()
+
     def add_noise(self, clean: torch.Tensor, noise: torch.Tensor,
                   timesteps: torch.Tensor) -> torch.Tensor:
         """The forward process q(x_t | x_0) = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
@@ -83,19 +103,18 @@ class NoiseSchedule:
         Args:
             clean: (B, C, T) clean signal x_0.
             noise: (B, C, T) unit Gaussian noise eps.
-            timesteps: (B,) integer training steps.
+            timesteps: (B,) training steps: integers, or continuous steps (see `alpha_bars`).
 
         Returns:
             (B, C, T) noisy signal, in clean's dtype.
         """
         if clean.shape != noise.shape:
             raise ValueError(f"clean {tuple(clean.shape)} and noise {tuple(noise.shape)} differ")
-        timesteps = torch.as_tensor(timesteps, device=clean.device).long()
+        timesteps = torch.as_tensor(timesteps, device=clean.device)
         if timesteps.shape != (clean.shape[0],):
             raise ValueError(f"timesteps must be (B,) with B={clean.shape[0]}, "
                              f"got {tuple(timesteps.shape)}")
-        alpha_bar = torch.as_tensor(self.train_alphas_cumprod, dtype=torch.float32,
-                                    device=clean.device)[timesteps].view(-1, 1, 1)
+        alpha_bar = self.alpha_bars(timesteps).view(-1, 1, 1)
         return (alpha_bar.sqrt() * clean + (1.0 - alpha_bar).sqrt() * noise).to(clean.dtype)
 
     def fast_timesteps(self) -> list[float]:
@@ -141,18 +160,28 @@ class NoiseSchedule:
 
     @staticmethod
     def reverse_step(sample: torch.Tensor, predicted_noise: torch.Tensor, step: SamplingStep,
-                     noise: torch.Tensor | None = None) -> torch.Tensor:
-        """One ancestral step x_n -> x_{n-1} (paper Eq. 3), clamped to [-1, 1] as the original.
+                     noise: torch.Tensor | None = None, *, prior_mean: torch.Tensor | None = None,
+                     prior_scale: float = 1.0) -> torch.Tensor:
+        """One ancestral step x_n -> x_{n-1} (paper Eq. 3), clamped as the original.
+
+        The original clamps the signal to [-1, 1]. A stage that diffuses a latent
+        z = (signal - prior_mean) / prior_scale (see `binauralgrad.prior`) is clamped so that
+        the signal it stands for stays in [-1, 1]: the same clamp, in its own coordinates.
 
         Args:
-            sample: (B, C, T) x_n.
-            predicted_noise: (B, C, T) the denoiser's eps for x_n.
+            sample: (B, C, T) x_n (or the same values in any layout the other tensors share).
+            predicted_noise: like `sample`, the denoiser's eps for x_n.
             step: the step's coefficients.
-            noise: (B, C, T) fresh unit Gaussian noise; required when step.sigma > 0.
+            noise: like `sample`, fresh unit Gaussian noise; required when step.sigma > 0.
+            prior_mean, prior_scale: the latent's prior (None and 1: the signal itself).
         """
         sample = step.sample_scale * (sample - step.noise_scale * predicted_noise)
         if step.sigma > 0:
             if noise is None:
                 raise ValueError(f"step {step.index} adds noise, but none was given")
             sample = sample + step.sigma * noise
-        return sample.clamp(-1.0, 1.0)
+        if prior_mean is None and prior_scale == 1.0:
+            return sample.clamp(-1.0, 1.0)
+        mean = 0.0 if prior_mean is None else prior_mean
+        signal = (mean + prior_scale * sample).clamp(-1.0, 1.0)
+        return (signal - mean) / prior_scale

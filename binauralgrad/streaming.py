@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from binauralgrad import prior
 from binauralgrad.audio_io import FRAME_SAMPLES
 from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
 from binauralgrad.sampling import PositionalNoise
-from binauralgrad.schedule import SamplingStep
+from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
 
@@ -162,9 +163,10 @@ class StageStream:
             incoming = self._advance_pass(current, incoming, first=index == 0)
             moved |= incoming is not None
         if incoming is not None:
-            first = self.ready
-            self.output[:, first: first + incoming.shape[1]] = incoming
-            self.ready += incoming.shape[1]
+            first, count = self.ready, incoming.shape[1]
+            self.output[:, first: first + count] = prior.decode(
+                incoming, self._prior_rows(first, count), self.model.config.prior_scale)
+            self.ready += count
         self._release()
         return moved
 
@@ -271,11 +273,23 @@ class StageStream:
         predicted = self.model.head(rows)
         sample = current.inputs[:, :count]
         current.inputs = current.inputs[:, count:]
-        sample = step.sample_scale * (sample - step.noise_scale * predicted)
-        if step.sigma > 0:
-            sample = sample + step.sigma * self._noise(current.draw + 1, first, count)
+        fresh = self._noise(current.draw + 1, first, count) if step.sigma > 0 else None
         current.done += count
-        return sample.clamp(-1.0, 1.0)
+        return NoiseSchedule.reverse_step(sample, predicted, step, fresh,
+                                          prior_mean=self._prior_rows(first, count),
+                                          prior_scale=self.model.config.prior_scale)
+
+    def _prior_rows(self, first: int, count: int) -> torch.Tensor | None:
+        """(B, count, C) the prior's mean at window samples first .. first + count - 1."""
+        config, last = self.model.config, first + count
+        if config.prior == "zero":
+            return None
+        mean = None
+        if self.mean is not None:
+            mean = _rows_to_channels(self.mean.output, first, last, self.length)
+        mu = prior.prior_mean(config.prior, config.out_channels,
+                              self.windows.gather(self.windows.warped, first, last), mean)
+        return mu.transpose(1, 2)
 
     def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
         starts = [start + first for start in self.windows.starts]

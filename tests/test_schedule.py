@@ -72,3 +72,26 @@ def test_validation(kwargs, match):
 def test_add_noise_shape_errors():
     with pytest.raises(ValueError, match="timesteps must be"):
         NoiseSchedule().add_noise(torch.zeros(2, 1, 4), torch.zeros(2, 1, 4), torch.tensor([1]))
+
+
+def test_continuous_steps_give_back_the_fast_levels():
+    schedule = NoiseSchedule()
+    levels = schedule.alpha_bars(torch.tensor(schedule.fast_timesteps(), dtype=torch.float64))
+    torch.testing.assert_close(levels.double(), torch.from_numpy(schedule.fast_alphas_cumprod),
+                               atol=1e-7, rtol=0)
+    integers = schedule.alpha_bars(torch.tensor([0, 17, 199]))
+    assert torch.equal(integers, torch.tensor(schedule.train_alphas_cumprod[[0, 17, 199]],
+                                              dtype=torch.float32))
+    with pytest.raises(ValueError, match="timesteps must lie"):
+        schedule.alpha_bars(torch.tensor([199.5]))
+
+
+def test_reverse_step_clamps_the_signal_that_a_latent_stands_for():
+    last = NoiseSchedule().sampling_steps()[-1]
+    sample, mean = torch.full((1, 1, 3), 20.0), torch.tensor([[[0.5, -0.5, 0.0]]])
+    out = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last, prior_mean=mean,
+                                     prior_scale=0.1)
+    # The signal mean + 0.1 * z is clamped to 1, so z = (1 - mean) / 0.1.
+    torch.testing.assert_close(out, (1.0 - mean) / 0.1)
+    paper = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last)
+    assert paper.max() == 1.0

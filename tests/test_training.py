@@ -67,6 +67,8 @@ def train_log(output_dir: Path) -> dict[int, dict]:
     ("clip_length", 4100), ("clip_length", 800), ("learning_rate", -1.0), ("ema_decay", 1.0),
     ("max_grad_norm", 0.0), ("gradient_accumulation_steps", 5), ("validate_every", 10),
     ("max_steps", True), ("lambda_phase", -0.1), ("clip_length", 120000),
+    ("noise_levels", "cosine"), ("lr_schedule", "linear"), ("warmup_steps", -1),
+    ("prior", "gaussian"), ("prior_scale", 0.0),
 ])
 def test_config_refuses_bad_values(tmp_path, field, value):
     with pytest.raises(ValueError, match=field.split("_")[0]):
@@ -96,6 +98,45 @@ def test_options_map_onto_the_config(tmp_path):
         parse_config(["--stage", "1", "--data-dir", "d", "--output-dir", "o", "--batch-size", "0"])
     args = build_parser().parse_args(["--stage", "1", "--data-dir", "d", "--output-dir", "o"])
     assert config_from_args(args).max_grad_norm is None
+
+
+def test_recipe_options_reach_the_config_and_the_model(tmp_path):
+    config = parse_config(["--stage", "2", "--data-dir", "d", "--output-dir", str(tmp_path),
+                           "--noise-levels", "fast", "--prior", "warp", "--prior-scale", "0.02",
+                           "--lr-schedule", "cosine", "--warmup-steps", "10",
+                           "--max-steps", "110", "--learning-rate", "1e-3"])
+    model = config.denoiser_config()
+    assert (model.prior, model.prior_scale, config.noise_levels) == ("warp", 0.02, "fast")
+    rates = [config.learning_rate_at(step) for step in (0, 9, 10, 60, 109)]
+    assert rates[0] == pytest.approx(1e-4) and rates[1] == rates[2] == pytest.approx(1e-3)
+    assert rates[3] == pytest.approx(5e-4, rel=0.02) and rates[4] < 1e-6
+    paper = TrainingConfig(stage=1, data_dir="d", output_dir=tmp_path)
+    assert {paper.learning_rate_at(step) for step in (0, 1000, 10**6)} == {2e-4}
+
+
+def test_fast_noise_levels_draw_only_the_samplers_steps(dataset_dir):
+    from binauralgrad.data import load_binaural_dataset
+    from binauralgrad.schedule import NoiseSchedule
+
+    rows = SeededRows(load_binaural_dataset(dataset_dir / "trainset", chunk_length=8000,
+                                            hop_length=4000))
+    levels = NoiseSchedule().fast_timesteps()
+    collate = TrainingCollator(4000, out_channels=1, num_train_steps=200, levels=levels)
+    drawn = {float(collate([rows[key]])["timesteps"]) for key in EpochSampler(len(rows), 0)}
+    assert drawn and all(min(abs(step - level) for level in levels) < 1e-5 for step in drawn)
+
+
+def test_a_warp_prior_run_trains_and_validates(dataset_dir, tmp_path):
+    from binauralgrad.models.denoiser import load_denoiser
+    from binauralgrad.training import train
+
+    result = train(run_config(dataset_dir, tmp_path, stage=2, max_steps=2, validate_every=2,
+                              validation_dir=str(dataset_dir / "testset"), validation_clips=1,
+                              validation_clip_length=4000, noise_levels="fast", prior="warp",
+                              prior_scale=0.02, warmup_steps=1, lr_schedule="cosine"))
+    assert all(torch.isfinite(torch.tensor(value)) for value in result.losses.values())
+    assert [row for row in read_log(tmp_path) if "eval/wave_l2" in row]
+    assert load_denoiser(result.export_dir).config.prior == "warp"
 
 
 # --- data order ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
+from binauralgrad.prior import PRIORS, prior_mean
 
 LEAKY_SLOPE = 0.4
 
@@ -32,6 +33,9 @@ class DenoiserConfig:
         num_train_steps: diffusion steps of the training schedule (rows of the step table).
         aux_output_every: an auxiliary output (for the training loss) every this many layers.
         frame_samples: audio samples per position row (48 kHz audio, 120 Hz tracking).
+        prior, prior_scale: what the stage diffuses (see `binauralgrad.prior`): the signal
+            itself ("zero", 1.0: the paper's), or (signal - prior mean) / prior_scale. The
+            sampler reads them from here, so a saved model samples as it was trained.
     """
 
     out_channels: int = 1
@@ -43,6 +47,8 @@ class DenoiserConfig:
     num_train_steps: int = 200
     aux_output_every: int = 3
     frame_samples: int = 400
+    prior: str = "zero"
+    prior_scale: float = 1.0
 
     @property
     def dilations(self) -> list[int]:
@@ -62,6 +68,13 @@ class DenoiserConfig:
                 self.condition_channels < 4:
             raise ValueError("DenoiserConfig.condition_channels must be a positive multiple of 4,"
                              f" got {self.condition_channels!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"DenoiserConfig.prior must be one of {list(PRIORS)}, "
+                             f"got {self.prior!r}")
+        if isinstance(self.prior_scale, bool) or not isinstance(self.prior_scale, (int, float)) \
+                or not 0 < self.prior_scale < math.inf:
+            raise ValueError(f"DenoiserConfig.prior_scale must be a positive number, "
+                             f"got {self.prior_scale!r}")
         if not isinstance(self.use_mean_condition, bool):
             raise ValueError(f"DenoiserConfig.use_mean_condition must be a bool, got "
                              f"{self.use_mean_condition!r}")
@@ -209,6 +222,10 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         audio = [warped, mono] + ([mean] if self.config.use_mean_condition else [])
         view = positions.repeat_interleave(self.config.frame_samples, dim=-1)
         return self.condition_encoder(torch.cat(audio, dim=1), view)
+
+    def prior_mean(self, warped: torch.Tensor, mean: torch.Tensor | None = None):
+        """This stage's prior mean (B, out_channels, T) from its conditions; None for zero."""
+        return prior_mean(self.config.prior, self.config.out_channels, warped, mean)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,

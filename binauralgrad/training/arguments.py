@@ -6,7 +6,14 @@ import argparse
 import sys
 from dataclasses import MISSING, fields
 
-from binauralgrad.training.config import MIXED_PRECISIONS, MODEL_CONFIGS, TrainingConfig
+from binauralgrad.prior import PRIORS
+from binauralgrad.training.config import (
+    LR_SCHEDULES,
+    MIXED_PRECISIONS,
+    MODEL_CONFIGS,
+    NOISE_LEVELS,
+    TrainingConfig,
+)
 
 _DEFAULTS = {item.name: item.default for item in fields(TrainingConfig)
              if item.default is not MISSING}
@@ -30,7 +37,17 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="paper (30x128), small (12x32, the embedded default) or tiny (tests)")
     add("--max-steps", type=int, help="optimizer steps to train to")
     add("--batch-size", type=int, help="global batch over all processes and micro-steps")
-    add("--learning-rate", type=float, help="Adam learning rate")
+    add("--learning-rate", type=float, help="Adam (peak) learning rate")
+    add("--lr-schedule", choices=LR_SCHEDULES,
+        help="constant (the paper) or cosine decay to zero at --max-steps")
+    add("--warmup-steps", type=int, help="steps of linear learning-rate warm-up")
+    add("--noise-levels", choices=NOISE_LEVELS,
+        help="training steps drawn: uniform over all (the paper) or fast (the six the fast "
+             "sampler visits)")
+    add("--prior", choices=PRIORS,
+        help="what the stage diffuses: zero (the signal, the paper) or warp (the residual over "
+             "the geometric warp)")
+    add("--prior-scale", type=float, help="the diffused residual is divided by this")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")
     add("--mixed-precision", choices=MIXED_PRECISIONS,

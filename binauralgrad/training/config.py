@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from binauralgrad.models.denoiser import DenoiserConfig
+from binauralgrad.prior import PRIORS
 
 MODEL_CONFIGS = ("paper", "small", "tiny")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
+NOISE_LEVELS = ("uniform", "fast")
+LR_SCHEDULES = ("constant", "cosine")
 FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
 MIN_CLIP_LENGTH = 1200  # the phase loss's 2048-bin centred STFT needs more than 1024 samples
 
@@ -38,7 +42,14 @@ class TrainingConfig:
         model_config: "paper" (30 layers, 128 channels), "small" or "tiny" (see MODEL_SIZES).
         max_steps: optimizer steps to train (the run stops there; resuming continues to it).
         batch_size: the global batch, split over processes and accumulation micro-steps.
-        learning_rate: Adam's constant learning rate.
+        learning_rate: Adam's (peak) learning rate.
+        lr_schedule: "constant" (the paper's) or "cosine": decays from the peak to zero at
+            max_steps.
+        warmup_steps: the learning rate rises linearly from zero over these first steps.
+        noise_levels: the training steps drawn: "uniform" over all training steps (the
+            paper's), or "fast": only the six continuous steps the fast sampler visits.
+        prior, prior_scale: what the stage diffuses (`DenoiserConfig.prior`, saved with it):
+            the paper's signal ("zero", 1.0), or the residual over the warp ("warp").
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
         mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler); None takes
@@ -68,6 +79,11 @@ class TrainingConfig:
     max_steps: int = 300_000
     batch_size: int = 48
     learning_rate: float = 2e-4
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    noise_levels: str = "uniform"
+    prior: str = "zero"
+    prior_scale: float = 1.0
     clip_length: int = 32000
     lambda_phase: float = 0.01
     mixed_precision: str | None = None
@@ -97,15 +113,18 @@ class TrainingConfig:
         self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
         _check_choice("stage", self.stage, (1, 2))
         _check_choice("model_config", self.model_config, MODEL_CONFIGS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("noise_levels", self.noise_levels, NOISE_LEVELS)
+        _check_choice("prior", self.prior, PRIORS)
         if self.mixed_precision is not None:
             _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
         for name in ("max_steps", "batch_size", "clip_length", "gradient_accumulation_steps",
                      "checkpoint_every", "keep_checkpoints", "log_every", "validation_clips",
                      "validation_clip_length", "chunk_length", "hop_length"):
             _check_int(name, getattr(self, name), minimum=1)
-        for name in ("seed", "validate_every", "num_workers"):
+        for name in ("seed", "validate_every", "num_workers", "warmup_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("learning_rate", "max_grad_norm"):
+        for name in ("learning_rate", "max_grad_norm", "prior_scale"):
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"TrainingConfig.{name} must be a positive number, got {value!r}")
@@ -146,7 +165,18 @@ class TrainingConfig:
     def denoiser_config(self) -> DenoiserConfig:
         """The model this run trains: the stage's preset at paper or tiny size."""
         preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
-        return preset(**MODEL_SIZES[self.model_config])
+        return preset(**MODEL_SIZES[self.model_config], prior=self.prior,
+                      prior_scale=self.prior_scale)
+
+    def learning_rate_at(self, step: int) -> float:
+        """The learning rate of optimizer step `step` (0-based): warm-up, then the schedule."""
+        factor = 1.0
+        if step < self.warmup_steps:
+            factor = (step + 1) / self.warmup_steps
+        elif self.lr_schedule == "cosine":
+            done = (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps)
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+        return self.learning_rate * factor
 
     def to_dict(self) -> dict:
         return asdict(self)

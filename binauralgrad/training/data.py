@@ -79,26 +79,35 @@ class TrainingCollator:
         clip_length: samples per example, a multiple of 400.
         out_channels: channels of the noise: 1 (stage one) or 2 (stage two).
         num_train_steps: timesteps are drawn uniformly from [0, num_train_steps).
+        levels: if given, timesteps are drawn uniformly from these (continuous) steps instead,
+            for example the fast sampler's (`NoiseSchedule.fast_timesteps()`).
 
     Returns (when called on rows of `SeededRows`):
-        The BinauralCollator batch plus `timesteps` (B,) int64 and `noise` (B, C, T) float32.
+        The BinauralCollator batch plus `timesteps` (B,) (int64, or float32 with `levels`) and
+        `noise` (B, C, T) float32.
     """
 
-    def __init__(self, clip_length: int, out_channels: int, num_train_steps: int):
+    def __init__(self, clip_length: int, out_channels: int, num_train_steps: int,
+                 levels: list[float] | None = None):
         self.clip_length = clip_length
         self.out_channels = out_channels
         self.num_train_steps = num_train_steps
+        self.levels = None if levels is None else torch.tensor(levels, dtype=torch.float32)
         self.collator = BinauralCollator(clip_length, seed=0)  # never random: chunk == clip
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         generators = [torch.Generator().manual_seed(row["item_seed"]) for row in rows]
         crops = [self._crop(row, gen) for row, gen in zip(rows, generators, strict=True)]
         batch = self.collator(crops)
-        batch["timesteps"] = torch.cat([torch.randint(self.num_train_steps, (1,), generator=g)
-                                        for g in generators])
+        batch["timesteps"] = torch.cat([self._timestep(g) for g in generators])
         batch["noise"] = torch.stack([torch.randn(self.out_channels, self.clip_length,
                                                   generator=g) for g in generators])
         return batch
+
+    def _timestep(self, generator: torch.Generator) -> torch.Tensor:
+        if self.levels is None:
+            return torch.randint(self.num_train_steps, (1,), generator=generator)
+        return self.levels[torch.randint(len(self.levels), (1,), generator=generator)]
 
     def _crop(self, row: dict, generator: torch.Generator) -> dict:
         length = int(row["length"])

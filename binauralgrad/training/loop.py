@@ -117,8 +117,9 @@ class Trainer:
                              f" samples, fewer than one micro-batch ({config.micro_batch_size})")
         sampler = EpochSampler(len(rows), config.seed)
         model_config = config.denoiser_config()
+        levels = self.schedule.fast_timesteps() if config.noise_levels == "fast" else None
         collator = TrainingCollator(config.clip_length, model_config.out_channels,
-                                    model_config.num_train_steps)
+                                    model_config.num_train_steps, levels)
         loader = DataLoader(SeededRows(rows), batch_size=config.micro_batch_size, sampler=sampler,
                             drop_last=True, collate_fn=collator, num_workers=config.num_workers)
         return sampler, loader
@@ -226,6 +227,9 @@ class Trainer:
                 f"checkpoint: {latest or 'none yet'}")
         grad_norm = accelerator.clip_grad_norm_(self.model.parameters(),
                                                 config.max_grad_norm or math.inf)
+        # A pure function of the step, so a resumed run continues the schedule exactly.
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.learning_rate_at(self.state.step)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from binauralgrad import prior
 from binauralgrad.metrics import phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
 from binauralgrad.schedule import NoiseSchedule
@@ -64,11 +65,14 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
                    lambda_phase: float = 0.01, gather: Gather | None = None) -> LossTerms:
     """Noises the stage's target, runs the denoiser and scores its noise predictions.
 
+    A denoiser with a prior (`DenoiserConfig.prior`) learns the latent of its target, the
+    residual over the prior's mean divided by its scale, as its sampler generates it.
+
     Args:
         model: the denoiser (possibly wrapped by Accelerate / DDP).
         batch: float tensors `mono` (B,1,T), `warped` (B,2,T), `positions` (B,7,K), `mean`
             (B,1,T), and `binaural` (B,2,T) for stage two.
-        timesteps: (B,) integer training steps, one per item.
+        timesteps: (B,) training steps, one per item: integers, or continuous steps.
         noise: (B, C, T) unit Gaussian noise, C = 1 (stage one) or 2 (stage two).
         schedule: the training noise schedule.
         stage: 1 or 2.
@@ -78,16 +82,25 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
     Returns:
         LossTerms.
     """
-    clean = clean_target(batch, stage)
-    if noise.shape != clean.shape:
-        raise ValueError(f"noise must match the stage-{stage} target {tuple(clean.shape)}, "
+    target = clean_target(batch, stage)
+    if noise.shape != target.shape:
+        raise ValueError(f"noise must match the stage-{stage} target {tuple(target.shape)}, "
                          f"got {tuple(noise.shape)}")
+    config = _unwrap(model).config
+    mu = _unwrap(model).prior_mean(batch["warped"], batch["mean"] if stage == 2 else None)
+    clean = prior.encode(target, mu, config.prior_scale)
     noisy = schedule.add_noise(clean, noise, timesteps)
     output = model(noisy, timesteps, return_aux=True, **model_conditions(batch, stage))
-    alpha_bar = torch.as_tensor(schedule.train_alphas_cumprod, dtype=torch.float32,
-                                device=clean.device)[timesteps.long()].view(-1, 1, 1)
+    alpha_bar = schedule.alpha_bars(timesteps.to(clean.device)).view(-1, 1, 1)
     return loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
                       lambda_phase=lambda_phase, gather=gather)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The denoiser inside a DDP (or compiled) wrapper."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
 
 
 def loss_terms(output: DenoiserOutput, *, clean: torch.Tensor, noisy: torch.Tensor,

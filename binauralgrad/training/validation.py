@@ -7,6 +7,7 @@ import torch
 
 from binauralgrad.metrics import compute_metrics
 from binauralgrad.models.denoiser import BinauralDenoiser
+from binauralgrad.pipeline import sample_stage
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.config import TrainingConfig
 from binauralgrad.training.data import TrainingCollator, mix_seed
@@ -35,35 +36,6 @@ def load_validation_batch(config: TrainingConfig) -> dict[str, torch.Tensor]:
                      for index in picks])
 
 
-@torch.no_grad()
-def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
-                 conditions: dict[str, torch.Tensor], generator: torch.Generator,
-                 fast: bool = True) -> torch.Tensor:
-    """Ancestral sampling of one stage from unit noise (paper Algorithm 2).
-
-    Args:
-        denoiser: the stage's denoiser.
-        schedule: the noise schedule.
-        conditions: `warped`, `mono`, `positions` and, for stage two, `mean` (batched).
-        generator: the source of all noise (a CPU generator).
-        fast: the 6-step schedule (default) or every training step.
-
-    Returns:
-        (B, C, T) the sample.
-    """
-    condition = denoiser.encode_condition(**conditions)
-    device, dtype = condition.device, condition.dtype
-    shape = (condition.shape[0], denoiser.config.out_channels, condition.shape[-1])
-    sample = torch.randn(shape, generator=generator).to(device, dtype)
-    for step in schedule.sampling_steps(fast):
-        timestep = torch.tensor([step.timestep], device=device,
-                                dtype=torch.float32 if fast else torch.long)
-        predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
-        fresh = torch.randn(shape, generator=generator).to(device, dtype) if step.sigma else None
-        sample = schedule.reverse_step(sample, predicted, step, fresh)
-    return sample
-
-
 def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[str, torch.Tensor],
              *, stage: int, seed: int) -> dict[str, float]:
     """Samples the stage's target for the batch and scores it against the truth.
@@ -78,8 +50,11 @@ def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[st
     was_training = denoiser.training
     denoiser.eval()
     try:
-        prediction = sample_stage(denoiser, schedule, model_conditions(batch, stage),
-                                  torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            prediction = sample_stage(
+                denoiser, schedule, model_conditions(batch, stage),
+                lambda shape: torch.randn(shape, generator=generator).to(device))
     finally:
         denoiser.train(was_training)
     scores = compute_metrics(prediction.float().cpu(), clean_target(batch, stage).float().cpu(),
