@@ -17,7 +17,7 @@ _COLOURS = ("tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple")
 _ILD_BANDS_HZ = (500.0, 2000.0, 8000.0)  # low, mid, high: ILD grows with frequency (head shadow)
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     # The object-oriented API with the Agg canvas: no pyplot, so no global backend state.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -27,7 +27,7 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: str | os.PathLike, overwrite: bool) -> Path:
+def save_figure(figure, path: str | os.PathLike, overwrite: bool) -> Path:
     return atomic_write(path, lambda name: figure.savefig(name, format="png"), overwrite=overwrite)
 
 
@@ -50,7 +50,7 @@ def plot_metrics(
     names = [n for n in METRICS if any(n in m for r in systems.values() for m in r.values())]
     columns = min(4, len(names))
     rows = -(-len(names) // columns)
-    figure = _figure(3.6 * columns, 0.25 * len(sequences) + 2.6 * rows)
+    figure = new_figure(3.6 * columns, 0.25 * len(sequences) + 2.6 * rows)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     width = 0.8 / len(systems)
     positions = np.arange(len(sequences))
@@ -79,7 +79,7 @@ def plot_metrics(
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside upper right", fontsize=9)
     figure.suptitle("Metrics per test sequence")
-    return _save(figure, path, overwrite)
+    return save_figure(figure, path, overwrite)
 
 
 def plot_cues(
@@ -103,32 +103,44 @@ def plot_cues(
     Returns:
         The path written.
     """
+    bands = cue_bands(sample_rate)
+    figure = new_figure(11, 2.2 * (1 + len(bands)))
+    axes = figure.subplots(1 + len(bands), 1, sharex=True, squeeze=False)[:, 0]
+    draw_cues(axes, reference, predictions, sample_rate=sample_rate)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", fontsize=9, ncol=len(labels))
+    figure.suptitle(f"Interaural cues over time{': ' + title if title else ''}")
+    return save_figure(figure, path, overwrite)
+
+
+def cue_bands(sample_rate: int = SAMPLE_RATE) -> list[float]:
+    """The ILD bands (Hz) that cue figures show: low, mid and high, those below Nyquist."""
+    return [centre for centre in _ILD_BANDS_HZ if centre * 2**0.5 <= sample_rate / 2]
+
+
+def draw_cues(axes, reference: np.ndarray, predictions: Mapping[str, np.ndarray], *,
+              sample_rate: int = SAMPLE_RATE) -> None:
+    """Draws the ITD track on axes[0] and an ILD band's track on each further axis."""
     signals = {"reference": reference, **predictions}
     itd = {label: itd_track(audio, sample_rate=sample_rate) for label, audio in signals.items()}
     ild = {label: ild_track(audio, sample_rate=sample_rate) for label, audio in signals.items()}
     centres = ild["reference"].band_centres_hz.tolist()
-    bands = [centres.index(c) for c in _ILD_BANDS_HZ if c in centres]
-    figure = _figure(11, 2.2 * (1 + len(bands)))
-    axes = figure.subplots(1 + len(bands), 1, sharex=True, squeeze=False)[:, 0]
+    bands = [centres.index(c) for c in _ILD_BANDS_HZ if c in centres][: len(axes) - 1]
     itd_active, ild_active = itd["reference"].active[0].numpy(), ild["reference"].active[0].numpy()
     for index, label in enumerate(signals):
         style = _line_style(index)
         times = itd[label].times_s.numpy()
         axes[0].plot(times, _masked(itd[label].values[0].numpy(), itd_active), label=label, **style)
-        for axis, band in zip(axes[1:], bands, strict=True):
+        for axis, band in zip(axes[1:], bands, strict=False):
             track = _masked(ild[label].values[0, band].numpy(), ild_active[band])
             axis.plot(ild[label].times_s.numpy(), track, label=label, **style)
     axes[0].set_ylabel("ITD [µs]\n(+: right ear later)")
-    for axis, band in zip(axes[1:], bands, strict=True):
+    for axis, band in zip(axes[1:], bands, strict=False):
         axis.set_ylabel(f"ILD [dB], {centres[band] / 1000:g} kHz\n(+: left louder)")
     for axis in axes:
         axis.axhline(0.0, color="grey", linewidth=0.5)
         axis.grid(alpha=0.3)
     axes[-1].set_xlabel("time [s]")
-    handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", fontsize=9, ncol=len(signals))
-    figure.suptitle(f"Interaural cues over time{': ' + title if title else ''}")
-    return _save(figure, path, overwrite)
 
 
 def _line_style(index: int) -> dict:
@@ -173,7 +185,7 @@ def plot_spectrograms(
     start = loudest_segment(reference, duration_s, sample_rate)
     stop = start + min(int(duration_s * sample_rate), reference.shape[-1])
     signals = {"reference": reference, **predictions}
-    figure = _figure(11, 2.4 * len(signals) + 0.6)
+    figure = new_figure(11, 2.4 * len(signals) + 0.6)
     axes = figure.subplots(len(signals), 2, sharex=True, sharey=True, squeeze=False)
     spectra = {
         label: _spectrogram_db(audio[:, start:stop], sample_rate)
@@ -205,7 +217,7 @@ def plot_spectrograms(
         axis.set_xlabel("time [s]")
     figure.colorbar(image, ax=axes, label="level [dB]", shrink=0.8)
     figure.suptitle(f"Spectrograms of the loudest {duration_s:g} s{': ' + title if title else ''}")
-    return _save(figure, path, overwrite)
+    return save_figure(figure, path, overwrite)
 
 
 def _spectrogram_db(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -12,17 +13,27 @@ from binauralgrad.audio_io import write_positions, write_wav
 from binauralgrad.hub import DEFAULT_MODEL_DIR
 
 
+DEMO_MARKER = "demo.json"  # marks a folder as a demo's own output, which a rerun may replace
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="simulate a talker in a room and synthesise the listener's ears",
         description="Simulate a talker moving around a listener, synthesise the ears with a "
-                    "BinauralGrad pipeline and with the geometric warp, and score both.")
-    parser.add_argument("--output-dir", type=Path, default=Path("demo"))
+                    "BinauralGrad pipeline and with the geometric warp, score both and draw the "
+                    "scene (scene.png). Running it again replaces its own earlier output.")
+    parser.add_argument("--output-dir", type=Path, default=Path("demo"),
+                        help="where the scene, both syntheses and scene.png go (default: demo)")
     parser.add_argument("--model", default=None,
                         help="pipeline folder or Hub repo id (default: the embedded model)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of the scene")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the scene and the sampler")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="length of the scene (default: 4)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the scene and the sampler (default: 0)")
+    parser.add_argument("--no-plot", dest="plot", action="store_false",
+                        help="skip scene.png (drawn by default)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an output folder that a demo did not write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_demo)
 
@@ -44,30 +55,46 @@ def default_pipeline():
 
 def run_demo(args: argparse.Namespace) -> int:
     from binauralgrad import BinauralGradPipeline
+    from binauralgrad.audio_io import atomic_folder
     from binauralgrad.data.synthetic import simulate_sequence
 
     out = args.output_dir
-    outputs = [out / "scene" / name for name in ("mono.wav", "binaural.wav", "tx_positions.txt")]
-    outputs += [out / "binauralgrad.wav", out / "geowarp.wav"]
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    scene = simulate_sequence(args.seconds, seed=args.seed)
-    write_wav(outputs[0], scene["mono"], overwrite=args.overwrite)
-    write_wav(outputs[1], scene["binaural"], overwrite=args.overwrite)
-    write_positions(outputs[2], scene["positions"], overwrite=args.overwrite)
+    ours = (out / DEMO_MARKER).is_file()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not (ours or args.overwrite):
+        raise FileExistsError(f"{out} exists and was not written by a demo; pass --overwrite to "
+                              "replace it, or choose another --output-dir")
     if args.model:
         pipeline, label = BinauralGradPipeline.from_pretrained(args.model), args.model
     else:
         pipeline, label = default_pipeline()
+    scene = simulate_sequence(args.seconds, seed=args.seed)
     result = pipeline(scene["mono"][0], scene["positions"], progress=not args.quiet,
                       generator=torch.Generator().manual_seed(args.seed))
-    write_wav(outputs[3], result.audio.numpy(), overwrite=args.overwrite)
-    write_wav(outputs[4], result.warped.numpy(), overwrite=args.overwrite)
+    systems = {"BinauralGrad": result.audio, "geometric warp": result.warped}
+    table = score_table(systems, torch.from_numpy(scene["binaural"]))
+
+    def write(folder: Path) -> None:
+        write_wav(folder / "scene" / "mono.wav", scene["mono"])
+        write_wav(folder / "scene" / "binaural.wav", scene["binaural"])
+        write_positions(folder / "scene" / "tx_positions.txt", scene["positions"])
+        write_wav(folder / "binauralgrad.wav", result.audio.numpy())
+        write_wav(folder / "geowarp.wav", result.warped.numpy())
+        if args.plot:
+            from binauralgrad.scene_plot import plot_scene
+
+            plot_scene(scene["positions"], scene["binaural"],
+                       {name: audio.numpy() for name, audio in systems.items()},
+                       folder / "scene.png", title=f"Demo scene ({args.seconds:g} s, seed "
+                       f"{args.seed}): reference, BinauralGrad ({label}), geometric warp")
+        (folder / DEMO_MARKER).write_text(json.dumps(
+            {"model": label, "seconds": args.seconds, "seed": args.seed}, indent=2) + "\n")
+
+    atomic_folder(out, write, overwrite=True)
     print(f"simulated {args.seconds:g} s in {out / 'scene'}; synthesised with {label}")
-    print(f"wrote {outputs[3]} (BinauralGrad) and {outputs[4]} (DSP baseline)\n")
-    print(score_table({"BinauralGrad": result.audio, "geometric warp": result.warped},
-                      torch.from_numpy(scene["binaural"])))
+    print(f"wrote {out / 'binauralgrad.wav'} (BinauralGrad) and {out / 'geowarp.wav'} "
+          "(DSP baseline)" + (f"; the scene and its cues: {out / 'scene.png'}" if args.plot
+                              else "") + "\n")
+    print(table)
     return 0
 
 

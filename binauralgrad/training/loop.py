@@ -246,6 +246,7 @@ class Trainer:
             bar.set_postfix(loss=f"{result.losses['train/loss']:.4f}")
         if config.validate_every and step % config.validate_every == 0:
             self._log(self._validate())
+            self._plot_curves()
         if step % config.checkpoint_every == 0 and step < config.max_steps and \
                 not result.stopped_by_signal:
             self._checkpoint()
@@ -274,6 +275,18 @@ class Trainer:
                               stage=self.config.stage, seed=self.config.seed)
         self.accelerator.wait_for_everyone()
         return values
+
+    def _plot_curves(self) -> None:
+        """Redraws learning_curves.png from metrics.jsonl (main process; needs matplotlib)."""
+        if not self.accelerator.is_main_process:
+            return
+        try:
+            from binauralgrad.training.curves import CURVES_FILE, plot_learning_curves
+
+            plot_learning_curves(self.output_dir / METRICS_FILE, self.output_dir / CURVES_FILE,
+                                 title=f"stage {self.config.stage}: {self.output_dir}")
+        except ImportError as error:  # matplotlib comes with the eval extra
+            logger.warning(f"no learning-curve figure: {error}", main_process_only=True)
 
     def _checkpoint(self) -> Path:
         folder = ckpt.checkpoint_name(self.state.step)

@@ -1,0 +1,59 @@
+"""The learning-curve PNG of a run: training loss and held-out validation metrics over steps."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+CURVES_FILE = "learning_curves.png"
+_SMOOTHING = 20  # steps of the training loss's running mean
+
+
+def read_metrics(metrics_file: str | os.PathLike) -> list[dict]:
+    """The rows of a run's metrics.jsonl (one JSON object per logged step)."""
+    lines = Path(metrics_file).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLike, *,
+                         title: str = "") -> Path:
+    """Training loss and every `eval/*` metric against the step, one panel each (log scale).
+
+    Args:
+        metrics_file: the run's metrics.jsonl.
+        path: the PNG to write (replaced atomically).
+        title: the figure's title, e.g. the run's folder.
+
+    Returns:
+        The path written.
+    """
+    from binauralgrad.plots import new_figure, save_figure
+
+    rows = read_metrics(metrics_file)
+    panels = {"train/loss": [(row["step"], row["train/loss"]) for row in rows
+                             if "train/loss" in row]}
+    for key in dict.fromkeys(key for row in rows for key in row if key.startswith("eval/")):
+        panels[key] = [(row["step"], row[key]) for row in rows if key in row]
+    panels = {key: np.asarray(values, dtype=np.float64) for key, values in panels.items()
+              if values}
+    figure = new_figure(3.4 * max(1, len(panels)), 3.0)
+    axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    for axis, (key, values) in zip(axes, panels.items(), strict=False):
+        steps, numbers = values[:, 0], values[:, 1]
+        marker = "o" if key.startswith("eval/") else None
+        axis.plot(steps, numbers, marker=marker, markersize=3, linewidth=1, alpha=0.6)
+        if key == "train/loss" and len(numbers) > _SMOOTHING:
+            smooth = np.convolve(numbers, np.ones(_SMOOTHING) / _SMOOTHING, mode="valid")
+            axis.plot(steps[_SMOOTHING - 1:], smooth, color="black", linewidth=1.4,
+                      label=f"mean of {_SMOOTHING}")
+            axis.legend(fontsize=8)
+        if np.all(numbers > 0):
+            axis.set_yscale("log")
+        axis.set_title(key, fontsize=10)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    figure.suptitle(title or "Learning curves (eval/*: held-out clips, lower is better)")
+    return save_figure(figure, path, overwrite=True)
