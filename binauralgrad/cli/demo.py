@@ -12,7 +12,6 @@ import torch
 from binauralgrad.audio_io import write_positions, write_wav
 from binauralgrad.hub import DEFAULT_MODEL_DIR
 
-
 DEMO_MARKER = "demo.json"  # marks a folder as a demo's own output, which a rerun may replace
 
 
