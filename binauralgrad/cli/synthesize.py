@@ -1,14 +1,17 @@
-"""`binauralgrad synthesize`: one mono recording plus its positions to a binaural WAV."""
+"""`binauralgrad synthesize`: one mono recording plus where its talker is, to a binaural file."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from binauralgrad.audio_io import read_positions, read_wav, write_wav
+from binauralgrad.audio_io import OUTPUT_FORMATS, SAMPLE_RATE
 from binauralgrad.chunking import DEFAULT_OVERLAP_S
+from binauralgrad.cli.path_options import add_path_options, describe_positions, positions_for
 from binauralgrad.hub import DEFAULT_MODEL_DIR
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -16,14 +19,30 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "synthesize", help="synthesise binaural audio from mono.wav + tx_positions.txt",
-        description="Synthesise the two ears' signals from mono speech and the talker's positions.")
+        "synthesize", help="synthesise binaural audio from a mono recording and a talker path",
+        description="Synthesise the two ears' signals from mono speech and where the talker is: "
+                    "a tracking file, or a path described on the command line.")
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
                         help="pipeline folder or Hub repo id (default: the embedded small model)")
-    parser.add_argument("--mono", required=True, type=Path, help="mono WAV, 48 kHz")
-    parser.add_argument("--positions", required=True, type=Path,
-                        help="tx_positions.txt: 120 Hz rows x y z qx qy qz qw")
-    parser.add_argument("--output", required=True, type=Path, help="binaural WAV to write")
+    parser.add_argument("--mono", required=True, type=Path,
+                        help="the recording: WAV, FLAC, OGG or anything soundfile reads, at any "
+                             "sample rate (resampled to 48 kHz) (required)")
+    parser.add_argument("--output", required=True, type=Path,
+                        help=f"binaural file to write ({', '.join(OUTPUT_FORMATS)}: float WAV, "
+                             f"24-bit FLAC, Vorbis); the rows used go beside it as "
+                             f"NAME.positions.txt (required)")
+    parser.add_argument("--channel", type=int, metavar="N",
+                        help="for a multichannel recording: the channel to use, counting from 1 "
+                             "(default: none; a multichannel file needs this or --downmix)")
+    parser.add_argument("--downmix", action="store_true",
+                        help="for a multichannel recording: average its channels (default: off)")
+    parser.add_argument("--output-rate", type=int, default=SAMPLE_RATE, metavar="HZ",
+                        help="sample rate of the written file (default %(default)s, the model's)")
+    parser.add_argument("--keep-level", action="store_true",
+                        help="write the model's level even where it exceeds full scale (a float "
+                             "WAV keeps such samples, FLAC/OGG clip them; either is reported) "
+                             "(default: off, a too-loud output is scaled down to a 0.99 peak)")
+    add_path_options(parser)
     add_sampling_options(parser)
     speed = parser.add_argument_group("long inputs and speed")
     speed.add_argument("--chunk-seconds", type=float,
@@ -33,21 +52,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed.add_argument("--overlap-seconds", type=float, default=DEFAULT_OVERLAP_S,
                        help="context each side of a chunk (default %(default)s s)")
     speed.add_argument("--max-memory-mb", type=float,
-                       help="working-memory budget; sets the tile and chunks per batch")
+                       help="working-memory budget; sets the tile and chunks per batch "
+                            "(default: no budget)")
     speed.add_argument("--compile", action="store_true",
-                       help="torch.compile the fast path's elementwise gate")
+                       help="torch.compile the fast path's elementwise gate (default: off)")
     parser.set_defaults(func=run_synthesize)
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run the pipeline."""
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampling noise (default %(default)s)")
     parser.add_argument("--full", action="store_true",
-                        help="sample with all 200 training steps instead of the fast 6")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+                        help="sample with all 200 training steps instead of the fast 6 "
+                             "(default: the fast 6)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                        help="precision of the models (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs (default: refuse)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (default: a progress bar)")
 
 
 def load_pipeline(args: argparse.Namespace):
@@ -57,27 +83,69 @@ def load_pipeline(args: argparse.Namespace):
                                                 dtype=DTYPES[args.dtype])
 
 
-def synthesize_file(pipeline, mono_path: Path, positions_path: Path, output: Path,
-                    args: argparse.Namespace) -> Path:
-    """Reads the inputs, runs the pipeline and writes a float32 (2, T) WAV atomically."""
-    if output.exists() and not args.overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-    mono = read_wav(mono_path, channels=1)[0]
-    positions = read_positions(positions_path)
-    generator = torch.Generator().manual_seed(args.seed)
-    result = pipeline(mono, positions, generator=generator, fast=not args.full,
-                      progress=not args.quiet, chunk_seconds=args.chunk_seconds,
-                      overlap_seconds=args.overlap_seconds, max_memory_mb=args.max_memory_mb,
-                      compile=args.compile)
-    return write_wav(output, result.audio.cpu().numpy(), overwrite=args.overwrite)
+def model_label(model: str) -> str:
+    if Path(model).resolve() == DEFAULT_MODEL_DIR:
+        return f"the embedded default model ({DEFAULT_MODEL_DIR})"
+    return model
+
+
+def positions_path(output: Path) -> Path:
+    """Where the rows used for `output` are written: out.wav -> out.positions.txt."""
+    return output.with_suffix(".positions.txt")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuses up front what would only fail after synthesis: a kept file, an unknown format."""
+    if args.output.suffix.lower() not in OUTPUT_FORMATS:
+        raise ValueError(f"--output {args.output}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if args.output_rate <= 0:
+        raise ValueError(f"--output-rate must be a positive number of Hz, got {args.output_rate}")
+    for path in (args.output, positions_path(args.output)):
+        if path.exists() and not args.overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+
+
+def fit_level(audio: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """Scales an output beyond full scale down, or with --keep-level reports it: never silent."""
+    from binauralgrad.audio_io import limit_peak
+
+    peak = float(np.abs(audio).max())
+    if peak <= 1.0:
+        return audio
+    loudness = f"the output peaks at {peak:.3f} ({20 * np.log10(peak):+.1f} dBFS)"
+    if not args.keep_level:
+        audio, gain = limit_peak(audio)
+        print(f"{loudness}: scaled by {20 * np.log10(gain):.1f} dB so that it does not clip "
+              f"(--keep-level keeps the level)")
+        return audio
+    over = int((np.abs(audio) > 1.0).sum())
+    fate = ("kept as float values above 1.0, which players will clip"
+            if args.output.suffix.lower() == ".wav" else "clipped in the file")
+    print(f"warning: {loudness}; {over} samples over full scale are {fate}", file=sys.stderr)
+    return audio
 
 
 def run_synthesize(args: argparse.Namespace) -> int:
-    for path in (args.mono, args.positions):
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {path}")
-    if args.output.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    written = synthesize_file(load_pipeline(args), args.mono, args.positions, args.output, args)
-    print(f"wrote {written}")
+    from binauralgrad.audio_io import read_mono, resample, write_audio, write_positions
+
+    source = describe_positions(args)  # before the slow parts: option mistakes fail at once
+    check_outputs(args)
+    mono, file_rate = read_mono(args.mono, channel=args.channel, downmix=args.downmix)
+    rows, path_label = positions_for(source, len(mono), path_file=args.path)
+    pipeline = load_pipeline(args)
+    rate_note = "" if file_rate == SAMPLE_RATE else f", resampled from {file_rate} Hz"
+    print(f"model: {model_label(args.model)}")
+    print(f"path: {path_label}")
+    print(f"input: {args.mono} ({len(mono) / SAMPLE_RATE:.2f} s at 48 kHz{rate_note})")
+    result = pipeline(mono, rows, generator=torch.Generator().manual_seed(args.seed),
+                      fast=not args.full, progress=not args.quiet,
+                      chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
+                      max_memory_mb=args.max_memory_mb, compile=args.compile)
+    audio = result.audio.float().cpu().numpy()
+    if args.output_rate != SAMPLE_RATE:
+        audio = resample(audio, SAMPLE_RATE, args.output_rate)
+    written = write_audio(args.output, fit_level(audio, args), sample_rate=args.output_rate,
+                          overwrite=args.overwrite)
+    rows_written = write_positions(positions_path(args.output), rows, overwrite=args.overwrite)
+    print(f"wrote {written} ({args.output_rate} Hz) and {rows_written}")
     return 0
