@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from binauralgrad import prior
 from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
+from binauralgrad.cards import pipeline_card
 from binauralgrad.chunking import (
     DEFAULT_CROSSFADE_S,
     DEFAULT_OVERLAP_S,
@@ -61,7 +62,9 @@ class BinauralGradPipeline:
     """
 
     def __init__(self, stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
-                 schedule: NoiseSchedule | None = None):
+                 schedule: NoiseSchedule | None = None, info: dict | None = None):
+        """Args: the two stages, the noise schedule (the paper's by default) and `info`, facts
+        kept in pipeline.json and stated in the model card (see `binauralgrad.cards`)."""
         if stage_one.config.use_mean_condition or stage_one.config.out_channels != 1:
             raise ValueError("stage_one must predict one channel without a mean condition")
         if not stage_two.config.use_mean_condition or stage_two.config.out_channels != 2:
@@ -69,6 +72,7 @@ class BinauralGradPipeline:
         self.stage_one = stage_one.eval()
         self.stage_two = stage_two.eval()
         self.schedule = schedule or NoiseSchedule()
+        self.info = dict(info or {})
         for stage in (stage_one, stage_two):
             if stage.config.num_train_steps != self.schedule.num_train_steps:
                 raise ValueError(f"a denoiser has {stage.config.num_train_steps} step embeddings"
@@ -104,13 +108,14 @@ class BinauralGradPipeline:
         try:
             meta = json.loads(meta_file.read_text())
             schedule = NoiseSchedule(**meta["schedule"])
+            info = dict(meta.get("info") or {})
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{meta_file} is not a binauralgrad pipeline file ({error})") \
                 from error
         stages = [load_denoiser(path_or_repo_id, subfolder=folder, device=device,
                                 **download_kwargs)
                   for folder in STAGE_FOLDERS]
-        return cls(*stages, schedule).to(device, dtype)
+        return cls(*stages, schedule, info).to(device, dtype)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *,
                         overwrite: bool = False) -> Path:
@@ -125,11 +130,16 @@ class BinauralGradPipeline:
         from binauralgrad import __version__
 
         for name, stage in zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True):
+            # The stage's card states its recipe when the pipeline knows it.
+            stage.training_info = (self.info.get("training") or {}).get(name)
             stage.save_pretrained(folder / name)
         meta = {"_class_name": type(self).__name__, "binauralgrad_version": __version__,
-                "sample_rate": SAMPLE_RATE, "schedule": self.schedule.to_dict()}
+                "sample_rate": SAMPLE_RATE, "schedule": self.schedule.to_dict(),
+                "info": self.info}
         (folder / PIPELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        (folder / "README.md").write_text(_model_card(self))
+        configs = {name: stage.config for name, stage in
+                   zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True)}
+        (folder / "README.md").write_text(pipeline_card(configs, self.info))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str = "Upload BinauralGrad pipeline",
@@ -294,20 +304,3 @@ class _Progress:
     def __call__(self, done: int) -> None:
         self.bar.update((done - self.reported) * self.windows)
         self.reported = done
-
-
-def _model_card(pipeline: BinauralGradPipeline) -> str:
-    sizes = {name: stage.config for name, stage in
-             zip(STAGE_FOLDERS, (pipeline.stage_one, pipeline.stage_two), strict=True)}
-    lines = [
-        "---", "library_name: binauralgrad", "tags: [audio, binaural, diffusion, speech]", "---",
-        "# BinauralGrad pipeline", "",
-        "Two-stage conditional diffusion for mono-to-binaural speech (Leng et al., NeurIPS 2022).",
-        "", "```python", "from binauralgrad import BinauralGradPipeline",
-        "pipe = BinauralGradPipeline.from_pretrained(\"<this repo or folder>\")",
-        "out = pipe(mono, positions)  # mono (T,) at 48 kHz, positions (T // 400, 7) at 120 Hz",
-        "```", "",
-    ]
-    lines += [f"- `{name}`: {config.residual_layers} layers, {config.residual_channels} channels"
-              for name, config in sizes.items()]
-    return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,18 @@ def test_mrstft_loss_has_finite_gradients_even_at_zero_error():
     loss = mrstft_loss(prediction, reference)
     loss.backward()
     assert loss.item() == 0.0 and torch.isfinite(prediction.grad).all()
+
+
+def test_noise_floor_measures_the_reference_pauses():
+    from binauralgrad.metrics import noise_floor_db
+
+    generator = torch.Generator().manual_seed(0)
+    time = torch.arange(48000) / 48000
+    speech = torch.sin(2 * torch.pi * 200 * time) * (time < 0.5)  # then silence...
+    reference = torch.stack([speech, speech]) + 1e-4 * torch.randn(2, 48000, generator=generator)
+    assert noise_floor_db(reference, reference) == 0.0
+    assert noise_floor_db(2 * reference, reference) == pytest.approx(20 * math.log10(2), abs=1e-6)
+    noisy = reference + 1e-2 * torch.randn(2, 48000, generator=generator)  # ...filled with noise
+    assert noise_floor_db(noisy, reference) > 30
+    with pytest.raises(ValueError, match="quiet_fraction"):
+        noise_floor_db(reference, reference, quiet_fraction=0)

@@ -377,8 +377,31 @@ def exported(tmp_path_factory) -> dict[int, Path]:
 
     root = tmp_path_factory.mktemp("exported")
     presets = {1: DenoiserConfig.stage_one, 2: DenoiserConfig.stage_two}
-    return {stage: export_denoiser(BinauralDenoiser(preset(**TINY_SIZES)), root / f"stage{stage}")
+    recipe = {"model_config": "tiny", "max_steps": 7, "prior": "zero", "steps_done": 7}
+    return {stage: export_denoiser(BinauralDenoiser(preset(**TINY_SIZES)), root / f"stage{stage}",
+                                   training={**recipe, "stage": stage})
             for stage, preset in presets.items()}
+
+
+def test_cards_state_what_is_known_and_nothing_else(exported, tmp_path):
+    from binauralgrad import BinauralGradPipeline
+    from binauralgrad.training import assemble_pipeline
+
+    card = (exported[1] / "README.md").read_text()
+    assert "More Information Needed" not in card and "pushed to the Hub" not in card
+    assert "4 layers x 8 channels" in card and "`max_steps`=7" in card
+    results = tmp_path / "results.md"
+    results.write_text("| system | Wave L2 |\n|---|---|\n| model | 1.0 |\n")
+    folder = assemble_pipeline(exported[1], exported[2], tmp_path / "pipe", info={
+        "evaluation": {"setting": "9 held-out scenes", "table": results.read_text()}})
+    card = (folder / "README.md").read_text()
+    assert "ceil(T / 400)" in card and "9 held-out scenes" in card and "| model | 1.0 |" in card
+    assert card.count("`max_steps`=7") == 2
+    loaded = BinauralGradPipeline.from_pretrained(folder)
+    assert loaded.info["training"]["stage_two"]["stage"] == 2
+    again = loaded.save_pretrained(tmp_path / "again")
+    assert (again / "README.md").read_text() == card
+    assert "`max_steps`=7" in (again / "stage_one" / "README.md").read_text()
 
 
 def test_assemble_writes_a_loadable_pipeline(exported, tmp_path):

@@ -17,6 +17,7 @@ from binauralgrad.metrics.distances import (
     phase_l2,
     wave_l2,
 )
+from binauralgrad.metrics.floor import noise_floor_db
 from binauralgrad.metrics.quality import pesq, pesq_full
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "metric_names",
     "mrstft",
     "mrstft_loss",
+    "noise_floor_db",
     "pesq",
     "pesq_full",
     "phase_distance",

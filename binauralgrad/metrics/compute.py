@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from binauralgrad.metrics.cues import ild_error, itd_error
 from binauralgrad.metrics.distances import amplitude_l2, mrstft, phase_l2, wave_l2
+from binauralgrad.metrics.floor import noise_floor_db
 from binauralgrad.metrics.quality import pesq, pesq_full
 from binauralgrad.metrics.signals import SAMPLE_RATE, as_pair
 
@@ -39,6 +40,8 @@ METRICS: dict[str, MetricInfo] = {
     "pesq_full": MetricInfo("PESQ full", "MOS", higher_is_better=True),
     "itd_error": MetricInfo("ITD error", "us", digits=1),
     "ild_error": MetricInfo("ILD error", "dB", digits=2),
+    # Not an error to minimise but a level: 0 is right, > 0 is noise left in the pauses.
+    "noise_floor": MetricInfo("Noise floor", "dB re ref", digits=1),
 }
 
 
@@ -93,6 +96,7 @@ def compute_metrics(
         "pesq_full": lambda: pesq_full(prediction, reference, sample_rate=sample_rate),
         "itd_error": lambda: itd_error(prediction, reference, sample_rate=sample_rate),
         "ild_error": lambda: ild_error(prediction, reference, sample_rate=sample_rate),
+        "noise_floor": lambda: noise_floor_db(prediction, reference, sample_rate=sample_rate),
     }
     return {name: functions[name]() for name in wanted}
 

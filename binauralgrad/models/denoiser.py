@@ -205,6 +205,15 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
                       force_download=force_download, local_files_only=local_files_only, token=token)
         return model.eval()
 
+    def generate_model_card(self, *args, **kwargs):
+        # The mixin's own card says "pushed to the Hub" with placeholders; ours states the
+        # model and, once training has attached it (`training_info`), the recipe.
+        from huggingface_hub import ModelCard
+
+        from binauralgrad.cards import denoiser_card
+
+        return ModelCard(denoiser_card(self.config, getattr(self, "training_info", None)))
+
     def encode_condition(self, *, warped: torch.Tensor, mono: torch.Tensor,
                          positions: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
         """The step-independent condition (paper Fig. 2's condition encoder).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 
@@ -21,26 +22,45 @@ def exportable_denoiser(model: BinauralDenoiser,
     return exported
 
 
+TRAINING_FILE = "training_config.json"  # the recipe, beside an exported denoiser
+
+
 def export_denoiser(model: BinauralDenoiser, folder: str | os.PathLike,
-                    ema: ExponentialMovingAverage | None = None) -> Path:
-    """Writes `config.json` + `model.safetensors` into `folder`, replacing it atomically.
+                    ema: ExponentialMovingAverage | None = None,
+                    training: dict | None = None) -> Path:
+    """Writes `config.json` + `model.safetensors` (+ README.md) into `folder`, atomically.
 
     Args:
         model: the unwrapped denoiser.
         folder: the export folder (e.g. `runs/stage_one/denoiser`); an earlier export there is
             replaced only once the new one is complete.
         ema: export these averaged weights instead of the model's own.
+        training: the run's TrainingConfig values (with the steps done), written beside the
+            weights as training_config.json and stated in the model card.
 
     Returns:
         The folder.
     """
     exported = exportable_denoiser(model, ema)
-    return atomic_folder(folder, exported.save_pretrained, overwrite=True)
+    exported.training_info = training
+
+    def write(staging: Path) -> None:
+        exported.save_pretrained(staging)
+        if training is not None:
+            (staging / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
+
+    return atomic_folder(folder, write, overwrite=True)
+
+
+def read_training_info(folder: str | os.PathLike) -> dict | None:
+    """The recipe saved beside an exported denoiser in a local folder, if any."""
+    path = Path(folder) / TRAINING_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def assemble_pipeline(stage_one: str | os.PathLike, stage_two: str | os.PathLike,
                       output: str | os.PathLike, *, schedule: NoiseSchedule | None = None,
-                      overwrite: bool = False) -> Path:
+                      info: dict | None = None, overwrite: bool = False) -> Path:
     """Joins two exported denoisers into a pipeline folder for `BinauralGradPipeline`.
 
     Example:
@@ -52,6 +72,8 @@ def assemble_pipeline(stage_one: str | os.PathLike, stage_two: str | os.PathLike
         stage_one, stage_two: folders (or Hub repo ids) written by `export_denoiser`.
         output: the pipeline folder to write.
         schedule: the noise schedule (the paper's by default, as training used).
+        info: facts for pipeline.json and the model card ("description", "evaluation"); each
+            stage's recipe is read from its export's training_config.json.
         overwrite: replace an existing non-empty folder.
 
     Returns:
@@ -64,7 +86,11 @@ def assemble_pipeline(stage_one: str | os.PathLike, stage_two: str | os.PathLike
         if denoiser.config.out_channels != stage:
             raise ValueError(f"{os.fspath(path)} holds a stage-{denoiser.config.out_channels} "
                              f"denoiser, but stage {stage} was expected there")
-    pipeline = BinauralGradPipeline(first, second, schedule or NoiseSchedule())
+    training = {name: read_training_info(path) for name, path in
+                (("stage_one", stage_one), ("stage_two", stage_two))}
+    info = {**(info or {}), "training": {name: values for name, values in training.items()
+                                         if values is not None}}
+    pipeline = BinauralGradPipeline(first, second, schedule or NoiseSchedule(), info=info)
     return pipeline.save_pretrained(output, overwrite=overwrite)
 
 

@@ -296,15 +296,18 @@ class Trainer:
         return ckpt.save_checkpoint(self.accelerator, self.output_dir, self.state,
                                     self.config.keep_checkpoints, extra=self._export_into)
 
+    def _training_info(self) -> dict:
+        return {**self.config.to_dict(), "steps_done": self.state.step}
+
     def _export_into(self, folder: Path) -> None:
-        export_denoiser(self.unwrapped, folder / DENOISER_FOLDER, self.ema)
+        export_denoiser(self.unwrapped, folder / DENOISER_FOLDER, self.ema, self._training_info())
         if self.ema is not None:
             self.ema.save(folder)
 
     def _export(self) -> Path:
         target = self.output_dir / DENOISER_FOLDER
         if self.accelerator.is_main_process:
-            export_denoiser(self.unwrapped, target, self.ema)
+            export_denoiser(self.unwrapped, target, self.ema, self._training_info())
             if self.config.push_to_hub:
                 url = push_denoiser(target, self.config.push_to_hub)
                 logger.info(f"pushed {target} to {url}", main_process_only=True)
