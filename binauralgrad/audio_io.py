@@ -15,7 +15,7 @@ import soundfile
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
 POSITION_COLUMNS = 7  # x y z qx qy qz qw
-PEAK_CEILING = 0.99  # -0.09 dBFS: what a too-loud output is scaled to
+PEAK_CEILING = 0.99  # -0.09 dBFS: the peak an output beyond full scale is scaled to
 # Output formats by suffix: float WAV keeps the model's values exactly; FLAC and OGG are integer or
 # lossy, and clip anything beyond full scale.
 OUTPUT_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS")}
@@ -245,13 +245,15 @@ def write_positions(path: str | os.PathLike, positions: np.ndarray, *,
 
 
 def limit_peak(audio: np.ndarray, *, ceiling: float = PEAK_CEILING) -> tuple[np.ndarray, float]:
-    """Scales audio down, as a whole, when its peak exceeds `ceiling` (no clipping, no distortion).
+    """Scales audio that goes beyond full scale (1.0) down, as a whole, to a peak of `ceiling`.
+
+    One gain for the whole signal: no clipping and no distortion, only a quieter file.
 
     Returns:
-        the audio (unchanged when it fits) and the gain applied (1.0 when it fits).
+        the audio (the same array when it fits) and the gain applied (1.0 when it fits).
     """
     peak = float(np.max(np.abs(audio))) if np.size(audio) else 0.0
-    if peak <= ceiling:
+    if peak <= 1.0:
         return audio, 1.0
     return (audio * (ceiling / peak)).astype(np.float32), ceiling / peak
 

@@ -1,0 +1,64 @@
+"""The examples a user follows run as written (on a tiny randomly initialised pipeline)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import make_tiny_pipeline, speech_like
+
+from binauralgrad import positions
+from binauralgrad.audio_io import read_positions, read_wav
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def model(tmp_path) -> str:
+    make_tiny_pipeline().save_pretrained(tmp_path / "model")
+    return str(tmp_path / "model")
+
+
+def test_render_your_recording_writes_audio_rows_and_a_picture(tmp_path, model, capsys):
+    render = load_example("render_your_recording")
+    soundfile.write(str(tmp_path / "talk.ogg"), speech_like(22050), 22050)  # 1 s
+    out = tmp_path / "talk_binaural.wav"
+    assert render.main([str(tmp_path / "talk.ogg"), str(out), "--model", model,
+                        "--circle", "1.2", "--period", "4", "--direction",
+                        "counterclockwise"]) == 0
+    assert read_wav(out, channels=2).shape == (2, 48000)
+    np.testing.assert_array_equal(
+        read_positions(out.with_suffix(".positions.txt")),
+        positions.circle(48000, radius_m=1.2, period_s=4, direction="counterclockwise"))
+    picture = out.with_suffix(".png").read_bytes()
+    assert picture.startswith(b"\x89PNG") and len(picture) > 10_000
+    assert "path: Circle(radius_m=1.2" in capsys.readouterr().out
+
+
+def test_render_your_recording_takes_a_waypoint_file_and_refuses_bad_ones(tmp_path, model,
+                                                                         capsys):
+    render = load_example("render_your_recording")
+    soundfile.write(str(tmp_path / "talk.wav"), speech_like(4800), 48000)
+    walk = {"times_s": [0, 0.05, 0.1], "positions": [[1, -1], [1.5, 0], [1, 1]]}
+    (tmp_path / "walk.json").write_text(json.dumps(walk))
+    out = tmp_path / "out.flac"
+    assert render.main([str(tmp_path / "talk.wav"), str(out), "--model", model,
+                        "--path", str(tmp_path / "walk.json")]) == 0
+    assert soundfile.info(str(out)).channels == 2 and out.with_suffix(".png").is_file()
+    walk["times_s"] = [0, 0.05, 0.08]  # ends before the audio does
+    (tmp_path / "walk.json").write_text(json.dumps(walk))
+    with pytest.raises(SystemExit):
+        render.main([str(tmp_path / "talk.wav"), str(tmp_path / "again.wav"), "--model", model,
+                     "--path", str(tmp_path / "walk.json")])
+    assert "the path ends at 0.08 s" in capsys.readouterr().err
