@@ -88,7 +88,8 @@ def _synthesize_sequence(
         write_wav(targets["dsp"], warped.numpy(), overwrite=overwrite)
     if overwrite or not targets["binauralgrad"].exists():
         generator = torch.Generator().manual_seed(seed)
-        output = pipeline(mono, positions, generator=generator, fast=fast, progress=False)
+        output = pipeline(mono, positions, generator=generator, steps="fast" if fast else "full",
+                          progress=False)
         write_wav(targets["binauralgrad"], output.audio.cpu().numpy(), overwrite=overwrite)
 
 

@@ -66,6 +66,12 @@ def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> Pr
     if positions.dim() not in (2, 3) or positions.shape[-1] != POSITION_COLUMNS:
         raise ValueError(f"positions must be (K, 7) or (B, K, 7) rows of x y z qx qy qz qw, "
                          f"got shape {tuple(positions.shape)}")
+    if mono.dim() == 2 and mono.shape[0] > 1 and positions.dim() == 2:
+        # A stereo file read whole, or a forgotten `[0]`, would silently become a batch.
+        raise ValueError(
+            f"mono is {tuple(mono.shape)}: {mono.shape[0]} signals, but positions "
+            f"{tuple(positions.shape)} are one track. For a batch pass (B, K, 7) positions; for "
+            "a multichannel recording pass one channel (e.g. read_wav(path)[0]) or a downmix")
     batched = (mono.dim() == 2 and mono.shape[0] > 1) or positions.dim() == 3
     mono = mono.reshape(-1, mono.shape[-1])
     batch, length = mono.shape
@@ -86,3 +92,46 @@ def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> Pr
         length=length,
         batched=batched,
     )
+
+
+IMPLEMENTATIONS = ("wavefront", "reference")
+STEPS = ("fast", "full")
+_OLD_IMPLEMENTATION_NAMES = {"fast": "wavefront"}
+
+
+def resolve_sampling(steps: str, fast: bool | None, implementation: str,
+                     wavefront_options: dict) -> tuple[bool, str]:
+    """Checks the pipeline's sampling options; returns (use the fast schedule, implementation).
+
+    Args:
+        steps: "fast" (the 6-step schedule) or "full" (every training step).
+        fast: the deprecated boolean spelling of `steps` (None: not given).
+        implementation: "wavefront" or "reference" ("fast" is the deprecated "wavefront").
+        wavefront_options: {name: value} of the options only the wavefront uses, as given
+            (None or the default where not given); any set one is refused by "reference".
+
+    Raises:
+        ValueError: an unknown value, or an option that does not apply.
+    """
+    import warnings
+
+    if fast is not None:
+        warnings.warn("`fast=` is deprecated: pass steps='fast' or steps='full'",
+                      DeprecationWarning, stacklevel=3)
+        steps = "fast" if fast else "full"
+    if steps not in STEPS:
+        raise ValueError(f"steps must be one of {list(STEPS)}, got {steps!r}")
+    if implementation in _OLD_IMPLEMENTATION_NAMES:
+        new = _OLD_IMPLEMENTATION_NAMES[implementation]
+        warnings.warn(f"implementation={implementation!r} is deprecated: pass {new!r}",
+                      DeprecationWarning, stacklevel=3)
+        implementation = new
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {list(IMPLEMENTATIONS)}, "
+                         f"got {implementation!r}")
+    given = sorted(name for name, value in wavefront_options.items() if value)
+    if implementation == "reference" and given:
+        raise ValueError(f"{', '.join(given)} only apply to implementation='wavefront'; the "
+                         "reference path runs every pass over the whole input in the "
+                         "pipeline's dtype")
+    return steps == "fast", implementation

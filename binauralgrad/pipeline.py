@@ -24,7 +24,7 @@ from binauralgrad.chunking import (
 )
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.hub import resolve_file
-from binauralgrad.inputs import prepare_inputs
+from binauralgrad.inputs import prepare_inputs, resolve_sampling
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.sampling import NoiseSource, PositionalNoise
@@ -156,12 +156,12 @@ class BinauralGradPipeline:
 
     @torch.inference_mode()
     def __call__(self, mono, positions, *, generator: torch.Generator | None = None,
-                 fast: bool = True, progress: bool = True, return_dict: bool = True,
-                 implementation: str = "fast", dtype: torch.dtype | None = None,
+                 steps: str = "fast", progress: bool = True, return_dict: bool = True,
+                 implementation: str = "wavefront", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, chunk_seconds: float | None = None,
-                 overlap_seconds: float = DEFAULT_OVERLAP_S,
-                 crossfade_seconds: float = DEFAULT_CROSSFADE_S,
-                 max_memory_mb: float | None = None, compile: bool = False):
+                 overlap_seconds: float | None = None, crossfade_seconds: float | None = None,
+                 max_memory_mb: float | None = None, compile: bool = False,
+                 fast: bool | None = None):
         """Synthesises binaural audio.
 
         Args:
@@ -170,13 +170,15 @@ class BinauralGradPipeline:
             generator: the source of all sampling noise (same seed, same audio). One 64-bit seed
                 is drawn from it; the noise is then a function of the absolute sample position,
                 so every implementation and chunking draws the same noise.
-            fast: the 6-step fast schedule (default) or all 200 training steps.
+            steps: "fast", the paper's 6-step schedule (default), or "full", all 200 training
+                steps.
             progress: show a progress bar.
-            return_dict: return a BinauralOutput, else the audio tensor alone.
-            implementation: "fast" (default): both stages, all steps and layers as one wavefront
-                of tiles over time, each sample computed once, memory flat in T, output equal to
-                the reference up to float rounding. "reference": the straightforward loop, each
-                pass over the whole input (the yardstick).
+            return_dict: return a BinauralOutput, else the tuple (audio,).
+            implementation: "wavefront" (default): both stages, all steps and layers as one
+                wavefront of tiles over time, each sample computed once, memory flat in T,
+                output equal to the reference up to float rounding. "reference": the
+                straightforward loop, each pass over the whole input (the yardstick); the
+                options below apply to the wavefront only, and the reference refuses them.
             dtype: compute dtype of the fast path (default: the pipeline's); bfloat16 or float16
                 on GPU, bfloat16 on CPUs with native support (else float32, with a warning).
             tile_seconds: samples a wavefront tile covers (default: 0.085 s on CPU, where short
@@ -188,13 +190,15 @@ class BinauralGradPipeline:
             max_memory_mb: working-memory budget: sets the tile (and, with chunks, how many
                 chunks run per batch); the conditioner cache is dropped if nothing else fits.
             compile: `torch.compile` the elementwise parts of the fast path.
+            fast: deprecated spelling of `steps` (True: "fast", False: "full").
 
         Returns:
             BinauralOutput with audio (2, T), or (B, 2, T) for batched input.
         """
-        if implementation not in ("fast", "reference"):
-            raise ValueError(f"implementation must be 'fast' or 'reference', "
-                             f"got {implementation!r}")
+        fast, implementation = resolve_sampling(steps, fast, implementation, {
+            "dtype": dtype, "tile_seconds": tile_seconds, "chunk_seconds": chunk_seconds,
+            "overlap_seconds": overlap_seconds, "crossfade_seconds": crossfade_seconds,
+            "max_memory_mb": max_memory_mb, "compile": compile})
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         noise = PositionalNoise.from_generator(generator)
@@ -202,15 +206,17 @@ class BinauralGradPipeline:
             mean, audio = self._reference(inputs, warped, noise, fast, progress)
         else:
             options = FastOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
-                                  chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
-                                  crossfade_seconds=crossfade_seconds,
+                                  chunk_seconds=chunk_seconds,
+                                  overlap_seconds=_default(overlap_seconds, DEFAULT_OVERLAP_S),
+                                  crossfade_seconds=_default(crossfade_seconds,
+                                                             DEFAULT_CROSSFADE_S),
                                   max_memory_mb=max_memory_mb, compile=compile)
             mean, audio = self._fast(inputs, warped, noise, fast, progress, options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)
         for field in ("audio", "mean", "warped"):
             value = getattr(output, field)[..., : inputs.length].float()
             setattr(output, field, value if inputs.batched else value[0])
-        return output if return_dict else output.audio
+        return output if return_dict else (output.audio,)
 
     def receptive_field_seconds(self, fast: bool = True) -> float:
         """How far (each side) an output sample depends on the input: the exact chunk overlap."""
@@ -293,6 +299,10 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
                                        prior_scale=scale)
         on_step()
     return prior.decode(sample, mu, scale)
+
+
+def _default(value, default):
+    return default if value is None else value
 
 
 class _Progress:

@@ -106,8 +106,8 @@ def test_signal(seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def synthesize(pipeline, mono, positions, **options) -> torch.Tensor:
-    audio = pipeline(mono, positions, generator=torch.Generator().manual_seed(0), progress=False,
-                     return_dict=False, **options)
+    (audio,) = pipeline(mono, positions, generator=torch.Generator().manual_seed(0),
+                        progress=False, return_dict=False, **options)
     if audio.device.type == "cuda":
         torch.cuda.synchronize()
     return audio

@@ -51,13 +51,13 @@ def test_batched_input_gives_batched_output(tiny_pipeline):
     out = tiny_pipeline(mono, positions, generator=torch.Generator().manual_seed(0),
                         progress=False)
     assert out.audio.shape == (3, 2, 800) and out.mean.shape == (3, 1, 800)
-    audio = tiny_pipeline(torch.from_numpy(mono[0]), torch.from_numpy(positions[0]),
-                          progress=False, return_dict=False)
+    (audio,) = tiny_pipeline(torch.from_numpy(mono[0]), torch.from_numpy(positions[0]),
+                             progress=False, return_dict=False)
     assert audio.shape == (2, 800)
 
 
 def test_full_schedule_runs(tiny_pipeline):
-    out = synthesize(tiny_pipeline, 400, fast=False)
+    out = synthesize(tiny_pipeline, 400, steps="full")
     assert out.audio.shape == (2, 400)
 
 
@@ -166,3 +166,32 @@ def test_loading_a_missing_or_broken_folder(tmp_path, tiny_pipeline):
     (folder / "pipeline.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a binauralgrad pipeline file"):
         BinauralGradPipeline.from_pretrained(folder)
+
+
+def test_a_stereo_signal_with_one_track_is_refused_not_batched(tiny_pipeline):
+    positions = static_positions(2)
+    with pytest.raises(ValueError, match=r"\(2, 800\): 2 signals.*read_wav\(path\)\[0\]"):
+        tiny_pipeline(np.stack([speech_like(800)] * 2), positions, progress=False)
+    # A batch of one with one track is one signal.
+    out = tiny_pipeline(speech_like(800)[None], positions, progress=False)
+    assert out.audio.shape == (2, 800)
+
+
+def test_options_of_the_wavefront_are_refused_by_the_reference(tiny_pipeline):
+    with pytest.raises(ValueError, match="chunk_seconds, max_memory_mb only apply"):
+        synthesize(tiny_pipeline, 800, implementation="reference", chunk_seconds=1.0,
+                   max_memory_mb=100)
+    with pytest.raises(ValueError, match="steps must be one of"):
+        synthesize(tiny_pipeline, 800, steps="six")
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        synthesize(tiny_pipeline, 800, implementation="gpu")
+
+
+def test_old_option_names_still_work_with_a_deprecation_warning(tiny_pipeline):
+    new = synthesize(tiny_pipeline, 800, steps="full", implementation="wavefront")
+    with pytest.warns(DeprecationWarning, match="steps="):
+        old = synthesize(tiny_pipeline, 800, fast=False)
+    assert torch.equal(new.audio, old.audio)
+    with pytest.warns(DeprecationWarning, match="'wavefront'"):
+        again = synthesize(tiny_pipeline, 800, steps="full", implementation="fast")
+    assert torch.equal(new.audio, again.audio)

@@ -71,8 +71,8 @@ def test_batched_fast_path_equals_each_signal_alone(tiny):
 
 
 def test_full_schedule_fast_path_equals_the_reference(tiny):
-    reference = run(tiny, 800, fast=False, implementation="reference")
-    fast = run(tiny, 800, fast=False)
+    reference = run(tiny, 800, steps="full", implementation="reference")
+    fast = run(tiny, 800, steps="full")
     assert (fast.audio - reference.audio).abs().max() < 1e-4
 
 
