@@ -138,7 +138,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     print(f"path: {path_label}")
     print(f"input: {args.mono} ({len(mono) / SAMPLE_RATE:.2f} s at 48 kHz{rate_note})")
     result = pipeline(mono, rows, generator=torch.Generator().manual_seed(args.seed),
-                      fast=not args.full, progress=not args.quiet,
+                      steps="full" if args.full else "fast", progress=not args.quiet,
                       chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
                       max_memory_mb=args.max_memory_mb, compile=args.compile)
     audio = result.audio.float().cpu().numpy()
