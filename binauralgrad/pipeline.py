@@ -256,7 +256,8 @@ class BinauralGradPipeline:
                                         [item for item, _ in rows], [start for _, start in rows],
                                         plan.window)
                 mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,
-                                            cache=cache, on_progress=_Progress(bar, len(rows)))
+                                            cache=cache, on_progress=_Progress(bar, len(rows)),
+                                            initial_scale=self.schedule.temperature)
                 results.append(torch.cat([mean, audio], dim=1))
         joined = torch.cat(results)
         if len(plan) > 1:
@@ -289,7 +290,7 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
     mu = denoiser.prior_mean(conditions["warped"], conditions.get("mean"))
     scale = denoiser.config.prior_scale
     batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
-    sample = noise((batch, denoiser.config.out_channels, length)).to(dtype)
+    sample = schedule.temperature * noise((batch, denoiser.config.out_channels, length)).to(dtype)
     for step in schedule.sampling_steps(fast):
         timestep = torch.tensor([step.timestep], device=condition.device,
                                 dtype=torch.float32 if fast else torch.long)

@@ -44,10 +44,14 @@ class NoiseSchedule:
     Attributes:
         train_betas: the variances beta_1..beta_N of the forward process (paper Eq. 1).
         fast_betas: the short schedule used for fast sampling.
+        temperature: the sampling noise's standard deviation, initial and added (1: the
+            paper's ancestral sampler). Below 1 the samples lean towards the likeliest signal
+            (as Grad-TTS and PriorGrad sample), trading variety for lower error.
     """
 
     train_betas: list[float] = field(default_factory=_paper_train_betas)
     fast_betas: list[float] = field(default_factory=_paper_fast_betas)
+    temperature: float = 1.0
 
     def __post_init__(self):
         for name in ("train_betas", "fast_betas"):
@@ -56,6 +60,10 @@ class NoiseSchedule:
                 raise ValueError(f"NoiseSchedule.{name} must be a non-empty list of values "
                                  f"in (0, 1), got {getattr(self, name)!r}")
             setattr(self, name, betas.tolist())
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
+                or not 0 <= self.temperature <= 1:
+            raise ValueError(f"NoiseSchedule.temperature must lie in [0, 1], "
+                             f"got {self.temperature!r}")
         if self.fast_alphas_cumprod[-1] < self.train_alphas_cumprod[-1]:
             raise ValueError("the fast schedule must end at a noise level the training schedule "
                              "reaches (its alpha_bar above the training schedule's last)")
@@ -150,7 +158,8 @@ class NoiseSchedule:
         for n in reversed(range(len(betas))):
             sigma = 0.0
             if n > 0:
-                sigma = math.sqrt((1.0 - alpha_bars[n - 1]) / (1.0 - alpha_bars[n]) * betas[n])
+                sigma = self.temperature * math.sqrt(
+                    (1.0 - alpha_bars[n - 1]) / (1.0 - alpha_bars[n]) * betas[n])
             steps.append(SamplingStep(
                 index=n, timestep=timesteps[n],
                 noise_scale=betas[n] / math.sqrt(1.0 - alpha_bars[n]),

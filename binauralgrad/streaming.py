@@ -129,12 +129,14 @@ class StageStream:
         cache: keep every layer's projected condition for the passes (else keep only the
             condition and project it again in each pass).
         mean: stage two's condition source: stage one's stream.
+        initial_scale: the initial noise's standard deviation (the schedule's temperature).
     """
 
     def __init__(self, model: FastDenoiser, stage: int, steps: list[SamplingStep],
                  windows: Windows, noise: PositionalNoise, tile: int, *, cache: bool = True,
-                 mean: StageStream | None = None):
+                 mean: StageStream | None = None, initial_scale: float = 1.0):
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
+        self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
         batch, length = len(windows.items), windows.length
         width = 2 * model.channels
@@ -202,7 +204,9 @@ class StageStream:
         if first:  # the stage's initial noise, drawn per absolute sample
             start = current.input_done
             count = min(self.tile, self.length - start)
-            incoming = self._noise(0, start, count) if count > 0 else None
+            incoming = None
+            if count > 0:
+                incoming = self.initial_scale * self._noise(0, start, count)
         rows = None
         if incoming is not None:
             current.inputs = torch.cat([current.inputs, incoming], 1)
@@ -321,7 +325,8 @@ def ring_capacity(receptive_field: int, num_steps: int, tile: int) -> int:
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
                   windows: Windows, noise: PositionalNoise, *, tile: int, cache: bool = True,
-                  on_progress: Callable[[int], object] = lambda done: None):
+                  on_progress: Callable[[int], object] = lambda done: None,
+                  initial_scale: float = 1.0):
     """Samples both stages over `windows` as one wavefront.
 
     Every sample of every layer, pass and stage is computed once; memory is set by `tile` and the
@@ -332,8 +337,10 @@ def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[
     """
     if tile < 1:
         raise ValueError(f"tile must be a positive number of samples, got {tile}")
-    one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache)
-    two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one)
+    one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache,
+                      initial_scale=initial_scale)
+    two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one,
+                      initial_scale=initial_scale)
     while two.ready < windows.length:
         moved = one.tick()
         moved = two.tick() or moved

@@ -71,3 +71,19 @@ def test_save_and_load_keep_the_prior(tmp_path):
     loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
     assert loaded.stage_two.config.prior == "warp"
     assert torch.equal(synthesize(loaded).audio, synthesize(pipeline).audio)
+
+
+def test_temperature_scales_the_sampling_noise_on_both_paths():
+    from binauralgrad import NoiseSchedule
+
+    pipeline = warp_prior_pipeline()
+    pipeline.schedule = NoiseSchedule(temperature=0.5)
+    reference, fast = synthesize(pipeline, implementation="reference"), synthesize(pipeline)
+    assert (fast.audio - reference.audio).abs().max() < 1e-4
+    pipeline.schedule = NoiseSchedule(temperature=0.0)
+    first = synthesize(pipeline)
+    other = pipeline(speech_like(2345), static_positions(6), progress=False,
+                     generator=torch.Generator().manual_seed(99))
+    assert torch.equal(first.audio, other.audio)  # no noise at all: one answer
+    with pytest.raises(ValueError, match="temperature"):
+        NoiseSchedule(temperature=1.5)
