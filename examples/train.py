@@ -11,26 +11,9 @@ Add `--resume latest` to continue an interrupted run; `python examples/train.py 
 every option (the paper's recipe is the default).
 """
 
-import logging
 import sys
 
-from binauralgrad.training import NonFiniteLossError, parse_config, train
-
-
-def main() -> int:
-    config = parse_config()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        result = train(config)
-    except NonFiniteLossError as error:
-        print(f"train.py: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
-    print(f"step {result.step}: {result.losses}; denoiser exported to {result.export_dir}")
-    return 0
-
+from binauralgrad.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -504,3 +504,23 @@ def test_accelerate_configs_load(name, processes, machines, precision):
     assert (config.num_processes, config.num_machines, config.mixed_precision) == \
         (processes, machines, precision)
     assert 48 % config.num_processes == 0  # the paper's global batch splits evenly
+
+
+def test_examples_train_py_runs_the_readme_command(dataset_dir, tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "examples" / "train.py"
+    command = [sys.executable, str(script), "--stage", "1", "--data-dir",
+               str(dataset_dir / "trainset"), "--output-dir", str(tmp_path / "run"),
+               "--model-config", "tiny", "--batch-size", "2", "--clip-length", "4000",
+               "--chunk-length", "8000", "--hop-length", "4000", "--max-steps", "1",
+               "--num-workers", "0", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "denoiser exported to" in done.stdout
+    assert (tmp_path / "run" / "denoiser" / "model.safetensors").is_file()
+    bad = subprocess.run([*command, "--batch-size", "0"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "batch_size" in bad.stderr

@@ -1,4 +1,4 @@
-"""Subcommands of `binauralgrad` for the training area: `assemble`."""
+"""Subcommands of `binauralgrad` for the training area: `train` and `assemble`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds `assemble` (training itself runs under `accelerate launch examples/train.py`)."""
+    """Adds `train` (also as `accelerate launch -m binauralgrad train ...`) and `assemble`."""
+    from binauralgrad.training.arguments import add_training_arguments
+
+    train = subparsers.add_parser(
+        "train", help="train one stage (under `accelerate launch -m binauralgrad train` for "
+                      "several processes)",
+        description="Train one BinauralGrad stage with Accelerate: one CPU, one GPU, or many "
+                    "(`accelerate launch -m binauralgrad train --stage 1 ...`). Every option "
+                    "defaults to the paper's recipe; --resume latest continues a run.")
+    add_training_arguments(train)
+    train.set_defaults(func=run_train)
     assemble = subparsers.add_parser(
         "assemble",
         help="join two trained stages into a pipeline folder",
@@ -51,4 +61,21 @@ def run_assemble(args: argparse.Namespace) -> int:
                                overwrite=args.overwrite)
     if not args.quiet:
         print(f"wrote the pipeline to {folder}", file=sys.stderr)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of `binauralgrad train` (and of examples/train.py)."""
+    import logging
+
+    from binauralgrad.training import NonFiniteLossError, config_from_args, train
+
+    config = config_from_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        result = train(config)
+    except NonFiniteLossError as error:
+        print(f"binauralgrad train: {error}", file=sys.stderr)
+        return 1
+    print(f"step {result.step}: {result.losses}; denoiser exported to {result.export_dir}")
     return 0
