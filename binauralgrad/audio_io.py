@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-SAMPLE_RATE = 48000
-FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
-POSITION_COLUMNS = 7  # x y z qx qy qz qw
+from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+
 PEAK_CEILING = 0.99  # -0.09 dBFS: the peak an output beyond full scale is scaled to
 # Output formats by suffix: float WAV keeps the model's values exactly; FLAC and OGG are integer or
 # lossy, and clip anything beyond full scale.

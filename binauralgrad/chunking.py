@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
 from binauralgrad.models.denoiser import DenoiserConfig
 from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
 from binauralgrad.streaming import CATCH_UP, ring_capacity
@@ -17,8 +17,6 @@ MIN_TILE = 256  # below this the per-tile overhead dominates
 # keep the kernels busy. Chunk defaults apply only when chunking is asked for.
 CPU_TILE_S = 4096 / SAMPLE_RATE
 GPU_TILE_S = 2**18 / SAMPLE_RATE
-DEFAULT_OVERLAP_S = 0.25
-DEFAULT_CROSSFADE_S = 0.05
 
 
 def receptive_field(configs: list[DenoiserConfig], num_steps: int) -> int:

@@ -18,9 +18,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-# A small pipeline trained on the package's simulated data ships inside the package.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
-
 
 def resolve_file(path_or_repo_id: str | os.PathLike, filename: str, *, subfolder: str | None = None,
                  **download_kwargs) -> Path:

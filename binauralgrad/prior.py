@@ -16,7 +16,10 @@ Priors (`DenoiserConfig.prior`):
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the functions only call tensor methods; configs import PRIORS without torch
+    import torch
 
 PRIORS = ("zero", "warp")
 

@@ -7,7 +7,7 @@ import numpy as np
 from binauralgrad import BinauralGradPipeline
 from binauralgrad.audio_io import read_wav
 from binauralgrad.cli import main
-from binauralgrad.hub import DEFAULT_MODEL_DIR
+from binauralgrad.constants import DEFAULT_MODEL_DIR
 
 
 def test_the_embedded_model_loads_and_is_small():

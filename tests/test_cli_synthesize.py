@@ -173,3 +173,10 @@ def test_clipping_is_prevented_or_reported(tmp_path, capsys):
     args.output = tmp_path / "out.flac"
     fit_level(loud, args)
     assert "clipped in the file" in capsys.readouterr().err
+
+
+def test_the_commands_output_suffixes_are_the_writers_formats():
+    from binauralgrad.audio_io import OUTPUT_FORMATS
+    from binauralgrad.cli.synthesize import OUTPUT_SUFFIXES
+
+    assert set(OUTPUT_SUFFIXES) == set(OUTPUT_FORMATS)

@@ -26,13 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write trainset/ and testset/ (with validation_sequence/) from a simulator: "
         "a talker moving around a listener with a spherical head in a shoebox room.",
     )
-    synthetic.add_argument("out_dir", metavar="OUT_DIR")
-    synthetic.add_argument("--train-minutes", type=float, default=4.0, metavar="M")
-    synthetic.add_argument("--test-minutes", type=float, default=1.0, metavar="M")
+    synthetic.add_argument("out_dir", metavar="OUT_DIR",
+                           help="the data set folder to write (trainset/, testset/)")
+    synthetic.add_argument("--train-minutes", type=float, default=4.0, metavar="M",
+                           help="audio in trainset/, spread over its sequences (default: 4)")
+    synthetic.add_argument("--test-minutes", type=float, default=1.0, metavar="M",
+                           help="audio in testset/, spread over its sequences (default: 1)")
     synthetic.add_argument(
-        "--sequences", type=int, default=8, metavar="N", help="subjects per split"
+        "--sequences", type=int, default=8, metavar="N",
+        help="subjects per split, plus testset/validation_sequence (default: 8)"
     )
-    synthetic.add_argument("--seed", type=int, default=0, metavar="S")
+    synthetic.add_argument("--seed", type=int, default=0, metavar="S",
+                           help="every sequence is a function of it (default: 0); give a held-"
+                                "out set another seed than its training set")
     synthetic.add_argument(
         "--speech-dir", metavar="DIR", help="use these recordings (wav/flac/ogg) as the talker"
     )

@@ -7,10 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from binauralgrad.audio_io import write_positions, write_wav
-from binauralgrad.hub import DEFAULT_MODEL_DIR
+from binauralgrad.constants import DEFAULT_MODEL_DIR
 
 DEMO_MARKER = "demo.json"  # marks a folder as a demo's own output, which a rerun may replace
 
@@ -39,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def default_pipeline():
     """The embedded default pipeline, or a freshly initialised small one when none is packaged."""
+    import torch
+
     from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 
     if (DEFAULT_MODEL_DIR / "pipeline.json").is_file():
@@ -53,8 +52,10 @@ def default_pipeline():
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    import torch
+
     from binauralgrad import BinauralGradPipeline
-    from binauralgrad.audio_io import atomic_folder
+    from binauralgrad.audio_io import atomic_folder, write_positions, write_wav
     from binauralgrad.data.synthetic import simulate_sequence
 
     out = args.output_dir
@@ -97,8 +98,9 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_table(predictions: dict[str, torch.Tensor], reference: torch.Tensor) -> str:
-    """The benchmark's metrics of each prediction against the reference, as a table."""
+def score_table(predictions: dict, reference) -> str:
+    """The benchmark's metrics of each prediction ({name: (2, T) tensor}) against the
+    reference (2, T), as a table."""
     from binauralgrad.evaluation import format_table
     from binauralgrad.metrics import compute_metrics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from binauralgrad.metrics import PROTOCOLS
+from binauralgrad.constants import EVALUATION_PROTOCOLS as PROTOCOLS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", required=True, type=Path, help="folder for audio + results")
     parser.add_argument("--seed", type=int, default=0, help="seed of sequence i's noise is seed+i")
     parser.add_argument("--full", action="store_true", help="sample with all 200 steps, not 6")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="the model's compute precision (default: float32)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     _add_common_options(parser)
     parser.set_defaults(func=run_benchmark)

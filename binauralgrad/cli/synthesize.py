@@ -6,15 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from binauralgrad.audio_io import OUTPUT_FORMATS, SAMPLE_RATE
-from binauralgrad.chunking import DEFAULT_OVERLAP_S
 from binauralgrad.cli.path_options import add_path_options, describe_positions, positions_for
-from binauralgrad.hub import DEFAULT_MODEL_DIR
+from binauralgrad.constants import DEFAULT_MODEL_DIR, DEFAULT_OVERLAP_S, SAMPLE_RATE
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("float32", "bfloat16", "float16")  # torch dtype names
+# Suffixes `write_audio` writes (binauralgrad.audio_io.OUTPUT_FORMATS, which loads soundfile).
+OUTPUT_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the recording: WAV, FLAC, OGG or anything soundfile reads, at any "
                              "sample rate (resampled to 48 kHz) (required)")
     parser.add_argument("--output", required=True, type=Path,
-                        help=f"binaural file to write ({', '.join(OUTPUT_FORMATS)}: float WAV, "
+                        help=f"binaural file to write ({', '.join(OUTPUT_SUFFIXES)}: float WAV, "
                              f"24-bit FLAC, Vorbis); the rows used go beside it as "
                              f"NAME.positions.txt (required)")
     parser.add_argument("--channel", type=int, metavar="N",
@@ -68,7 +65,7 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
                              "(default: the fast 6)")
     parser.add_argument("--device", default="cpu",
                         help="cpu, cuda, cuda:1, ... (default %(default)s)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="precision of the models (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (default: refuse)")
@@ -77,10 +74,12 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_pipeline(args: argparse.Namespace):
+    import torch
+
     from binauralgrad.pipeline import BinauralGradPipeline
 
     return BinauralGradPipeline.from_pretrained(args.model, device=args.device,
-                                                dtype=DTYPES[args.dtype])
+                                                dtype=getattr(torch, args.dtype))
 
 
 def model_label(model: str) -> str:
@@ -96,8 +95,8 @@ def positions_path(output: Path) -> Path:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuses up front what would only fail after synthesis: a kept file, an unknown format."""
-    if args.output.suffix.lower() not in OUTPUT_FORMATS:
-        raise ValueError(f"--output {args.output}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if args.output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--output {args.output}: use one of {', '.join(OUTPUT_SUFFIXES)}")
     if args.output_rate <= 0:
         raise ValueError(f"--output-rate must be a positive number of Hz, got {args.output_rate}")
     for path in (args.output, positions_path(args.output)):
@@ -105,8 +104,10 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
 
 
-def fit_level(audio: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+def fit_level(audio, args: argparse.Namespace):
     """Scales an output beyond full scale down, or with --keep-level reports it: never silent."""
+    import numpy as np
+
     from binauralgrad.audio_io import limit_peak
 
     peak = float(np.abs(audio).max())
@@ -126,6 +127,8 @@ def fit_level(audio: np.ndarray, args: argparse.Namespace) -> np.ndarray:
 
 
 def run_synthesize(args: argparse.Namespace) -> int:
+    import torch
+
     from binauralgrad.audio_io import read_mono, resample, write_audio, write_positions
 
     source = describe_positions(args)  # before the slow parts: option mistakes fail at once

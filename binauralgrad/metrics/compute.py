@@ -6,13 +6,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from binauralgrad.constants import EVALUATION_PROTOCOLS, SAMPLE_RATE
 from binauralgrad.metrics.cues import ild_error, itd_error
 from binauralgrad.metrics.distances import amplitude_l2, mrstft, phase_l2, wave_l2
 from binauralgrad.metrics.floor import noise_floor_db
 from binauralgrad.metrics.quality import pesq, pesq_full
-from binauralgrad.metrics.signals import SAMPLE_RATE, as_pair
+from binauralgrad.metrics.signals import as_pair
 
-PROTOCOLS = ("paper", "full")
+PROTOCOLS = EVALUATION_PROTOCOLS
 _CUE_ERRORS = ("itd_error", "ild_error")
 
 

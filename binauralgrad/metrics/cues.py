@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from binauralgrad.metrics.signals import SAMPLE_RATE, as_pair, as_signal
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.metrics.signals import as_pair, as_signal
 
 FRAME_S = 0.04
 HOP_S = 0.01

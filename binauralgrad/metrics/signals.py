@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-SAMPLE_RATE = 48000
-
 # The benchmark's STFT (amplitude and phase distances): 40 ms Hann window, 10 ms hop at 48 kHz.
 BENCHMARK_FFT = 2048
 BENCHMARK_WINDOW = 1920

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -14,83 +14,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
+from binauralgrad.models.config import DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import PRIORS, prior_mean
+from binauralgrad.prior import prior_mean
 
 LEAKY_SLOPE = 0.4
-
-
-@dataclass
-class DenoiserConfig:
-    """Sizes and stage of a denoiser; the defaults are the paper's stage-one model.
-
-    Attributes:
-        out_channels: 1 for stage one (the mean of the ears), 2 for stage two (both ears).
-        use_mean_condition: whether the ears' mean (stage one's output) is a condition.
-        residual_layers, residual_channels, dilation_cycle_length: the WaveNet's size; layer i
-            has dilation 2 ** (i % dilation_cycle_length).
-        condition_channels: width of the encoded condition (mono + warp + positions).
-        num_train_steps: diffusion steps of the training schedule (rows of the step table).
-        aux_output_every: an auxiliary output (for the training loss) every this many layers.
-        frame_samples: audio samples per position row (48 kHz audio, 120 Hz tracking).
-        prior, prior_scale: what the stage diffuses (see `binauralgrad.prior`): the signal
-            itself ("zero", 1.0: the paper's), or (signal - prior mean) / prior_scale. The
-            sampler reads them from here, so a saved model samples as it was trained.
-    """
-
-    out_channels: int = 1
-    use_mean_condition: bool = False
-    residual_layers: int = 30
-    residual_channels: int = 128
-    dilation_cycle_length: int = 10
-    condition_channels: int = 80
-    num_train_steps: int = 200
-    aux_output_every: int = 3
-    frame_samples: int = 400
-    prior: str = "zero"
-    prior_scale: float = 1.0
-
-    @property
-    def dilations(self) -> list[int]:
-        """Each residual layer's dilation: 1, 2, 4, ..., restarting every dilation_cycle_length."""
-        return [2 ** (i % self.dilation_cycle_length) for i in range(self.residual_layers)]
-
-    def __post_init__(self):
-        for name in ("out_channels", "residual_layers", "residual_channels",
-                     "dilation_cycle_length", "num_train_steps", "aux_output_every",
-                     "frame_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DenoiserConfig.{name} must be a positive integer, got {value!r}")
-        if self.out_channels not in (1, 2):
-            raise ValueError(f"DenoiserConfig.out_channels must be 1 or 2, got {self.out_channels}")
-        if not isinstance(self.condition_channels, int) or self.condition_channels % 4 or \
-                self.condition_channels < 4:
-            raise ValueError("DenoiserConfig.condition_channels must be a positive multiple of 4,"
-                             f" got {self.condition_channels!r}")
-        if self.prior not in PRIORS:
-            raise ValueError(f"DenoiserConfig.prior must be one of {list(PRIORS)}, "
-                             f"got {self.prior!r}")
-        if isinstance(self.prior_scale, bool) or not isinstance(self.prior_scale, (int, float)) \
-                or not 0 < self.prior_scale < math.inf:
-            raise ValueError(f"DenoiserConfig.prior_scale must be a positive number, "
-                             f"got {self.prior_scale!r}")
-        if not isinstance(self.use_mean_condition, bool):
-            raise ValueError(f"DenoiserConfig.use_mean_condition must be a bool, got "
-                             f"{self.use_mean_condition!r}")
-
-    @classmethod
-    def stage_one(cls, **overrides) -> DenoiserConfig:
-        """The paper's stage one: predicts the mean of the two ears."""
-        return cls(**{"out_channels": 1, "use_mean_condition": False, **overrides})
-
-    @classmethod
-    def stage_two(cls, **overrides) -> DenoiserConfig:
-        """The paper's stage two: predicts both ears, conditioned on the mean."""
-        return cls(**{"out_channels": 2, "use_mean_condition": True, **overrides})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -70,10 +70,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     add("--hop-length", type=int, help="samples between dataset rows (the paper: 48000)")
     add("--num-workers", type=int, help="DataLoader worker processes")
     add("--no-progress", dest="progress", action="store_false", default=None,
-        help="hide the progress bar")
+        help="hide the progress bar (default: shown)")
     for action in parser._actions:
         name = action.dest
-        if name in _DEFAULTS and action.help and name not in ("stage", "data_dir", "output_dir"):
+        if name in _DEFAULTS and action.help and name not in ("stage", "data_dir", "output_dir") \
+                and "(default:" not in action.help:
             action.help += f" (default: {_DEFAULTS[name]})"
     return parser
 

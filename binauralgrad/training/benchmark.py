@@ -6,12 +6,11 @@ import time
 
 import torch
 
+from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.config import MODEL_CONFIGS, MODEL_SIZES
 from binauralgrad.training.losses import diffusion_loss
-
-FRAME_SAMPLES = 400
 
 
 def random_batch(batch_size: int, clip_length: int, generator: torch.Generator,

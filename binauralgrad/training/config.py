@@ -8,14 +8,14 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from binauralgrad.models.denoiser import DenoiserConfig
+from binauralgrad.constants import FRAME_SAMPLES
+from binauralgrad.models.config import DenoiserConfig
 from binauralgrad.prior import PRIORS
 
 MODEL_CONFIGS = ("paper", "small", "tiny")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 NOISE_LEVELS = ("uniform", "fast")
 LR_SCHEDULES = ("constant", "cosine")
-FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
 MIN_CLIP_LENGTH = 1200  # the phase loss's 2048-bin centred STFT needs more than 1024 samples
 
 # Sizes other than the paper's (30 layers, 128 channels, cycle 10). "small" trains in minutes on

@@ -13,9 +13,8 @@ import hashlib
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.data import BinauralCollator
-
-FRAME_SAMPLES = 400
 
 
 def mix_seed(*values: int) -> int:

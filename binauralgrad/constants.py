@@ -1,0 +1,13 @@
+"""Constants shared across the package, defined once (importing this loads nothing heavy)."""
+
+from pathlib import Path
+
+SAMPLE_RATE = 48000  # Hz, of all audio (the Binaural Speech data set's rate)
+FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
+POSITION_COLUMNS = 7  # x y z qx qy qz qw
+# A small pipeline trained on the package's simulated data ships inside the package.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+EVALUATION_PROTOCOLS = ("paper", "full")
+# Chunked synthesis: context each side of a chunk, and the cross-fade at the joins.
+DEFAULT_OVERLAP_S = 0.25
+DEFAULT_CROSSFADE_S = 0.05  # see binauralgrad.metrics.metric_names
