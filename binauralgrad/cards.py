@@ -9,7 +9,7 @@ _HEADER = ["---", "library_name: binauralgrad", "tags: [audio, binaural, diffusi
            "---"]
 # TrainingConfig values a reader needs to know how a stage was trained, in this order.
 _RECIPE_KEYS = ("model_config", "max_steps", "batch_size", "clip_length", "learning_rate",
-                "lr_schedule", "warmup_steps", "noise_levels", "prior", "prior_scale",
+                "lr_schedule", "warmup_steps", "noise_levels", "prior", "prior_std", "prior_scale",
                 "ema_decay", "lambda_phase", "seed", "data_dir")
 
 
@@ -17,8 +17,10 @@ def describe_config(config) -> str:
     """One line on a DenoiserConfig: stage, size and what it diffuses."""
     what = "the ears' mean (stage one)" if config.out_channels == 1 else \
         "both ears, given the mean (stage two)"
-    prior = f"the {config.prior} prior's residual / {config.prior_scale:g}"
-    if config.prior == "zero" and config.prior_scale == 1.0:
+    scale = f"{config.prior_scale:g}" + (" x the mono envelope" if config.prior_std ==
+                                         "envelope" else "")
+    prior = f"the {config.prior} prior's residual / ({scale})"
+    if config.prior == "zero" and config.prior_std == "constant" and config.prior_scale == 1.0:
         prior = "the signal itself (the paper's)"
     return (f"{config.residual_layers} layers x {config.residual_channels} channels (dilation "
             f"cycle {config.dilation_cycle_length}, {config.condition_channels} condition "

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad import prior
 from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
 from binauralgrad.cards import pipeline_card
 from binauralgrad.chunking import (
@@ -27,6 +26,7 @@ from binauralgrad.hub import resolve_file
 from binauralgrad.inputs import prepare_inputs, resolve_sampling
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.models.fast import FastDenoiser
+from binauralgrad.prior import envelope as prior_envelope
 from binauralgrad.sampling import NoiseSource, PositionalNoise
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.streaming import Windows, run_wavefront
@@ -248,13 +248,16 @@ class BinauralGradPipeline:
         windows = [(item, start) for item in range(batch) for start in plan.starts]
         tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
         warped, results = warped.float(), []
+        envelope = None
+        if any(stage.config.prior_std == "envelope" for stage in (self.stage_one, self.stage_two)):
+            envelope = prior_envelope(inputs.mono, self.stage_one.config.frame_samples)
         with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
                   disable=not progress) as bar:
             for offset in range(0, len(windows), group):
                 rows = windows[offset: offset + group]
                 batch_windows = Windows(warped, inputs.mono, inputs.positions,
                                         [item for item, _ in rows], [start for _, start in rows],
-                                        plan.window)
+                                        plan.window, envelope)
                 mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,
                                             cache=cache, on_progress=_Progress(bar, len(rows)),
                                             initial_scale=self.schedule.temperature)
@@ -287,8 +290,7 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
         (B, C, T) the stage's signal.
     """
     condition = denoiser.encode_condition(**conditions)
-    mu = denoiser.prior_mean(conditions["warped"], conditions.get("mean"))
-    scale = denoiser.config.prior_scale
+    prior = denoiser.prior(**conditions)
     batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
     sample = schedule.temperature * noise((batch, denoiser.config.out_channels, length)).to(dtype)
     for step in schedule.sampling_steps(fast):
@@ -296,10 +298,9 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
                                 dtype=torch.float32 if fast else torch.long)
         predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
         fresh = noise(sample.shape).to(dtype) if step.sigma > 0 else None
-        sample = schedule.reverse_step(sample, predicted, step, fresh, prior_mean=mu,
-                                       prior_scale=scale)
+        sample = schedule.reverse_step(sample, predicted, step, fresh, prior=prior)
         on_step()
-    return prior.decode(sample, mu, scale)
+    return prior.decode(sample)
 
 
 def _default(value, default):

@@ -3,58 +3,112 @@
 The paper diffuses the signal x from unit noise. Speech sits near RMS 0.04 under that unit noise,
 so a small model must predict the noise very precisely before anything audible emerges. With a
 data-dependent prior (PriorGrad, Lee et al., ICLR 2022) a stage diffuses the latent
-z = (x - mu) / s instead, where mu is what the geometric warp already says about x and s is the
-scale of what it does not; sampling starts from unit noise in z and the result is mu + s * z.
+z = (x - mu) / sigma instead, where mu is what the geometric warp already says about x and sigma
+the scale of what it does not; sampling starts from unit noise in z and returns mu + sigma * z.
 So a model that has learnt little still returns the DSP prior plus a little noise, never noise.
 
-Priors (`DenoiserConfig.prior`):
+Means (`DenoiserConfig.prior`):
     "zero": mu = 0 (the paper's; with prior_scale != 1 it is plain signal scaling).
     "warp": stage one, mu = the mean of the two warped channels; stage two, mu = the warped
         channels moved so that their mean is the mean condition (stage one's output), so that
         the stage only adds what the warp's interaural difference misses.
+Scales (`DenoiserConfig.prior_std`):
+    "constant": sigma = prior_scale everywhere.
+    "envelope": sigma = prior_scale * (the mono signal's frame RMS + a floor), as PriorGrad
+        scales by the condition's energy: speech pauses get a small sigma, so the noise that a
+        model leaves in its latent stays as quiet as the pause.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the functions only call tensor methods; configs import PRIORS without torch
+if TYPE_CHECKING:  # configs import the names below without loading torch
     import torch
 
 PRIORS = ("zero", "warp")
+PRIOR_STDS = ("constant", "envelope")
+ENVELOPE_FLOOR = 3e-4  # RMS (about -70 dBFS): sigma in silence, relative to prior_scale
 
 
-def prior_mean(prior: str, out_channels: int, warped: torch.Tensor,
-               mean: torch.Tensor | None = None) -> torch.Tensor | None:
-    """The prior's mean mu for a stage, from its conditions (None for the zero prior).
+@dataclass
+class Prior:
+    """A stage's prior at some samples: z = (signal - mean) / std.
+
+    Attributes:
+        mean: like the signal, or None for zero.
+        std: a number, or a tensor broadcasting against the signal.
+    """
+
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | float = 1.0
+
+    def transposed(self) -> Prior:
+        """The same prior for time-major rows (B, T, C) instead of (B, C, T)."""
+        return Prior(None if self.mean is None else self.mean.transpose(1, 2),
+                     self.std if isinstance(self.std, float) else self.std.transpose(1, 2))
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the latent is the signal itself (the paper's stages)."""
+        return self.mean is None and isinstance(self.std, float) and self.std == 1.0
+
+    def encode(self, signal: torch.Tensor) -> torch.Tensor:
+        """The latent z = (signal - mean) / std that a stage diffuses."""
+        return (signal if self.mean is None else signal - self.mean) / self.std
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """The signal mean + std * z that a latent stands for."""
+        signal = self.std * latent
+        return signal if self.mean is None else self.mean + signal
+
+
+def envelope(mono: torch.Tensor, frame_samples: int) -> torch.Tensor:
+    """The mono signal's RMS per frame, linearly interpolated between frame centres.
 
     Args:
-        prior: one of PRIORS.
-        out_channels: 1 (stage one, the ears' mean) or 2 (stage two, both ears).
-        warped: (B, 2, T) the geometric warp.
-        mean: (B, 1, T) the ears' mean; required by stage two's warp prior.
+        mono: (B, 1, T) with T a multiple of `frame_samples`.
 
     Returns:
-        (B, out_channels, T), or None when mu = 0.
+        (B, 1, T), at least ENVELOPE_FLOOR.
     """
-    if prior not in PRIORS:
-        raise ValueError(f"prior must be one of {list(PRIORS)}, got {prior!r}")
-    if prior == "zero":
-        return None
+    from torch.nn import functional as F
+
+    frames = mono.shape[-1] // frame_samples
+    if frames * frame_samples != mono.shape[-1]:
+        raise ValueError(f"the envelope needs whole frames of {frame_samples} samples, "
+                         f"got {mono.shape[-1]} samples")
+    rms = mono.float().reshape(mono.shape[0], 1, frames, frame_samples).pow(2).mean(-1).sqrt()
+    smooth = F.interpolate(rms, scale_factor=frame_samples, mode="linear", align_corners=False)
+    return smooth + ENVELOPE_FLOOR
+
+
+def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
+                envelope_: torch.Tensor | None = None) -> Prior:
+    """A stage's prior from its conditions.
+
+    Args:
+        config: the stage's DenoiserConfig (prior, prior_std, prior_scale, out_channels).
+        warped: (B, 2, T) the geometric warp.
+        mean: (B, 1, T) the ears' mean; required by stage two's warp prior.
+        envelope_: (B, 1, T) `envelope(mono)`; required by the "envelope" scale.
+
+    Returns:
+        The Prior.
+    """
+    if config.prior not in PRIORS:
+        raise ValueError(f"prior must be one of {list(PRIORS)}, got {config.prior!r}")
+    std = float(config.prior_scale)
+    if config.prior_std == "envelope":
+        if envelope_ is None:
+            raise ValueError("an envelope-scaled prior needs the mono signal's envelope")
+        std = config.prior_scale * envelope_
+    if config.prior == "zero":
+        return Prior(None, std)
     warp_mean = warped.mean(dim=1, keepdim=True)
-    if out_channels == 1:
-        return warp_mean
+    if config.out_channels == 1:
+        return Prior(warp_mean, std)
     if mean is None:
         raise ValueError("stage two's warp prior needs the mean condition")
-    return warped - warp_mean + mean
-
-
-def encode(signal: torch.Tensor, mu: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """The latent z = (signal - mu) / scale that a stage diffuses."""
-    return (signal if mu is None else signal - mu) / scale
-
-
-def decode(latent: torch.Tensor, mu: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """The signal mu + scale * z that a latent stands for."""
-    signal = scale * latent
-    return signal if mu is None else mu + signal
+    return Prior(warped - warp_mean + mean, std)

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from binauralgrad.prior import Prior
+
 
 def _paper_train_betas() -> list[float]:
     return np.linspace(1e-4, 0.02, 200).tolist()
@@ -169,12 +171,12 @@ class NoiseSchedule:
 
     @staticmethod
     def reverse_step(sample: torch.Tensor, predicted_noise: torch.Tensor, step: SamplingStep,
-                     noise: torch.Tensor | None = None, *, prior_mean: torch.Tensor | None = None,
-                     prior_scale: float = 1.0) -> torch.Tensor:
+                     noise: torch.Tensor | None = None, *, prior: Prior | None = None
+                     ) -> torch.Tensor:
         """One ancestral step x_n -> x_{n-1} (paper Eq. 3), clamped as the original.
 
         The original clamps the signal to [-1, 1]. A stage that diffuses a latent
-        z = (signal - prior_mean) / prior_scale (see `binauralgrad.prior`) is clamped so that
+        z = (signal - mean) / std (see `binauralgrad.prior`) is clamped so that
         the signal it stands for stays in [-1, 1]: the same clamp, in its own coordinates.
 
         Args:
@@ -182,15 +184,13 @@ class NoiseSchedule:
             predicted_noise: like `sample`, the denoiser's eps for x_n.
             step: the step's coefficients.
             noise: like `sample`, fresh unit Gaussian noise; required when step.sigma > 0.
-            prior_mean, prior_scale: the latent's prior (None and 1: the signal itself).
+            prior: the latent's prior, laid out like `sample` (None: the signal itself).
         """
         sample = step.sample_scale * (sample - step.noise_scale * predicted_noise)
         if step.sigma > 0:
             if noise is None:
                 raise ValueError(f"step {step.index} adds noise, but none was given")
             sample = sample + step.sigma * noise
-        if prior_mean is None and prior_scale == 1.0:
+        if prior is None or prior.is_identity:
             return sample.clamp(-1.0, 1.0)
-        mean = 0.0 if prior_mean is None else prior_mean
-        signal = (mean + prior_scale * sample).clamp(-1.0, 1.0)
-        return (signal - mean) / prior_scale
+        return prior.encode(prior.decode(sample).clamp(-1.0, 1.0))

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from binauralgrad import prior
 from binauralgrad.audio_io import FRAME_SAMPLES
 from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
+from binauralgrad.prior import Prior, stage_prior
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
@@ -29,6 +29,9 @@ class Windows:
         mono: (N, 1, T). positions: (N, 7, K) with T == 400 * K.
         items, starts: per row, the input index and the first absolute sample.
         length: samples per window.
+        envelope: (N, 1, T) `binauralgrad.prior.envelope` of the whole inputs, for stages
+            whose prior is scaled by it (computed once over the whole input, so that every
+            tiling and chunking sees the same values).
     """
 
     warped: torch.Tensor
@@ -37,6 +40,7 @@ class Windows:
     items: list[int]
     starts: list[int]
     length: int
+    envelope: torch.Tensor | None = None
 
     def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
         """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
@@ -166,8 +170,9 @@ class StageStream:
             moved |= incoming is not None
         if incoming is not None:
             first, count = self.ready, incoming.shape[1]
-            self.output[:, first: first + count] = prior.decode(
-                incoming, self._prior_rows(first, count), self.model.config.prior_scale)
+            prior = self._prior_rows(first, count)
+            self.output[:, first: first + count] = incoming if prior is None else \
+                prior.decode(incoming)
             self.ready += count
         self._release()
         return moved
@@ -280,20 +285,20 @@ class StageStream:
         fresh = self._noise(current.draw + 1, first, count) if step.sigma > 0 else None
         current.done += count
         return NoiseSchedule.reverse_step(sample, predicted, step, fresh,
-                                          prior_mean=self._prior_rows(first, count),
-                                          prior_scale=self.model.config.prior_scale)
+                                          prior=self._prior_rows(first, count))
 
-    def _prior_rows(self, first: int, count: int) -> torch.Tensor | None:
-        """(B, count, C) the prior's mean at window samples first .. first + count - 1."""
+    def _prior_rows(self, first: int, count: int) -> Prior | None:
+        """The stage's prior at window samples first .. first + count - 1, as (B, count, C) rows."""
         config, last = self.model.config, first + count
-        if config.prior == "zero":
+        if config.prior == "zero" and config.prior_std == "constant" and config.prior_scale == 1:
             return None
-        mean = None
+        mean = envelope = None
         if self.mean is not None:
             mean = _rows_to_channels(self.mean.output, first, last, self.length)
-        mu = prior.prior_mean(config.prior, config.out_channels,
-                              self.windows.gather(self.windows.warped, first, last), mean)
-        return mu.transpose(1, 2)
+        if config.prior_std == "envelope":
+            envelope = self.windows.gather(self.windows.envelope, first, last)
+        warped = self.windows.gather(self.windows.warped, first, last)
+        return stage_prior(config, warped, mean, envelope).transposed()
 
     def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
         starts = [start + first for start in self.windows.starts]

@@ -26,11 +26,11 @@ VARIANTS = {
     "fast levels": {"noise_levels": "fast"},
     "fast levels + scale": {"noise_levels": "fast", "prior_scale": 0.03},
     "fast levels + warp prior": {"noise_levels": "fast", "prior": "warp", "prior_scale": 0.02},
-    "scale + lr schedule": {"noise_levels": "fast", "prior_scale": 0.03,
-                            "learning_rate": 1e-3, "warmup_steps": 50, "lr_schedule": "cosine"},
-    "warp prior + lr schedule": {"noise_levels": "fast", "prior": "warp", "prior_scale": 0.02,
-                                 "learning_rate": 1e-3, "warmup_steps": 50,
-                                 "lr_schedule": "cosine"},
+    "warp prior + envelope": {"noise_levels": "fast", "prior": "warp", "prior_std": "envelope",
+                              "prior_scale": 0.7},
+    "envelope + lr schedule": {"noise_levels": "fast", "prior": "warp", "prior_std": "envelope",
+                               "prior_scale": 0.7, "learning_rate": 1e-3, "warmup_steps": 50,
+                               "lr_schedule": "cosine"},
 }
 METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft")
 

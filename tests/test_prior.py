@@ -10,28 +10,51 @@ from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad import prior as priors
 
 
+def config(**values) -> DenoiserConfig:
+    preset = DenoiserConfig.stage_two if values.pop("stage", 1) == 2 else DenoiserConfig.stage_one
+    return preset(**TINY, **values)
+
+
 def test_warp_prior_means_follow_the_stage():
-    warped, mean = torch.randn(2, 2, 50), torch.randn(2, 1, 50)
-    assert priors.prior_mean("zero", 1, warped) is None
-    torch.testing.assert_close(priors.prior_mean("warp", 1, warped), warped.mean(1, keepdim=True))
-    second = priors.prior_mean("warp", 2, warped, mean)
+    warped, mean = torch.randn(2, 2, 800), torch.randn(2, 1, 800)
+    assert priors.stage_prior(config(), warped).is_identity
+    first = priors.stage_prior(config(prior="warp"), warped)
+    torch.testing.assert_close(first.mean, warped.mean(1, keepdim=True))
+    second = priors.stage_prior(config(prior="warp", stage=2), warped, mean)
     # Stage two's prior keeps the warp's interaural difference and has the given mean.
-    torch.testing.assert_close(second.mean(1, keepdim=True), mean)
-    torch.testing.assert_close(second[:, :1] - second[:, 1:], warped[:, :1] - warped[:, 1:])
+    torch.testing.assert_close(second.mean.mean(1, keepdim=True), mean)
+    torch.testing.assert_close(second.mean[:, :1] - second.mean[:, 1:],
+                               warped[:, :1] - warped[:, 1:])
     with pytest.raises(ValueError, match="needs the mean"):
-        priors.prior_mean("warp", 2, warped)
-    with pytest.raises(ValueError, match="prior must be one of"):
-        priors.prior_mean("gaussian", 1, warped)
+        priors.stage_prior(config(prior="warp", stage=2), warped)
+    with pytest.raises(ValueError, match="needs the mono"):
+        priors.stage_prior(config(prior="warp", prior_std="envelope"), warped)
+
+
+def test_the_envelope_follows_the_frames_level_above_a_floor():
+    mono = torch.zeros(1, 1, 4000)
+    mono[..., 1600:2000] = 0.5 * torch.sign(torch.randn(400))  # one loud frame (RMS 0.5)
+    envelope = priors.envelope(mono, 400)
+    assert envelope.shape == mono.shape
+    assert envelope[0, 0, 1800] == pytest.approx(0.5, rel=1e-2)
+    assert envelope[0, 0, 0] == pytest.approx(priors.ENVELOPE_FLOOR)
+    assert envelope[0, 0, 1600] == pytest.approx(0.25, rel=0.01)  # halfway between centres
+    with pytest.raises(ValueError, match="whole frames"):
+        priors.envelope(torch.zeros(1, 1, 401), 400)
 
 
 def test_encode_and_decode_are_inverse():
-    signal, mu = torch.randn(1, 2, 30), torch.randn(1, 2, 30)
-    latent = priors.encode(signal, mu, 0.05)
-    torch.testing.assert_close(priors.decode(latent, mu, 0.05), signal)
-    assert torch.equal(priors.decode(priors.encode(signal, None, 1.0), None, 1.0), signal)
+    signal, mu, std = torch.randn(1, 2, 30), torch.randn(1, 2, 30), torch.rand(1, 1, 30) + 0.1
+    prior = priors.Prior(mu, std)
+    torch.testing.assert_close(prior.decode(prior.encode(signal)), signal)
+    rows = prior.transposed()
+    torch.testing.assert_close(rows.decode(rows.encode(signal.transpose(1, 2))),
+                               signal.transpose(1, 2))
+    assert torch.equal(priors.Prior().decode(priors.Prior().encode(signal)), signal)
 
 
 @pytest.mark.parametrize("kwargs,match", [({"prior": "gauss"}, "prior must be one of"),
+                                          ({"prior_std": "local"}, "prior_std must be one of"),
                                           ({"prior_scale": 0.0}, "prior_scale"),
                                           ({"prior_scale": True}, "prior_scale")])
 def test_config_refuses_bad_priors(kwargs, match):
@@ -39,8 +62,8 @@ def test_config_refuses_bad_priors(kwargs, match):
         DenoiserConfig(**kwargs)
 
 
-def warp_prior_pipeline(scale: float = 0.05) -> BinauralGradPipeline:
-    sizes = {**TINY, "prior": "warp", "prior_scale": scale}
+def warp_prior_pipeline(scale: float = 0.05, std: str = "constant") -> BinauralGradPipeline:
+    sizes = {**TINY, "prior": "warp", "prior_scale": scale, "prior_std": std}
     return BinauralGradPipeline(
         randomize(BinauralDenoiser(DenoiserConfig.stage_one(**sizes)), 5, scale=0.05),
         randomize(BinauralDenoiser(DenoiserConfig.stage_two(**sizes)), 6, scale=0.05))
@@ -52,8 +75,9 @@ def synthesize(pipeline, **options):
                     **options)
 
 
-def test_the_fast_path_samples_a_prior_as_the_reference_does():
-    pipeline = warp_prior_pipeline()
+@pytest.mark.parametrize("std", ["constant", "envelope"])
+def test_the_fast_path_samples_a_prior_as_the_reference_does(std):
+    pipeline = warp_prior_pipeline(std=std)
     reference, fast = synthesize(pipeline, implementation="reference"), synthesize(pipeline)
     assert (fast.audio - reference.audio).abs().max() < 1e-4
     assert (fast.mean - reference.mean).abs().max() < 1e-4
@@ -66,10 +90,25 @@ def test_a_small_prior_scale_keeps_the_output_near_the_warp():
     assert (out.audio - out.warped).abs().max() < 0.1
 
 
+def test_an_envelope_prior_keeps_pauses_quiet_and_chunks_exact():
+    pipeline = warp_prior_pipeline(scale=0.5, std="envelope")
+    mono = speech_like(4800)
+    mono[2400:] = 0.0  # a pause
+    positions = static_positions(12)
+    out = pipeline(mono, positions, generator=torch.Generator().manual_seed(1), progress=False)
+    pause = (out.audio - out.warped)[:, 2800:].abs().max()
+    assert pause < 20 * priors.ENVELOPE_FLOOR  # noise scaled by the floor, not by speech
+    chunked = pipeline(mono, positions, generator=torch.Generator().manual_seed(1),
+                       progress=False, chunk_seconds=0.04, overlap_seconds=0.05,
+                       crossfade_seconds=0.0)
+    assert (chunked.audio - out.audio).abs().max() < 1e-5
+
+
 def test_save_and_load_keep_the_prior(tmp_path):
-    pipeline = warp_prior_pipeline()
+    pipeline = warp_prior_pipeline(std="envelope")
     loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
     assert loaded.stage_two.config.prior == "warp"
+    assert loaded.stage_two.config.prior_std == "envelope"
     assert torch.equal(synthesize(loaded).audio, synthesize(pipeline).audio)
 
 

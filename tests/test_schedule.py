@@ -11,6 +11,7 @@ import torch
 from conftest import FIXTURES
 
 from binauralgrad import NoiseSchedule
+from binauralgrad.prior import Prior
 
 
 def test_paper_schedules():
@@ -89,8 +90,8 @@ def test_continuous_steps_give_back_the_fast_levels():
 def test_reverse_step_clamps_the_signal_that_a_latent_stands_for():
     last = NoiseSchedule().sampling_steps()[-1]
     sample, mean = torch.full((1, 1, 3), 20.0), torch.tensor([[[0.5, -0.5, 0.0]]])
-    out = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last, prior_mean=mean,
-                                     prior_scale=0.1)
+    out = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last,
+                                     prior=Prior(mean, 0.1))
     # The signal mean + 0.1 * z is clamped to 1, so z = (1 - mean) / 0.1.
     torch.testing.assert_close(out, (1.0 - mean) / 0.1)
     paper = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last)

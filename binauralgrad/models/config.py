@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from binauralgrad.constants import FRAME_SAMPLES
-from binauralgrad.prior import PRIORS
+from binauralgrad.prior import PRIOR_STDS, PRIORS
 
 
 @dataclass
@@ -22,8 +22,9 @@ class DenoiserConfig:
         num_train_steps: diffusion steps of the training schedule (rows of the step table).
         aux_output_every: an auxiliary output (for the training loss) every this many layers.
         frame_samples: audio samples per position row (48 kHz audio, 120 Hz tracking).
-        prior, prior_scale: what the stage diffuses (see `binauralgrad.prior`): the signal
-            itself ("zero", 1.0: the paper's), or (signal - prior mean) / prior_scale. The
+        prior, prior_std, prior_scale: what the stage diffuses (see `binauralgrad.prior`):
+            the signal itself ("zero", "constant", 1.0: the paper's), or (signal - prior mean)
+            / (prior_scale, or prior_scale times the mono signal's envelope). The
             sampler reads them from here, so a saved model samples as it was trained.
     """
 
@@ -37,6 +38,7 @@ class DenoiserConfig:
     aux_output_every: int = 3
     frame_samples: int = FRAME_SAMPLES
     prior: str = "zero"
+    prior_std: str = "constant"
     prior_scale: float = 1.0
 
     @property
@@ -60,6 +62,9 @@ class DenoiserConfig:
         if self.prior not in PRIORS:
             raise ValueError(f"DenoiserConfig.prior must be one of {list(PRIORS)}, "
                              f"got {self.prior!r}")
+        if self.prior_std not in PRIOR_STDS:
+            raise ValueError(f"DenoiserConfig.prior_std must be one of {list(PRIOR_STDS)}, "
+                             f"got {self.prior_std!r}")
         if isinstance(self.prior_scale, bool) or not isinstance(self.prior_scale, (int, float)) \
                 or not 0 < self.prior_scale < math.inf:
             raise ValueError(f"DenoiserConfig.prior_scale must be a positive number, "

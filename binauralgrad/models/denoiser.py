@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import prior_mean
+from binauralgrad.prior import Prior, envelope, stage_prior
 
 LEAKY_SLOPE = 0.4
 
@@ -160,9 +160,13 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         view = positions.repeat_interleave(self.config.frame_samples, dim=-1)
         return self.condition_encoder(torch.cat(audio, dim=1), view)
 
-    def prior_mean(self, warped: torch.Tensor, mean: torch.Tensor | None = None):
-        """This stage's prior mean (B, out_channels, T) from its conditions; None for zero."""
-        return prior_mean(self.config.prior, self.config.out_channels, warped, mean)
+    def prior(self, *, warped: torch.Tensor, mono: torch.Tensor,
+              mean: torch.Tensor | None = None, **_) -> Prior:
+        """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
+        envelope_ = None
+        if self.config.prior_std == "envelope":
+            envelope_ = envelope(mono, self.config.frame_samples)
+        return stage_prior(self.config, warped, mean, envelope_)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import MISSING, fields
 
-from binauralgrad.prior import PRIORS
+from binauralgrad.prior import PRIOR_STDS, PRIORS
 from binauralgrad.training.config import (
     LR_SCHEDULES,
     MIXED_PRECISIONS,
@@ -47,6 +47,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     add("--prior", choices=PRIORS,
         help="what the stage diffuses: zero (the signal, the paper) or warp (the residual over "
              "the geometric warp)")
+    add("--prior-std", choices=PRIOR_STDS,
+        help="the residual's scale: constant (--prior-scale) or envelope (--prior-scale times "
+             "the mono signal's frame RMS)")
     add("--prior-scale", type=float, help="the diffused residual is divided by this")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")

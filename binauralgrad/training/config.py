@@ -10,7 +10,7 @@ from pathlib import Path
 
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.models.config import DenoiserConfig
-from binauralgrad.prior import PRIORS
+from binauralgrad.prior import PRIOR_STDS, PRIORS
 
 MODEL_CONFIGS = ("paper", "small", "tiny")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
@@ -48,8 +48,9 @@ class TrainingConfig:
         warmup_steps: the learning rate rises linearly from zero over these first steps.
         noise_levels: the training steps drawn: "uniform" over all training steps (the
             paper's), or "fast": only the six continuous steps the fast sampler visits.
-        prior, prior_scale: what the stage diffuses (`DenoiserConfig.prior`, saved with it):
-            the paper's signal ("zero", 1.0), or the residual over the warp ("warp").
+        prior, prior_std, prior_scale: what the stage diffuses (`DenoiserConfig.prior`, saved
+            with it): the paper's signal ("zero", "constant", 1.0), or the residual over the
+            warp ("warp"), scaled by a constant or by the mono signal's envelope.
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
         mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler); None takes
@@ -83,6 +84,7 @@ class TrainingConfig:
     warmup_steps: int = 0
     noise_levels: str = "uniform"
     prior: str = "zero"
+    prior_std: str = "constant"
     prior_scale: float = 1.0
     clip_length: int = 32000
     lambda_phase: float = 0.01
@@ -116,6 +118,7 @@ class TrainingConfig:
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_choice("noise_levels", self.noise_levels, NOISE_LEVELS)
         _check_choice("prior", self.prior, PRIORS)
+        _check_choice("prior_std", self.prior_std, PRIOR_STDS)
         if self.mixed_precision is not None:
             _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
         for name in ("max_steps", "batch_size", "clip_length", "gradient_accumulation_steps",
@@ -166,7 +169,7 @@ class TrainingConfig:
         """The model this run trains: the stage's preset at paper or tiny size."""
         preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
         return preset(**MODEL_SIZES[self.model_config], prior=self.prior,
-                      prior_scale=self.prior_scale)
+                      prior_std=self.prior_std, prior_scale=self.prior_scale)
 
     def learning_rate_at(self, step: int) -> float:
         """The learning rate of optimizer step `step` (0-based): warm-up, then the schedule."""

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from binauralgrad import prior
 from binauralgrad.metrics import phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
 from binauralgrad.schedule import NoiseSchedule
@@ -86,11 +85,10 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
     if noise.shape != target.shape:
         raise ValueError(f"noise must match the stage-{stage} target {tuple(target.shape)}, "
                          f"got {tuple(noise.shape)}")
-    config = _unwrap(model).config
-    mu = _unwrap(model).prior_mean(batch["warped"], batch["mean"] if stage == 2 else None)
-    clean = prior.encode(target, mu, config.prior_scale)
+    conditions = model_conditions(batch, stage)
+    clean = _unwrap(model).prior(**conditions).encode(target)
     noisy = schedule.add_noise(clean, noise, timesteps)
-    output = model(noisy, timesteps, return_aux=True, **model_conditions(batch, stage))
+    output = model(noisy, timesteps, return_aux=True, **conditions)
     alpha_bar = schedule.alpha_bars(timesteps.to(clean.device)).view(-1, 1, 1)
     return loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
                       lambda_phase=lambda_phase, gather=gather)
