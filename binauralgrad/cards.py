@@ -10,6 +10,7 @@ _HEADER = ["---", "library_name: binauralgrad", "tags: [audio, binaural, diffusi
 # TrainingConfig values a reader needs to know how a stage was trained, in this order.
 _RECIPE_KEYS = ("model_config", "max_steps", "batch_size", "clip_length", "learning_rate",
                 "lr_schedule", "warmup_steps", "noise_levels", "prior", "prior_std", "prior_scale",
+                "prior_gain",
                 "ema_decay", "lambda_phase", "seed", "data_dir")
 
 
@@ -19,7 +20,8 @@ def describe_config(config) -> str:
         "both ears, given the mean (stage two)"
     scale = f"{config.prior_scale:g}" + (" x the mono envelope" if config.prior_std ==
                                          "envelope" else "")
-    prior = f"the {config.prior} prior's residual / ({scale})"
+    gain = f" (gain {config.prior_gain:g})" if config.prior == "warp" else ""
+    prior = f"the {config.prior} prior's{gain} residual / ({scale})"
     if config.prior == "zero" and config.prior_std == "constant" and config.prior_scale == 1.0:
         prior = "the signal itself (the paper's)"
     return (f"{config.residual_layers} layers x {config.residual_channels} channels (dilation "

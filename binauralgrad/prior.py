@@ -9,9 +9,11 @@ So a model that has learnt little still returns the DSP prior plus a little nois
 
 Means (`DenoiserConfig.prior`):
     "zero": mu = 0 (the paper's; with prior_scale != 1 it is plain signal scaling).
-    "warp": stage one, mu = the mean of the two warped channels; stage two, mu = the warped
-        channels moved so that their mean is the mean condition (stage one's output), so that
-        the stage only adds what the warp's interaural difference misses.
+    "warp": stage one, mu = g x the mean of the two warped channels; stage two, mu = g x the
+        warped channels' difference from their mean, plus the mean condition (stage one's
+        output), so that the stage only adds what the warp's interaural difference misses.
+        g is `prior_gain`: how much quieter the ears are than the mono microphone (the warp
+        has no distance attenuation; about 0.4 on the simulated data).
 Scales (`DenoiserConfig.prior_std`):
     "constant": sigma = prior_scale everywhere.
     "envelope": sigma = prior_scale * (the mono signal's frame RMS + a floor), as PriorGrad
@@ -108,7 +110,7 @@ def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
         return Prior(None, std)
     warp_mean = warped.mean(dim=1, keepdim=True)
     if config.out_channels == 1:
-        return Prior(warp_mean, std)
+        return Prior(config.prior_gain * warp_mean, std)
     if mean is None:
         raise ValueError("stage two's warp prior needs the mean condition")
-    return Prior(warped - warp_mean + mean, std)
+    return Prior(config.prior_gain * (warped - warp_mean) + mean, std)

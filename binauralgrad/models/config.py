@@ -24,7 +24,8 @@ class DenoiserConfig:
         frame_samples: audio samples per position row (48 kHz audio, 120 Hz tracking).
         prior, prior_std, prior_scale: what the stage diffuses (see `binauralgrad.prior`):
             the signal itself ("zero", "constant", 1.0: the paper's), or (signal - prior mean)
-            / (prior_scale, or prior_scale times the mono signal's envelope). The
+            / (prior_scale, or prior_scale times the mono signal's envelope); the warp prior
+            is the warp times prior_gain (the ears' level over the mono microphone's). The
             sampler reads them from here, so a saved model samples as it was trained.
     """
 
@@ -40,6 +41,7 @@ class DenoiserConfig:
     prior: str = "zero"
     prior_std: str = "constant"
     prior_scale: float = 1.0
+    prior_gain: float = 1.0
 
     @property
     def dilations(self) -> list[int]:
@@ -65,10 +67,12 @@ class DenoiserConfig:
         if self.prior_std not in PRIOR_STDS:
             raise ValueError(f"DenoiserConfig.prior_std must be one of {list(PRIOR_STDS)}, "
                              f"got {self.prior_std!r}")
-        if isinstance(self.prior_scale, bool) or not isinstance(self.prior_scale, (int, float)) \
-                or not 0 < self.prior_scale < math.inf:
-            raise ValueError(f"DenoiserConfig.prior_scale must be a positive number, "
-                             f"got {self.prior_scale!r}")
+        for name in ("prior_scale", "prior_gain"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 < value < math.inf:
+                raise ValueError(f"DenoiserConfig.{name} must be a positive number, "
+                                 f"got {value!r}")
         if not isinstance(self.use_mean_condition, bool):
             raise ValueError(f"DenoiserConfig.use_mean_condition must be a bool, got "
                              f"{self.use_mean_condition!r}")

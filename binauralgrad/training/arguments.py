@@ -51,6 +51,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="the residual's scale: constant (--prior-scale) or envelope (--prior-scale times "
              "the mono signal's frame RMS)")
     add("--prior-scale", type=float, help="the diffused residual is divided by this")
+    add("--prior-gain", type=float,
+        help="the warp prior is the warp times this: the ears' level over the mono's")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")
     add("--mixed-precision", choices=MIXED_PRECISIONS,

@@ -50,7 +50,7 @@ class TrainingConfig:
             paper's), or "fast": only the six continuous steps the fast sampler visits.
         prior, prior_std, prior_scale: what the stage diffuses (`DenoiserConfig.prior`, saved
             with it): the paper's signal ("zero", "constant", 1.0), or the residual over the
-            warp ("warp"), scaled by a constant or by the mono signal's envelope.
+            warp ("warp") times prior_gain, scaled by a constant or by the mono's envelope.
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
         mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler); None takes
@@ -86,6 +86,7 @@ class TrainingConfig:
     prior: str = "zero"
     prior_std: str = "constant"
     prior_scale: float = 1.0
+    prior_gain: float = 1.0
     clip_length: int = 32000
     lambda_phase: float = 0.01
     mixed_precision: str | None = None
@@ -127,7 +128,8 @@ class TrainingConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "validate_every", "num_workers", "warmup_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("learning_rate", "max_grad_norm", "prior_scale"):
+        for name in ("learning_rate", "max_grad_norm", "prior_scale",
+                     "prior_gain"):
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"TrainingConfig.{name} must be a positive number, got {value!r}")
@@ -169,7 +171,8 @@ class TrainingConfig:
         """The model this run trains: the stage's preset at paper or tiny size."""
         preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
         return preset(**MODEL_SIZES[self.model_config], prior=self.prior,
-                      prior_std=self.prior_std, prior_scale=self.prior_scale)
+                      prior_std=self.prior_std, prior_scale=self.prior_scale,
+                      prior_gain=self.prior_gain)
 
     def learning_rate_at(self, step: int) -> float:
         """The learning rate of optimizer step `step` (0-based): warm-up, then the schedule."""
