@@ -6,8 +6,10 @@
 Every variant trains the same model size on the same data for the same number of steps (so at
 the same wall-clock budget, within the machine's noise: the table says how long each took),
 two at a time on one thread each, and is scored on held-out clips by the training loop's own
-validation (the fast 6-step sampler, the benchmark's distances). `--resume` continues
-interrupted variants. The README's recipe table comes from this script.
+validation (the fast 6-step sampler, the benchmark's distances), at every sampling temperature
+of `--temperatures` (the sampler's lever: it needs no retraining). `--resume` continues
+interrupted variants; `--score-only` re-scores finished ones. The README's recipe table comes
+from this script.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (default: 2)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="default: all")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.5, 0.0],
+                        help="sampling temperatures to score each variant at (default: 1 0.5 0)")
     parser.add_argument("--resume", action="store_true", help="continue interrupted variants")
+    parser.add_argument("--score-only", action="store_true",
+                        help="only score the variants' exported denoisers")
     args = parser.parse_args()
-    pending = list(args.variants)
+    pending = [] if args.score_only else list(args.variants)
     while pending:
         batch, pending = pending[: args.parallel], pending[args.parallel:]
         runs = [(name, _launch(name, args)) for name in batch]
@@ -57,7 +63,7 @@ def main() -> int:
                       file=sys.stderr)
                 return 1
             _write_time(args, name, time.monotonic() - started)
-    print(recipe_table(args.output_dir, args.variants))
+    print(recipe_table(args.output_dir, args.variants, args))
     return 0
 
 
@@ -89,22 +95,39 @@ def _write_time(args, name: str, seconds: float) -> None:
     (_folder(args, name) / "wall_time.json").write_text(json.dumps({"seconds": seconds}))
 
 
-def recipe_table(output_dir: Path, names) -> str:
-    """A markdown table of each variant's last validation scores and its training time."""
-    lines = ["| recipe | steps | minutes | Wave L2 (x1000) | Amplitude L2 | Phase L2 | MRSTFT |",
-             "|---|---|---|---|---|---|---|"]
+def recipe_table(output_dir: Path, names, args) -> str:
+    """A markdown table: each variant's validation scores at each temperature, and its time."""
+    lines = ["| recipe | temperature | steps | minutes | Wave L2 (x1000) | Amplitude L2 "
+             "| Phase L2 | MRSTFT |", "|---|---|---|---|---|---|---|---|"]
     for name in names:
         folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
-        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-        scores = [row for row in rows if METRICS[0] in row][-1]
         timing = folder / "wall_time.json"
         minutes = float("nan")
         if timing.is_file():
             minutes = json.loads(timing.read_text())["seconds"] / 60
-        values = [scores[METRICS[0]] * 1000] + [scores[key] for key in METRICS[1:]]
-        lines.append(f"| {name} | {scores['step']} | {minutes:.1f} | "
-                     + " | ".join(f"{value:.3f}" for value in values) + " |")
+        rows = (folder / "metrics.jsonl").read_text().splitlines()
+        steps = json.loads(rows[-1])["step"]
+        for temperature, scores in score_variant(folder, args, args.temperatures).items():
+            values = [scores[METRICS[0]] * 1000] + [scores[key] for key in METRICS[1:]]
+            lines.append(f"| {name} | {temperature:g} | {steps} | {minutes:.1f} | "
+                         + " | ".join(f"{value:.3f}" for value in values) + " |")
     return "\n".join(lines)
+
+
+def score_variant(folder: Path, args, temperatures) -> dict[float, dict[str, float]]:
+    """The exported denoiser's validation scores ({eval/...}) at each sampling temperature."""
+    from binauralgrad.models.denoiser import load_denoiser
+    from binauralgrad.schedule import NoiseSchedule
+    from binauralgrad.training.config import TrainingConfig
+    from binauralgrad.training.validation import load_validation_batch, validate
+
+    values = json.loads((folder / "training_config.json").read_text())
+    config = TrainingConfig.from_dict({**values, "validation_dir": args.validation_dir})
+    batch = load_validation_batch(config)
+    denoiser = load_denoiser(folder / "denoiser")
+    return {temperature: validate(denoiser, NoiseSchedule(temperature=temperature), batch,
+                                  stage=config.stage, seed=config.seed)
+            for temperature in temperatures}
 
 
 if __name__ == "__main__":

@@ -411,9 +411,11 @@ def test_assemble_writes_a_loadable_pipeline(exported, tmp_path):
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
     args = parser.parse_args(["assemble", "--stage-one", str(exported[1]), "--stage-two",
-                              str(exported[2]), "--output", str(tmp_path / "pipe"), "--quiet"])
+                              str(exported[2]), "--output", str(tmp_path / "pipe"), "--quiet",
+                              "--temperature", "0.5"])
     assert args.func(args) == 0
     pipe = BinauralGradPipeline.from_pretrained(tmp_path / "pipe")
+    assert pipe.schedule.temperature == 0.5
     out = pipe(torch.zeros(4000), torch.tensor([[1.0, 0, 0, 0, 0, 0, 1]]).repeat(10, 1),
                generator=torch.Generator().manual_seed(0), progress=False)
     assert out.audio.shape == (2, 4000)

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="stage two's exported denoiser, e.g. runs/stage_two/denoiser")
     assemble.add_argument("--output", required=True, metavar="DIR",
                           help="the pipeline folder to write, e.g. runs/pipeline")
+    assemble.add_argument("--temperature", type=float, default=1.0,
+                          help="the sampling noise's scale saved with the pipeline; below 1 "
+                               "trades variety for lower error (default: 1, the paper's)")
     assemble.add_argument("--description", metavar="TEXT",
                           help="a paragraph for the model card (default: none)")
     assemble.add_argument("--evaluation", metavar="RESULTS_MD",
@@ -57,7 +60,10 @@ def run_assemble(args: argparse.Namespace) -> int:
         if not table.is_file():
             raise FileNotFoundError(f"--evaluation {table} not found")
         info["evaluation"] = {"setting": args.evaluation_setting, "table": table.read_text()}
+    from binauralgrad.schedule import NoiseSchedule
+
     folder = assemble_pipeline(args.stage_one, args.stage_two, args.output, info=info,
+                               schedule=NoiseSchedule(temperature=args.temperature),
                                overwrite=args.overwrite)
     if not args.quiet:
         print(f"wrote the pipeline to {folder}", file=sys.stderr)
