@@ -37,7 +37,7 @@ VARIANTS = {
 METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="training split")
     parser.add_argument("--validation-dir", required=True, help="held-out split for scoring")
@@ -45,6 +45,12 @@ def main() -> int:
     parser.add_argument("--stage", type=int, choices=(1, 2), default=1, help="default: 1")
     parser.add_argument("--max-steps", type=int, default=400, help="default: 400")
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (default: 2)")
+    parser.add_argument("--model-config", default="small", help="model size (default: small)")
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per step (default: 4)")
+    parser.add_argument("--clip-length", type=int, default=12000,
+                        help="samples per training clip (default: 12000)")
+    parser.add_argument("--validation-clip-length", type=int, default=48000,
+                        help="samples per held-out clip (default: 48000)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="default: all")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.5, 0.0],
@@ -52,7 +58,7 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="continue interrupted variants")
     parser.add_argument("--score-only", action="store_true",
                         help="only score the variants' exported denoisers")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     pending = [] if args.score_only else list(args.variants)
     while pending:
         batch, pending = pending[: args.parallel], pending[args.parallel:]
@@ -74,9 +80,11 @@ def _folder(args, name: str) -> Path:
 def _launch(name: str, args):
     folder = _folder(args, name)
     folder.mkdir(parents=True, exist_ok=True)
-    options = {"model_config": "small", "batch_size": 4, "clip_length": 12000,
-               "max_steps": args.max_steps, "checkpoint_every": 100, "validate_every": 100,
-               "validation_clips": 4, "num_workers": 0, **VARIANTS[name]}
+    options = {"model_config": args.model_config, "batch_size": args.batch_size,
+               "clip_length": args.clip_length, "max_steps": args.max_steps,
+               "checkpoint_every": 100, "validate_every": 100, "validation_clips": 4,
+               "validation_clip_length": args.validation_clip_length, "num_workers": 0,
+               **VARIANTS[name]}
     command = [sys.executable, str(Path(__file__).with_name("train.py")),
                "--stage", str(args.stage), "--data-dir", args.data_dir,
                "--validation-dir", args.validation_dir, "--output-dir", str(folder),
@@ -105,13 +113,20 @@ def recipe_table(output_dir: Path, names, args) -> str:
         minutes = float("nan")
         if timing.is_file():
             minutes = json.loads(timing.read_text())["seconds"] / 60
-        rows = (folder / "metrics.jsonl").read_text().splitlines()
-        steps = json.loads(rows[-1])["step"]
+        steps = _steps_done(folder)
         for temperature, scores in score_variant(folder, args, args.temperatures).items():
             values = [scores[METRICS[0]] * 1000] + [scores[key] for key in METRICS[1:]]
             lines.append(f"| {name} | {temperature:g} | {steps} | {minutes:.1f} | "
                          + " | ".join(f"{value:.3f}" for value in values) + " |")
     return "\n".join(lines)
+
+
+def _steps_done(folder: Path) -> int:
+    recipe = folder / "denoiser" / "training_config.json"
+    if recipe.is_file():
+        return json.loads(recipe.read_text())["steps_done"]
+    # Exports older than the recipe file: the last logged step.
+    return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])["step"]
 
 
 def score_variant(folder: Path, args, temperatures) -> dict[float, dict[str, float]]:

@@ -15,14 +15,17 @@ from binauralgrad.evaluation import evaluate_pairs, format_table, pair_sequences
 from binauralgrad.plots import write_plots
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("predictions", type=Path, help="folder of <sequence>.wav")
     parser.add_argument("testset", type=Path, help="test set folder (sequence folders)")
-    parser.add_argument("--protocol", choices=("paper", "full"), default="paper")
-    parser.add_argument("--json", type=Path, help="write every number as JSON")
-    parser.add_argument("--plots", type=Path, help="write PNG figures into this folder")
-    args = parser.parse_args()
+    parser.add_argument("--protocol", choices=("paper", "full"), default="paper",
+                        help="paper: PESQ of the left ear's first 5 s; full: also whole-length "
+                             "PESQ (default: paper)")
+    parser.add_argument("--json", type=Path, help="write every number as JSON (default: no)")
+    parser.add_argument("--plots", type=Path,
+                        help="write PNG figures into this folder (default: no)")
+    args = parser.parse_args(argv)
 
     pairs = pair_sequences(args.predictions, args.testset)  # every file checked before scoring
     result = evaluate_pairs(pairs, protocol=args.protocol)

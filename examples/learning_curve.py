@@ -59,15 +59,18 @@ def write_loudest_clip(sequence: Path, target: Path, clip_length: int) -> None:
     write_positions(target / TX_POSITIONS, positions[first:first + frames], overwrite=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--clip-length", type=int, default=8000)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=500, help="training steps (default: 500)")
+    parser.add_argument("--stage", type=int, choices=(1, 2), default=1,
+                        help="which stage learns (default: 1)")
+    parser.add_argument("--clip-length", type=int, default=8000,
+                        help="samples of the one clip, a multiple of 400 (default: 8000)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Adam's learning rate (default: 1e-3)")
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument("--work-dir", help="keep data and run here (default: a temp folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(args.work_dir or temporary)

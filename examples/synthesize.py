@@ -16,14 +16,17 @@ from binauralgrad.audio_io import read_positions, read_wav, write_wav
 from binauralgrad.data import find_sequences
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="pipeline folder or Hub repo id")
-    parser.add_argument("--testset", required=True, type=Path)
-    parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--testset", required=True, type=Path,
+                        help="test set folder (sequence folders with mono.wav, tx_positions.txt)")
+    parser.add_argument("--output-dir", required=True, type=Path,
+                        help="where <sequence>.wav go (finished ones are kept)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="default: cuda when present, else cpu")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    args = parser.parse_args(argv)
 
     pipe = BinauralGradPipeline.from_pretrained(args.model, device=args.device)
     for folder in tqdm(find_sequences(args.testset), desc="sequences"):
