@@ -251,3 +251,22 @@ def test_gpu_chunks_and_compile_run(tiny):
     chunked = run(gpu, 6000, chunk_seconds=0.02, max_memory_mb=256)
     assert torch.isfinite(compiled.audio).all()
     assert (chunked.audio - plain.audio).abs().max() < 1e-4
+
+
+def test_unusable_onednn_ops_fall_back_to_matmul_with_a_warning(tiny, monkeypatch):
+    from binauralgrad.models import fast
+
+    if not fast.mkldnn_ops_available():
+        pytest.skip("no oneDNN on this build: the fallback is the only path")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such op in this torch")
+
+    monkeypatch.setattr(fast._MkldnnConv, "conv", staticmethod(broken))
+    with pytest.warns(RuntimeWarning, match="matmul convolutions"):
+        model = FastDenoiser(tiny.stage_one)
+    assert model.ops is fast._MatmulConv
+    reference = run(tiny, 1200, implementation="reference")
+    with pytest.warns(RuntimeWarning):
+        fallback = run(tiny, 1200)
+    assert (fallback.audio - reference.audio).abs().max() < 1e-4

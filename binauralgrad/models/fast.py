@@ -65,6 +65,34 @@ class _MkldnnConv:
             [0, 0], [1, 1], [1, dilation], 1, "add", None, None, [], None)
 
 
+def _mkldnn_works(dtype: torch.dtype) -> bool:
+    """Runs oneDNN's private fused ops once on a tiny input against the public convolution.
+
+    They are private (`torch.ops.mkldnn`), so a torch release may change or drop them; then the
+    fast path falls back to the public matmul convolutions, with a warning, instead of failing.
+    """
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(1, 9, 4, generator=generator).to(dtype)
+    kernel = torch.randn(3, 4, 3, generator=generator).to(dtype)
+    bias = torch.randn(3, generator=generator).to(dtype)
+    expected = F.conv1d(rows.transpose(1, 2).float(), kernel.float(), bias.float(), dilation=2)
+    try:
+        weight = _MkldnnConv.weight(kernel)
+        out = _MkldnnConv.conv(rows, weight, bias, dilation=2)
+        summed = torch.zeros_like(out)
+        _MkldnnConv.conv_(summed, rows, weight, bias, dilation=2)
+        tolerance = 1e-4 if dtype == torch.float32 else 5e-2
+        works = all(torch.allclose(value.float().transpose(1, 2), expected, atol=tolerance,
+                                   rtol=tolerance) for value in (out, summed))
+        reason = "they disagree with torch's convolution"
+    except (RuntimeError, TypeError, AttributeError) as error:
+        works, reason = False, f"{type(error).__name__}: {error}"
+    if not works:
+        warnings.warn(f"oneDNN's fused convolutions are unusable here ({reason}); the fast path "
+                      "uses the slower matmul convolutions", RuntimeWarning, stacklevel=4)
+    return works
+
+
 class _MatmulConv:
     """The same convolutions as (unfolded) matrix products: any device and dtype."""
 
@@ -184,7 +212,11 @@ class FastDenoiser:
         if backend == "mkldnn" and not native:
             raise ValueError(f"the mkldnn backend needs a CPU with oneDNN and float32/bfloat16, "
                              f"got {self.device} {self.dtype}")
-        return _MkldnnConv if backend == "mkldnn" or (backend == "auto" and native) else _MatmulConv
+        if backend == "mkldnn":
+            return _MkldnnConv
+        if backend == "auto" and native and _mkldnn_works(self.dtype):
+            return _MkldnnConv
+        return _MatmulConv
 
     @property
     def channels(self) -> int:
@@ -228,8 +260,8 @@ class FastDenoiser:
         self.head_weight = self._conv_weight(denoiser.output_projection.weight.double())
         self.head_bias = self._cast(denoiser.output_projection.bias.double())
         encoder = denoiser.condition_encoder
-        self._encoder_ops = _MkldnnConv if self.device.type == "cpu" and \
-            mkldnn_ops_available() else _MatmulConv
+        # The encoder runs in float32 on the same kind of kernels as the stack.
+        self._encoder_ops = self.ops
         convs = {"dsp1": encoder.dsp_conv1, "dsp2": encoder.dsp_conv2,
                  "view1": encoder.view_conv1, "view2": encoder.view_conv2,
                  "merge": encoder.merge_conv}
