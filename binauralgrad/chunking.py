@@ -9,7 +9,7 @@ import torch
 
 from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
 from binauralgrad.models.denoiser import DenoiserConfig
-from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
+from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.streaming import CATCH_UP, ring_capacity
 
 MIN_TILE = 256  # below this the per-tile overhead dominates
@@ -22,11 +22,12 @@ GPU_TILE_S = 2**18 / SAMPLE_RATE
 def receptive_field(configs: list[DenoiserConfig], num_steps: int) -> int:
     """Samples each side of an output sample that the whole pipeline reads.
 
-    One pass reads sum(dilations) samples of its input each side, the condition encoder 3 more;
+    One pass reads sum(dilations) samples of its input each side, the condition encoder
+    `encoder_reach` (3) more;
     a stage chains `num_steps` passes over one condition, and stage two reads stage one's output.
     For the paper's models and the 6-step schedule: 2 * (6 * 3069 + 3) = 36,834 samples (0.77 s).
     """
-    return sum(num_steps * sum(config.dilations) + ENCODER_REACH for config in configs)
+    return sum(num_steps * sum(config.dilations) + config.encoder_reach for config in configs)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
     for config in configs:
         width = 2 * config.residual_channels
         layer_dilations = config.dilations
-        capacity = ring_capacity(sum(layer_dilations), num_steps, tile) + CATCH_UP * tile
+        capacity = ring_capacity(sum(layer_dilations), num_steps, tile, config.encoder_reach) \
+            + CATCH_UP * tile
         ring_width = width * len(layer_dilations) if cache else config.condition_channels
         kept = num_steps * sum(2 * d + 1 for d in layer_dilations) * width
         # The layer chain (Workspace.chain) and a tile's pre-activations and gates.

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from binauralgrad.audio_io import FRAME_SAMPLES
-from binauralgrad.models.fast import ENCODER_REACH, FastDenoiser
+from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.prior import Prior, stage_prior
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
@@ -146,7 +146,8 @@ class StageStream:
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
-        capacity = ring_capacity(model.receptive_field, len(steps), tile)
+        capacity = ring_capacity(model.receptive_field, len(steps), tile,
+                                 model.config.encoder_reach)
         widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
         self.rings = [_Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
                       for ring_width in widths]
@@ -180,12 +181,13 @@ class StageStream:
     def _encode(self) -> bool:
         limit = self.length
         if self.mean is not None and self.mean.ready < self.length:
-            limit = self.mean.ready - ENCODER_REACH
+            limit = self.mean.ready - self.model.config.encoder_reach
         first = self.condition_done
         last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
         if last <= first:
             return False
-        low, high = first - ENCODER_REACH, last + ENCODER_REACH
+        reach = self.model.config.encoder_reach
+        low, high = first - reach, last + reach
         audio = [self.windows.gather(self.windows.warped, low, high),
                  self.windows.gather(self.windows.mono, low, high)]
         if self.mean is not None:
@@ -319,13 +321,13 @@ def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) ->
     return F.pad(rows[:, low:high].transpose(1, 2), (low - first, last - high))
 
 
-def ring_capacity(receptive_field: int, num_steps: int, tile: int) -> int:
+def ring_capacity(receptive_field: int, num_steps: int, tile: int, encoder_reach: int) -> int:
     """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack.
 
     The last pass's last layer trails the encoder by num_steps * receptive_field samples and a
     tile; the encoder writes a tile ahead; one more tile lets backlogs drain.
     """
-    return num_steps * receptive_field + 3 * tile + 4 * ENCODER_REACH + 16
+    return num_steps * receptive_field + 3 * tile + 4 * encoder_reach + 16
 
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],

@@ -171,3 +171,22 @@ def test_paper_size_forward_runs():
     with torch.no_grad():
         out = model(noisy, torch.tensor([10]), **inputs)
     assert out.sample.shape == noisy.shape and len(out.aux_samples) == 10
+
+
+def test_the_configs_encoder_reach_is_the_encoders_own():
+    from conftest import randomize
+
+    from binauralgrad import BinauralDenoiser, DenoiserConfig
+
+    config = DenoiserConfig.stage_two(residual_layers=2, residual_channels=4,
+                                      dilation_cycle_length=1, condition_channels=8)
+    denoiser = randomize(BinauralDenoiser(config), 0).eval()
+    length, spike = 800, 400
+    zeros = {"warped": torch.zeros(1, 2, length), "mono": torch.zeros(1, 1, length),
+             "mean": torch.zeros(1, 1, length), "positions": torch.zeros(1, 7, 2)}
+    bumped = {**zeros, "mono": zeros["mono"].clone()}
+    bumped["mono"][..., spike] = 1.0
+    with torch.no_grad():
+        changed = (denoiser.encode_condition(**bumped) - denoiser.encode_condition(**zeros))
+    moved = changed.abs().amax(dim=(0, 1)).nonzero().flatten()
+    assert (spike - moved.min(), moved.max() - spike) == (config.encoder_reach,) * 2

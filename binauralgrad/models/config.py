@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.prior import PRIOR_STDS, PRIORS
 
+# The condition encoder: k=3 convolutions, two per input branch, then one over both.
+ENCODER_KERNEL = 3
+ENCODER_DEPTH = 3
+
 
 @dataclass
 class DenoiserConfig:
@@ -42,6 +46,11 @@ class DenoiserConfig:
     prior_std: str = "constant"
     prior_scale: float = 1.0
     prior_gain: float = 1.0
+
+    @property
+    def encoder_reach(self) -> int:
+        """Samples each side of an output sample that the condition encoder reads."""
+        return ENCODER_DEPTH * (ENCODER_KERNEL // 2)
 
     @property
     def dilations(self) -> list[int]:

@@ -13,8 +13,9 @@ from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from torch import nn
 from torch.nn import functional as F
 
+from binauralgrad.constants import POSITION_COLUMNS
 from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
-from binauralgrad.models.config import DenoiserConfig
+from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
 from binauralgrad.prior import Prior, envelope, stage_prior
 
@@ -49,11 +50,11 @@ class ConditionEncoder(nn.Module):
     def __init__(self, audio_channels: int, condition_channels: int):
         super().__init__()
         quarter, half = condition_channels // 4, condition_channels // 2
-        self.dsp_conv1 = _conv(audio_channels, quarter, 3)
-        self.dsp_conv2 = _conv(quarter, half, 3)
-        self.view_conv1 = _conv(7, quarter, 3)
-        self.view_conv2 = _conv(quarter, half, 3)
-        self.merge_conv = _conv(condition_channels, condition_channels, 3)
+        self.dsp_conv1 = _conv(audio_channels, quarter, ENCODER_KERNEL)
+        self.dsp_conv2 = _conv(quarter, half, ENCODER_KERNEL)
+        self.view_conv1 = _conv(POSITION_COLUMNS, quarter, ENCODER_KERNEL)
+        self.view_conv2 = _conv(quarter, half, ENCODER_KERNEL)
+        self.merge_conv = _conv(condition_channels, condition_channels, ENCODER_KERNEL)
 
     def forward(self, audio: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
         """Args: audio (B, A, T), view (B, 7, T). Returns: (B, condition_channels, T)."""

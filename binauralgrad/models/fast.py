@@ -10,8 +10,6 @@ from torch.nn import functional as F
 
 from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
 
-ENCODER_REACH = 3  # samples each side the condition encoder's three k=3 convolutions see
-
 
 def mkldnn_ops_available() -> bool:
     """Whether oneDNN's fused convolution ops (what the CPU fast path uses) are present."""
