@@ -50,6 +50,17 @@ def tiny_pipeline():
 
 
 @pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory) -> Path:
+    """A tiny simulated data set (one 3 s subject per split, plus the validation sequence)."""
+    from binauralgrad.data.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    make_synthetic_dataset(root, train_minutes=0.05, test_minutes=0.05, sequences=1, seed=0,
+                           progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def original_denoisers():
     from binauralgrad.convert import load_original_denoiser
 

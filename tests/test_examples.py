@@ -64,23 +64,13 @@ def test_render_your_recording_takes_a_waypoint_file_and_refuses_bad_ones(tmp_pa
     assert "the path ends at 0.08 s" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    from binauralgrad.data.synthetic import make_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("examples_data")
-    make_synthetic_dataset(root, train_minutes=0.05, test_minutes=0.05, sequences=1, seed=3,
-                           progress=False)
-    return root
-
-
-def test_synthesize_then_evaluate_scores_a_test_set(tmp_path, model, tiny_dataset, capsys):
+def test_synthesize_then_evaluate_scores_a_test_set(tmp_path, model, dataset_dir, capsys):
     load_example("synthesize").main(["--model", model, "--testset",
-                                     str(tiny_dataset / "testset"), "--output-dir",
+                                     str(dataset_dir / "testset"), "--output-dir",
                                      str(tmp_path / "out"), "--device", "cpu"])
     written = sorted(path.name for path in (tmp_path / "out").glob("*.wav"))
     assert written == ["subject1.wav", "validation_sequence.wav"]
-    load_example("evaluate").main([str(tmp_path / "out"), str(tiny_dataset / "testset"),
+    load_example("evaluate").main([str(tmp_path / "out"), str(dataset_dir / "testset"),
                                    "--json", str(tmp_path / "scores.json")])
     assert "Wave L2" in capsys.readouterr().out
     assert "overall" in json.loads((tmp_path / "scores.json").read_text())
@@ -91,12 +81,12 @@ def test_learning_curve_trains_a_few_steps(capsys):
     assert "3 steps in" in capsys.readouterr().out
 
 
-def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, tiny_dataset,
+def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, dataset_dir,
                                                                      capsys):
     compare = load_example("compare_recipes")
     assert compare.main([
-        "--data-dir", str(tiny_dataset / "trainset"), "--validation-dir",
-        str(tiny_dataset / "testset"), "--output-dir", str(tmp_path / "runs"),
+        "--data-dir", str(dataset_dir / "trainset"), "--validation-dir",
+        str(dataset_dir / "testset"), "--output-dir", str(tmp_path / "runs"),
         "--max-steps", "2", "--model-config", "tiny", "--batch-size", "2", "--clip-length", "4000",
         "--validation-clip-length", "4000", "--variants", "paper", "warp prior + envelope",
         "--temperatures", "1", "0"]) == 0

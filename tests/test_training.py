@@ -25,16 +25,6 @@ TINY_RUN = {"model_config": "tiny", "batch_size": 2, "clip_length": 4000, "chunk
             "hop_length": 4000, "log_every": 1, "num_workers": 0, "progress": False}
 
 
-@pytest.fixture(scope="session")
-def dataset_dir(tmp_path_factory) -> Path:
-    from binauralgrad.data.synthetic import make_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    make_synthetic_dataset(root, train_minutes=0.05, test_minutes=0.05, sequences=1, seed=0,
-                           progress=False)
-    return root
-
-
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
     # Accelerate keeps process-wide singletons; each run in this process starts from scratch.
