@@ -20,7 +20,8 @@ def read_metrics(metrics_file: str | os.PathLike) -> list[dict]:
 
 def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLike, *,
                          title: str = "") -> Path:
-    """Training loss and every `eval/*` metric against the step, one panel each (log scale).
+    """Training loss and every `eval/*` metric against the step, one panel each (log scale),
+    with the geometric warp's score on the same clips (`eval_dsp/*`) as a dashed line.
 
     Args:
         metrics_file: the run's metrics.jsonl.
@@ -39,16 +40,24 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
         panels[key] = [(row["step"], row[key]) for row in rows if key in row]
     panels = {key: np.asarray(values, dtype=np.float64) for key, values in panels.items()
               if values}
+    # The DSP baseline on the same clips, logged once as eval_dsp/<metric>.
+    baselines = {f"eval/{key.split('/', 1)[1]}": row[key] for row in rows for key in row
+                 if key.startswith("eval_dsp/")}
     figure = new_figure(3.4 * max(1, len(panels)), 3.0)
     axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for axis, (key, values) in zip(axes, panels.items(), strict=False):
         steps, numbers = values[:, 0], values[:, 1]
         marker = "o" if key.startswith("eval/") else None
-        axis.plot(steps, numbers, marker=marker, markersize=3, linewidth=1, alpha=0.6)
+        axis.plot(steps, numbers, marker=marker, markersize=3, linewidth=1, alpha=0.6,
+                  label="model" if key.startswith("eval/") else None)
         if key == "train/loss" and len(numbers) > _SMOOTHING:
             smooth = np.convolve(numbers, np.ones(_SMOOTHING) / _SMOOTHING, mode="valid")
             axis.plot(steps[_SMOOTHING - 1:], smooth, color="black", linewidth=1.4,
-                      label=f"mean of {_SMOOTHING}")
+                      label=f"running mean of {_SMOOTHING} logged steps")
+        if key in baselines:
+            axis.axhline(baselines[key], color="tab:red", linestyle="--", linewidth=1,
+                         label="geometric warp")
+        if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=8)
         if np.all(numbers > 0):
             axis.set_yscale("log")

@@ -260,19 +260,25 @@ class Trainer:
                 handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
 
     def _validate(self) -> dict[str, float]:
-        from binauralgrad.training.validation import load_validation_batch, validate
+        from binauralgrad.training.validation import (
+            baseline_scores,
+            load_validation_batch,
+            validate,
+        )
 
         values = {}
         if self.accelerator.is_main_process:
             if self._validation_batch is None:
                 self._validation_batch = load_validation_batch(self.config)
+                # Once per run: the DSP baseline on the same clips, for the learning curves.
+                values = baseline_scores(self._validation_batch, stage=self.config.stage)
             denoiser = self.unwrapped
             if self.ema is not None:  # score the weights that will be exported
                 from binauralgrad.training.export import exportable_denoiser
 
                 denoiser = exportable_denoiser(denoiser, self.ema).to(self.accelerator.device)
-            values = validate(denoiser, self.schedule, self._validation_batch,
-                              stage=self.config.stage, seed=self.config.seed)
+            values.update(validate(denoiser, self.schedule, self._validation_batch,
+                                   stage=self.config.stage, seed=self.config.seed))
         self.accelerator.wait_for_everyone()
         return values
 

@@ -36,6 +36,21 @@ def load_validation_batch(config: TrainingConfig) -> dict[str, torch.Tensor]:
                      for index in picks])
 
 
+def baseline_scores(batch: dict[str, torch.Tensor], *, stage: int) -> dict[str, float]:
+    """The geometric warp's scores on the batch, as `validate` scores the model.
+
+    Stage one's baseline is the warped channels' mean, stage two's the warp itself.
+
+    Returns:
+        {"eval_dsp/wave_l2": ..., ...}
+    """
+    warped = batch["warped"].float().cpu()
+    prediction = warped.mean(dim=1, keepdim=True) if stage == 1 else warped
+    scores = compute_metrics(prediction, clean_target(batch, stage).float().cpu(),
+                             metrics=VALIDATION_METRICS)
+    return {f"eval_dsp/{name}": float(value) for name, value in scores.items()}
+
+
 def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[str, torch.Tensor],
              *, stage: int, seed: int) -> dict[str, float]:
     """Samples the stage's target for the batch and scores it against the truth.
