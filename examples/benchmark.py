@@ -38,7 +38,8 @@ from binauralgrad.training.benchmark import measure_training_throughput
 from binauralgrad.training.config import MODEL_SIZES
 
 SAMPLE_RATE = 48000
-SECTIONS = ("warp", "training", "equal-length", "whole-input", "chunking", "gpu", "memory")
+SECTIONS = ("warp", "training", "default", "equal-length", "whole-input", "chunking", "gpu",
+            "memory")
 
 
 def best_time(function, repeats: int) -> float:
@@ -138,6 +139,17 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
                      "rtf": elapsed / seconds, "speedup": min(times[baseline]) / elapsed,
                      "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item()})
     return rows
+
+
+def default_model_rows(seconds: float, repeats: int) -> list[dict]:
+    """The embedded default pipeline (trained weights) on the CPU: wavefront against reference."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR
+
+    pipeline = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR)
+    variants = {"embedded default, straightforward float32 (reference)":
+                {"implementation": "reference"},
+                "embedded default, wavefront float32 (default)": {}}
+    return variant_rows(pipeline, seconds, variants, repeats)
 
 
 def no_cache_budget_mb(size: str) -> float:
@@ -302,6 +314,9 @@ def main() -> None:
                 results["training"].append(row)
                 print(f"training, {size} stage {row['stage']} on {device}: "
                       f"{row['samples_per_s']:.2f} samples/s ({batch} x {clip} samples a step)")
+    if "default" not in args.skip:
+        results["default"] = default_model_rows(2.0 if quick else 10.0, args.repeats)
+        print_rows("Synthesis, the embedded default model, CPU", results["default"])
     if "equal-length" not in args.skip:
         results["equal_length"] = equal_length_rows("paper", 0.25 if quick else 0.5, args.repeats)
         print_rows("Synthesis, paper size, CPU, equal chunk length", results["equal_length"])

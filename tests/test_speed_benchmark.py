@@ -53,3 +53,9 @@ def test_memory_rows_measure_fresh_processes(script):
     assert all(100 < row["peak_mb"] < 4000 for row in rows)  # torch alone is ~200 MB
     assert rows[0]["ratio_to_first"] == 1
 
+
+
+def test_default_model_rows_time_the_embedded_pipeline(script):
+    rows = script.default_model_rows(0.05, repeats=1)
+    assert [row["variant"].split(",")[0] for row in rows] == ["embedded default"] * 2
+    assert rows[1]["max_dev"] < 1e-4 and rows[1]["rtf"] > 0
