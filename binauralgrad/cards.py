@@ -22,7 +22,7 @@ def describe_config(config) -> str:
                                          "envelope" else "")
     gain = f" (gain {config.prior_gain:g})" if config.prior == "warp" else ""
     prior = f"the {config.prior} prior's{gain} residual / ({scale})"
-    if config.prior == "zero" and config.prior_std == "constant" and config.prior_scale == 1.0:
+    if config.diffuses_signal:
         prior = "the signal itself (the paper's)"
     return (f"{config.residual_layers} layers x {config.residual_channels} channels (dilation "
             f"cycle {config.dilation_cycle_length}, {config.condition_channels} condition "

@@ -292,7 +292,7 @@ class StageStream:
     def _prior_rows(self, first: int, count: int) -> Prior | None:
         """The stage's prior at window samples first .. first + count - 1, as (B, count, C) rows."""
         config, last = self.model.config, first + count
-        if config.prior == "zero" and config.prior_std == "constant" and config.prior_scale == 1:
+        if config.diffuses_signal:
             return None
         mean = envelope = None
         if self.mean is not None:

@@ -48,6 +48,11 @@ class DenoiserConfig:
     prior_gain: float = 1.0
 
     @property
+    def diffuses_signal(self) -> bool:
+        """Whether the stage diffuses the signal itself (the paper's), not a prior's latent."""
+        return self.prior == "zero" and self.prior_std == "constant" and self.prior_scale == 1.0
+
+    @property
     def encoder_reach(self) -> int:
         """Samples each side of an output sample that the condition encoder reads."""
         return ENCODER_DEPTH * (ENCODER_KERNEL // 2)
