@@ -20,7 +20,7 @@ def describe_config(config) -> str:
         "both ears, given the mean (stage two)"
     scale = f"{config.prior_scale:g}" + (" x the mono envelope" if config.prior_std ==
                                          "envelope" else "")
-    gain = f" (gain {config.prior_gain:g})" if config.prior == "warp" else ""
+    gain = f" (gain {config.prior_gain:g})" if config.prior != "zero" else ""
     prior = f"the {config.prior} prior's{gain} residual / ({scale})"
     if config.diffuses_signal:
         prior = "the signal itself (the paper's)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 
@@ -14,6 +15,7 @@ WARP_BLOCK_FRAMES = 480  # position rows per block of `geometric_warp` (4 s of a
 MOUTH_OFFSET = (0.09, 0.0, -0.20)
 LEFT_EAR = (0.0, -0.08, -0.22)
 RIGHT_EAR = (0.0, 0.08, -0.22)
+HEAD_CLEARANCE = 0.1  # metres: a mouth nearer an ear than this is tracking error, not 1/r
 
 __all__ = [
     "SPEED_OF_SOUND",
@@ -120,6 +122,27 @@ def ear_distances(positions: Tensor) -> Tensor:
     ears = ear_positions(dtype=positions.dtype, device=positions.device)
     displacement = mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
     return torch.sum(displacement**2, dim=2) ** 0.5
+
+
+def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
+    """Each ear's spherical-spreading gain 1 / r (r in metres), per sample.
+
+    Interpolated linearly between the rows' centres over the whole input, so that any window of
+    it is the same slice of one tensor (as the prior's envelope).
+
+    Args:
+        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        num_samples: T, a multiple of K.
+
+    Returns:
+        (B, 2, T) float32: left ear, right ear.
+    """
+    distances = ear_distances(positions).float()
+    if num_samples % distances.shape[-1]:
+        raise ValueError(f"cannot upsample {distances.shape[-1]} rows to {num_samples} samples")
+    gain = 1.0 / distances.clamp(min=HEAD_CLEARANCE)
+    return F.interpolate(gain, scale_factor=num_samples // distances.shape[-1], mode="linear",
+                         align_corners=False)
 
 
 def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE_RATE) -> Tensor:

@@ -21,12 +21,14 @@ from binauralgrad.chunking import (
     receptive_field,
     stitch,
 )
+from binauralgrad import dsp
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.hub import resolve_file
 from binauralgrad.inputs import prepare_inputs, resolve_sampling
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.prior import envelope as prior_envelope
+from binauralgrad.prior import needs_spreading
 from binauralgrad.sampling import NoiseSource, PositionalNoise
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.streaming import Windows, run_wavefront
@@ -248,16 +250,19 @@ class BinauralGradPipeline:
         windows = [(item, start) for item in range(batch) for start in plan.starts]
         tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
         warped, results = warped.float(), []
-        envelope = None
-        if any(stage.config.prior_std == "envelope" for stage in (self.stage_one, self.stage_two)):
+        stages = (self.stage_one.config, self.stage_two.config)
+        envelope = spreading = None
+        if any(config.prior_std == "envelope" for config in stages):
             envelope = prior_envelope(inputs.mono, self.stage_one.config.frame_samples)
+        if any(needs_spreading(config) for config in stages):
+            spreading = dsp.spreading_gain(inputs.positions, length)
         with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
                   disable=not progress) as bar:
             for offset in range(0, len(windows), group):
                 rows = windows[offset: offset + group]
                 batch_windows = Windows(warped, inputs.mono, inputs.positions,
                                         [item for item, _ in rows], [start for _, start in rows],
-                                        plan.window, envelope)
+                                        plan.window, envelope, spreading)
                 mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,
                                             cache=cache, on_progress=_Progress(bar, len(rows)),
                                             initial_scale=self.schedule.temperature)

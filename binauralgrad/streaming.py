@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from binauralgrad.audio_io import FRAME_SAMPLES
 from binauralgrad.models.fast import FastDenoiser
-from binauralgrad.prior import Prior, stage_prior
+from binauralgrad.prior import Prior, needs_spreading, stage_prior
 from binauralgrad.sampling import PositionalNoise
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
@@ -32,6 +32,8 @@ class Windows:
         envelope: (N, 1, T) `binauralgrad.prior.envelope` of the whole inputs, for stages
             whose prior is scaled by it (computed once over the whole input, so that every
             tiling and chunking sees the same values).
+        spreading: (N, 2, T) `dsp.spreading_gain` of the whole inputs, for attenuated warp
+            priors (computed once, as the envelope).
     """
 
     warped: torch.Tensor
@@ -41,6 +43,7 @@ class Windows:
     starts: list[int]
     length: int
     envelope: torch.Tensor | None = None
+    spreading: torch.Tensor | None = None
 
     def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
         """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
@@ -294,13 +297,15 @@ class StageStream:
         config, last = self.model.config, first + count
         if config.diffuses_signal:
             return None
-        mean = envelope = None
+        mean = envelope = spreading = None
         if self.mean is not None:
             mean = _rows_to_channels(self.mean.output, first, last, self.length)
         if config.prior_std == "envelope":
             envelope = self.windows.gather(self.windows.envelope, first, last)
+        if needs_spreading(config):
+            spreading = self.windows.gather(self.windows.spreading, first, last)
         warped = self.windows.gather(self.windows.warped, first, last)
-        return stage_prior(config, warped, mean, envelope).transposed()
+        return stage_prior(config, warped, mean, envelope, spreading).transposed()
 
     def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
         starts = [start + first for start in self.windows.starts]

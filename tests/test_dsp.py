@@ -64,6 +64,21 @@ def test_source_on_the_right_reaches_right_ear_first():
     assert right - 800 == pytest.approx(distance_to(mouth, dsp.RIGHT_EAR) / 343 * 48000, abs=1e-6)
 
 
+def test_spreading_gain_is_one_over_each_ears_distance():
+    positions = constant_positions((0.0, 1.5, 0.0), dtype=torch.float32)
+    mouth = (0.09, 1.5, -0.20)
+    gain = dsp.spreading_gain(positions, 1600)
+    assert gain.shape == (1, 2, 1600) and gain.dtype == torch.float32
+    assert float(gain[0, 0, 700]) == pytest.approx(1 / distance_to(mouth, dsp.LEFT_EAR))
+    assert float(gain[0, 1, 700]) == pytest.approx(1 / distance_to(mouth, dsp.RIGHT_EAR))
+    assert bool((gain[0, 1] > gain[0, 0]).all())  # the near (right) ear is louder
+    touching = constant_positions((-0.09, -0.08, -0.02), dtype=torch.float32)  # mouth at an ear
+    assert float(dsp.spreading_gain(touching, 1600).max()) == pytest.approx(
+        1 / dsp.HEAD_CLEARANCE)
+    with pytest.raises(ValueError, match="upsample"):
+        dsp.spreading_gain(positions, 1601)
+
+
 def test_mouth_at_the_ear_warps_to_itself():
     at_left_ear = np.subtract(dsp.LEFT_EAR, dsp.MOUTH_OFFSET)
     positions = constant_positions(at_left_ear, dtype=torch.float32)

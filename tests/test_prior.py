@@ -31,6 +31,20 @@ def test_warp_prior_means_follow_the_stage():
         priors.stage_prior(config(prior="warp", prior_std="envelope"), warped)
 
 
+def test_attenuated_warp_prior_scales_each_ear_by_its_spreading():
+    warped, mean = torch.randn(1, 2, 800), torch.randn(1, 1, 800)
+    spreading = torch.stack([torch.full((800,), 0.5), torch.full((800,), 2.0)])[None]
+    first = priors.stage_prior(config(prior="attenuated_warp", prior_gain=0.4), warped,
+                               spreading=spreading)
+    torch.testing.assert_close(first.mean, 0.4 * (warped * spreading).mean(1, keepdim=True))
+    second = priors.stage_prior(config(prior="attenuated_warp", stage=2), warped, mean,
+                                spreading=spreading)
+    torch.testing.assert_close(second.mean[:, :1] - second.mean[:, 1:],
+                               0.5 * warped[:, :1] - 2.0 * warped[:, 1:])
+    with pytest.raises(ValueError, match="spreading"):
+        priors.stage_prior(config(prior="attenuated_warp"), warped)
+
+
 def test_the_envelope_follows_the_frames_level_above_a_floor():
     mono = torch.zeros(1, 1, 4000)
     mono[..., 1600:2000] = 0.5 * torch.sign(torch.randn(400))  # one loud frame (RMS 0.5)
@@ -62,8 +76,9 @@ def test_config_refuses_bad_priors(kwargs, match):
         DenoiserConfig(**kwargs)
 
 
-def warp_prior_pipeline(scale: float = 0.05, std: str = "constant") -> BinauralGradPipeline:
-    sizes = {**TINY, "prior": "warp", "prior_scale": scale, "prior_std": std}
+def warp_prior_pipeline(scale: float = 0.05, std: str = "constant",
+                        prior: str = "warp") -> BinauralGradPipeline:
+    sizes = {**TINY, "prior": prior, "prior_scale": scale, "prior_std": std}
     return BinauralGradPipeline(
         randomize(BinauralDenoiser(DenoiserConfig.stage_one(**sizes)), 5, scale=0.05),
         randomize(BinauralDenoiser(DenoiserConfig.stage_two(**sizes)), 6, scale=0.05))
@@ -75,9 +90,10 @@ def synthesize(pipeline, **options):
                     **options)
 
 
-@pytest.mark.parametrize("std", ["constant", "envelope"])
-def test_the_fast_path_samples_a_prior_as_the_reference_does(std):
-    pipeline = warp_prior_pipeline(std=std)
+@pytest.mark.parametrize("std,prior", [("constant", "warp"), ("envelope", "warp"),
+                                       ("envelope", "attenuated_warp")])
+def test_the_fast_path_samples_a_prior_as_the_reference_does(std, prior):
+    pipeline = warp_prior_pipeline(std=std, prior=prior)
     reference, fast = synthesize(pipeline, implementation="reference"), synthesize(pipeline)
     assert (fast.audio - reference.audio).abs().max() < 1e-4
     assert (fast.mean - reference.mean).abs().max() < 1e-4
@@ -90,8 +106,9 @@ def test_a_small_prior_scale_keeps_the_output_near_the_warp():
     assert (out.audio - out.warped).abs().max() < 0.1
 
 
-def test_an_envelope_prior_keeps_pauses_quiet_and_chunks_exact():
-    pipeline = warp_prior_pipeline(scale=0.5, std="envelope")
+@pytest.mark.parametrize("prior", ["warp", "attenuated_warp"])
+def test_an_envelope_prior_keeps_pauses_quiet_and_chunks_exact(prior):
+    pipeline = warp_prior_pipeline(scale=0.5, std="envelope", prior=prior)
     mono = speech_like(4800)
     mono[2400:] = 0.0  # a pause
     positions = static_positions(12)

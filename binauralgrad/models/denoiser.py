@@ -13,11 +13,12 @@ from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from torch import nn
 from torch.nn import functional as F
 
+from binauralgrad import dsp
 from binauralgrad.constants import POSITION_COLUMNS
 from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import Prior, envelope, stage_prior
+from binauralgrad.prior import Prior, envelope, needs_spreading, stage_prior
 
 LEAKY_SLOPE = 0.4
 
@@ -161,13 +162,15 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         view = positions.repeat_interleave(self.config.frame_samples, dim=-1)
         return self.condition_encoder(torch.cat(audio, dim=1), view)
 
-    def prior(self, *, warped: torch.Tensor, mono: torch.Tensor,
+    def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
               mean: torch.Tensor | None = None, **_) -> Prior:
         """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
-        envelope_ = None
+        envelope_ = spreading = None
         if self.config.prior_std == "envelope":
             envelope_ = envelope(mono, self.config.frame_samples)
-        return stage_prior(self.config, warped, mean, envelope_)
+        if needs_spreading(self.config):
+            spreading = dsp.spreading_gain(positions, mono.shape[-1])
+        return stage_prior(self.config, warped, mean, envelope_, spreading)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,

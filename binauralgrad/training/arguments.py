@@ -45,14 +45,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="training steps drawn: uniform over all (the paper) or fast (the six the fast "
              "sampler visits)")
     add("--prior", choices=PRIORS,
-        help="what the stage diffuses: zero (the signal, the paper) or warp (the residual over "
-             "the geometric warp)")
+        help="what the stage diffuses: zero (the signal, the paper), warp (the residual over "
+             "the geometric warp) or attenuated_warp (over the warp with each ear's 1/r "
+             "spreading)")
     add("--prior-std", choices=PRIOR_STDS,
         help="the residual's scale: constant (--prior-scale) or envelope (--prior-scale times "
              "the mono signal's frame RMS)")
     add("--prior-scale", type=float, help="the diffused residual is divided by this")
     add("--prior-gain", type=float,
-        help="the warp prior is the warp times this: the ears' level over the mono's")
+        help="the warp prior is the warp times this: the ears' level over the mono's (at "
+             "1 m for attenuated_warp)")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")
     add("--mixed-precision", choices=MIXED_PRECISIONS,
