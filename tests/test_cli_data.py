@@ -36,8 +36,15 @@ def test_make_synthetic_writes_the_layout(synthetic, capsys):
             folder = synthetic / split / subject
             names = {path.name for path in folder.iterdir()}
             assert names == {"mono.wav", "binaural.wav", "tx_positions.txt", "rx_positions.txt"}
+    capsys.readouterr()
+    before = (synthetic / "trainset" / "subject1" / "binaural.wav").stat().st_mtime_ns
+    # The same command again keeps the set it made (the README's commands rerun as written).
+    assert main(["make-synthetic", str(synthetic), "--seed", "1", *SMALL[:-1]]) == 0
+    assert "kept the 5 sequences" in capsys.readouterr().err
+    assert (synthetic / "trainset" / "subject1" / "binaural.wav").stat().st_mtime_ns == before
+    # Other settings over it are refused: they would mix two data sets.
     assert main(["make-synthetic", str(synthetic), *SMALL]) == 2
-    assert "exists; pass overwrite (--overwrite)" in capsys.readouterr().err
+    assert "exists from other settings; pass overwrite (--overwrite)" in capsys.readouterr().err
     assert main(["make-synthetic", str(synthetic), "--sequences", "0", "--quiet"]) == 2
     assert "sequences must be a positive integer" in capsys.readouterr().err
 

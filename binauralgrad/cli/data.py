@@ -67,8 +67,11 @@ def run_geowarp(args: argparse.Namespace) -> int:
 
 def run_make_synthetic(args: argparse.Namespace) -> int:
     """Handler of `binauralgrad make-synthetic`."""
-    from binauralgrad.data.synthetic import make_synthetic_dataset
+    from binauralgrad.data.synthetic import is_made, synthetic_settings, make_synthetic_dataset
 
+    settings = synthetic_settings(args.train_minutes, args.test_minutes, args.sequences, args.seed,
+                         args.speech_dir)
+    kept = not args.overwrite and is_made(args.out_dir, settings)
     folders = make_synthetic_dataset(
         args.out_dir,
         train_minutes=args.train_minutes,
@@ -80,5 +83,6 @@ def run_make_synthetic(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if not args.quiet:
-        print(f"wrote {len(folders)} sequences under {args.out_dir}", file=sys.stderr)
+        done = "kept the" if kept else "wrote"
+        print(f"{done} {len(folders)} sequences under {args.out_dir}", file=sys.stderr)
     return 0

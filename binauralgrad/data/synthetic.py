@@ -24,6 +24,7 @@ REFERENCE_DISTANCE = 0.5  # a path this long has gain 1; the ears then peak arou
 SHADOW_WINDOW = 512  # head-shadow filter frames (10.7 ms)
 MIN_SEQUENCE_S = 3.0
 SENSOR_NOISE = 3e-5  # microphone self-noise, standard deviation
+SETTINGS_FILE = "synthetic.json"
 PEAK_LIMIT = 0.9  # binaural audio is scaled down (rarely) to stay inside [-1, 1]
 
 
@@ -196,7 +197,9 @@ def make_synthetic_dataset(
         sequences: N, subjects per split.
         seed: the random seed.
         speech_dir: a folder of speech recordings to use instead of the speech-like model.
-        overwrite: replace existing files (otherwise FileExistsError, before any work).
+        overwrite: replace existing files. Without it, a complete set made with the same
+            settings is kept as it is (a rerun does nothing), and any other existing file is a
+            FileExistsError, raised before any work.
         progress: show a progress bar.
 
     Returns:
@@ -204,13 +207,16 @@ def make_synthetic_dataset(
     """
     _check_arguments(train_minutes, test_minutes, sequences, seed)
     out_dir = Path(out_dir)
-    speech = speech_files(speech_dir) if speech_dir is not None else None
+    settings = synthetic_settings(train_minutes, test_minutes, sequences, seed, speech_dir)
     plan = _sequence_plan(train_minutes, test_minutes, sequences)
-    files = (MONO, BINAURAL, TX_POSITIONS, RX_POSITIONS)
-    existing = [out_dir / split / name / file for split, name, _ in plan for file in files]
-    existing = [path for path in existing if path.exists()]
+    if not overwrite and is_made(out_dir, settings):
+        # The set is a function of its settings: a rerun over a complete set has nothing to do.
+        return [out_dir / split / name for split, name, _ in plan]
+    speech = speech_files(speech_dir) if speech_dir is not None else None
+    existing = [path for path in _files(out_dir, plan) if path.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists; pass overwrite (--overwrite) to replace it")
+        raise FileExistsError(f"{existing[0]} exists from other settings; pass overwrite "
+                              "(--overwrite) to replace it")
     folders = []
     children = np.random.SeedSequence(seed).spawn(len(plan))
     for (split, name, frames), child in zip(
@@ -223,12 +229,31 @@ def make_synthetic_dataset(
         write_positions(folder / TX_POSITIONS, tx, overwrite=overwrite)
         write_positions(folder / RX_POSITIONS, rx, overwrite=overwrite)
         folders.append(folder)
-    settings = {
-        "train_minutes": train_minutes,
-        "test_minutes": test_minutes,
-        "sequences": sequences,
-        "seed": seed,
-        "speech_dir": None if speech_dir is None else str(speech_dir),
-    }
-    (out_dir / "synthetic.json").write_text(json.dumps(settings, indent=2) + "\n")
+    (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return folders
+
+
+def is_made(out_dir: str | os.PathLike, settings: dict) -> bool:
+    """Whether `out_dir` holds a complete data set made with these settings."""
+    out_dir = Path(out_dir)
+    try:
+        saved = json.loads((out_dir / SETTINGS_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    if saved != settings:
+        return False
+    plan = _sequence_plan(settings["train_minutes"], settings["test_minutes"],
+                          settings["sequences"])
+    return all(path.exists() for path in _files(out_dir, plan))
+
+
+def synthetic_settings(train_minutes, test_minutes, sequences, seed, speech_dir) -> dict:
+    """What a data set is a function of, as synthetic.json records it."""
+    return {"train_minutes": train_minutes, "test_minutes": test_minutes,
+            "sequences": sequences, "seed": seed,
+            "speech_dir": None if speech_dir is None else str(speech_dir)}
+
+
+def _files(out_dir: Path, plan: list[tuple]) -> list[Path]:
+    names = (MONO, BINAURAL, TX_POSITIONS, RX_POSITIONS)
+    return [out_dir / split / name / file for split, name, _ in plan for file in names]
