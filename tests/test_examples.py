@@ -94,3 +94,13 @@ def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, d
     rows = [line for line in table.splitlines() if line.startswith("| paper") or
             line.startswith("| warp prior")]
     assert len(rows) == 4 and all("| 2 |" in row for row in rows)
+
+
+def test_simulator_bounds_scores_every_system_on_a_simulated_set(dataset_dir, tmp_path, capsys):
+    bounds = load_example("simulator_bounds")
+    assert bounds.main([str(dataset_dir), "--no-pesq", "--output", str(tmp_path / "b.md")]) == 0
+    table = capsys.readouterr().out
+    for system in ("geometric warp", "attenuated warp", "direct sound", "another room",
+                   "true room, another tail"):
+        assert f"| {system}" in table
+    assert "PESQ" not in table and (tmp_path / "b.md").read_text().strip() == table.strip()

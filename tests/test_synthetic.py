@@ -11,6 +11,7 @@ from binauralgrad.data import find_sequences, head, load_sequence
 from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
 from binauralgrad.data.speech import speech_like_signal
+from binauralgrad.data import synthetic
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
 from binauralgrad.data.trajectory import attitude_quaternion, random_trajectory
 from binauralgrad.dsp import SPEED_OF_SOUND
@@ -254,3 +255,17 @@ def test_make_synthetic_with_speech_files(tmp_path):
 def test_make_synthetic_bad_arguments(tmp_path, arguments, message):
     with pytest.raises(ValueError, match=message):
         make_synthetic_dataset(tmp_path, **arguments)
+
+
+def test_dataset_room_gives_back_the_room_a_sequence_was_rendered_in(dataset_dir):
+    folder = dataset_dir / "testset" / "subject1"
+    mono, reference = read_wav(folder / "mono.wav")[0], read_wav(folder / "binaural.wav")
+    positions = read_positions(folder / "tx_positions.txt", num_samples=len(mono))
+    room = synthetic.dataset_room(dataset_dir, "testset", "subject1")
+    error = np.mean((render_binaural(mono, positions, room=room) - reference) ** 2)
+    other = random_room(np.random.default_rng(5), reference_distance=synthetic.REFERENCE_DISTANCE)
+    other_error = np.mean((render_binaural(mono, positions, room=other) - reference) ** 2)
+    # Only the sensors' noise (and its echo through the room) is left with the true room.
+    assert error < 1e-3 * np.mean(reference**2) < other_error
+    with pytest.raises(ValueError, match="no sequence"):
+        synthetic.dataset_room(dataset_dir, "testset", "subject9")

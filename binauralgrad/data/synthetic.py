@@ -132,7 +132,7 @@ def _check_arguments(train_minutes: float, test_minutes: float, sequences: int, 
 
 def _synthesize_sequence(rng: np.random.Generator, frames: int, speech: list[Path] | None):
     """mono (1, T), binaural (2, T), tx and rx positions (K, 7) of one random sequence."""
-    room = random_room(rng, reference_distance=REFERENCE_DISTANCE)
+    room = random_room(rng, reference_distance=REFERENCE_DISTANCE)  # first: see dataset_room
     positions, _ = random_trajectory(rng, frames, bounds=room.bounds())
     positions = np.round(positions, 6)  # render exactly what the text file will hold
     num_samples = frames * FRAME_SAMPLES
@@ -231,6 +231,29 @@ def make_synthetic_dataset(
         folders.append(folder)
     (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return folders
+
+
+def dataset_room(root: str | os.PathLike, split: str, name: str) -> Room:
+    """The room that `make_synthetic_dataset` drew for one sequence of the set at `root`.
+
+    The room is not in the data set's files (a model never sees it); this gives it back for
+    analysis, e.g. to tell how much of a reference no model could know.
+
+    Args:
+        root: a folder written by `make_synthetic_dataset` (with its synthetic.json).
+        split, name: the sequence, e.g. "testset", "subject1".
+
+    Returns:
+        The Room, as drawn (the first draw of the sequence's random source).
+    """
+    settings = json.loads((Path(root) / SETTINGS_FILE).read_text())
+    plan = _sequence_plan(settings["train_minutes"], settings["test_minutes"],
+                          settings["sequences"])
+    index = next((i for i, (s, n, _) in enumerate(plan) if (s, n) == (split, name)), None)
+    if index is None:
+        raise ValueError(f"{root} has no sequence {split}/{name}")
+    child = np.random.SeedSequence(settings["seed"]).spawn(len(plan))[index]
+    return random_room(np.random.default_rng(child), reference_distance=REFERENCE_DISTANCE)
 
 
 def is_made(out_dir: str | os.PathLike, settings: dict) -> bool:
