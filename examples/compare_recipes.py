@@ -33,6 +33,15 @@ VARIANTS = {
     "envelope + lr schedule": {"noise_levels": "fast", "prior": "warp", "prior_std": "envelope",
                                "prior_scale": 0.7, "learning_rate": 1e-3, "warmup_steps": 50,
                                "lr_schedule": "cosine"},
+    # The embedded default's levers at this budget: the gain on the warp (the mono microphone is
+    # about 2.5x louder than the ears), then each ear's 1/r spreading on top of it.
+    "warp prior with gain": {"noise_levels": "fast", "prior": "warp", "prior_std": "envelope",
+                             "prior_scale": 0.5, "prior_gain": 0.4, "learning_rate": 1e-3,
+                             "warmup_steps": 100, "lr_schedule": "cosine"},
+    "attenuated warp prior": {"noise_levels": "fast", "prior": "attenuated_warp",
+                              "prior_std": "envelope", "prior_scale": 0.5, "prior_gain": 0.4,
+                              "learning_rate": 1e-3, "warmup_steps": 100,
+                              "lr_schedule": "cosine"},
 }
 METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft")
 
