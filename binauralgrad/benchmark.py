@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad.audio_io import atomic_write, read_positions, read_wav, write_wav
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.evaluation import (
     REFERENCE_FILE,
@@ -20,6 +19,9 @@ from binauralgrad.evaluation import (
     load_pair,
     write_json,
 )
+from binauralgrad.io.atomic import atomic_write
+from binauralgrad.io.audio import read_wav, write_wav
+from binauralgrad.io.positions import read_positions
 from binauralgrad.metrics import compute_metrics, metric_names, weighted_mean
 
 # Output sub-folder -> row label of the table.

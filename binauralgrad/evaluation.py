@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from binauralgrad.audio_io import atomic_write, audio_info, read_wav
+from binauralgrad.io.atomic import atomic_write
+from binauralgrad.io.audio import audio_info, read_wav
 from binauralgrad.metrics import METRICS, compute_metrics, metric_names, weighted_mean
 
 REFERENCE_FILE = "binaural.wav"

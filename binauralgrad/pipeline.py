@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
-from binauralgrad.cards import pipeline_card
+from binauralgrad import dsp
 from binauralgrad.chunking import (
     DEFAULT_CROSSFADE_S,
     DEFAULT_OVERLAP_S,
@@ -21,10 +20,12 @@ from binauralgrad.chunking import (
     receptive_field,
     stitch,
 )
-from binauralgrad import dsp
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.hub import resolve_file
 from binauralgrad.inputs import prepare_inputs, resolve_sampling
+from binauralgrad.io.atomic import atomic_folder
+from binauralgrad.io.cards import pipeline_card
+from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.prior import envelope as prior_envelope

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from binauralgrad.audio_io import SAMPLE_RATE, atomic_write
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.io.atomic import atomic_write
 from binauralgrad.metrics import METRICS, ild_track, itd_track
 
 # Reference in black, systems in distinct colours (matplotlib's tab10, colour-blind friendly-ish).
@@ -264,7 +265,7 @@ def write_plots(
     """
     from tqdm.auto import tqdm
 
-    from binauralgrad.audio_io import read_wav
+    from binauralgrad.io.audio import read_wav
 
     written = [plot_metrics(results, Path(folder) / "metrics.png", overwrite=overwrite)]
     for name, files in tqdm(sequences.items(), desc="Plotting", disable=not progress):

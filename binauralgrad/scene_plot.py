@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.plots import cue_bands, draw_cues, new_figure, save_figure
 
 HEAD_RADIUS_M = 0.0875

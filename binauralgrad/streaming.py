@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from binauralgrad.audio_io import FRAME_SAMPLES
+from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.models.fast import FastDenoiser
 from binauralgrad.prior import Prior, needs_spreading, stage_prior
 from binauralgrad.sampling import PositionalNoise

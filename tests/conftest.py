@@ -62,7 +62,7 @@ def dataset_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def original_denoisers():
-    from binauralgrad.convert import load_original_denoiser
+    from binauralgrad.io.original import load_original_denoiser
 
     return {stage: load_original_denoiser(FIXTURES / f"original_stage_{name}_small.pt", stage)[0]
             for stage, name in ((1, "one"), (2, "two"))}

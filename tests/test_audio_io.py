@@ -7,17 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from binauralgrad.audio_io import (
-    atomic_folder,
-    limit_peak,
-    read_mono,
-    read_positions,
-    read_wav,
-    resample,
-    write_audio,
-    write_positions,
-    write_wav,
-)
+from binauralgrad.io.atomic import atomic_folder
+from binauralgrad.io.audio import limit_peak, read_mono, read_wav, resample, write_audio, write_wav
+from binauralgrad.io.positions import read_positions, write_positions
 
 
 def test_round_trip_and_refusal_to_overwrite(tmp_path):

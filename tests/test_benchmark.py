@@ -15,10 +15,11 @@ import pytest
 import torch
 from test_evaluation import PNG_SIGNATURE, make_testset
 
-from binauralgrad.audio_io import read_positions, read_wav
 from binauralgrad.cli import main
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.evaluation import evaluate_folder
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 from binauralgrad.plots import plot_files
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from binauralgrad import BinauralGradPipeline
-from binauralgrad.audio_io import read_wav
 from binauralgrad.cli import main
 from binauralgrad.constants import DEFAULT_MODEL_DIR
+from binauralgrad.io.audio import read_wav
 
 
 def test_the_embedded_model_loads_and_is_small():

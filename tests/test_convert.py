@@ -8,7 +8,7 @@ from conftest import FIXTURES, load_npz
 
 from binauralgrad import BinauralGradPipeline
 from binauralgrad.cli import main
-from binauralgrad.convert import config_from_params, load_original_denoiser
+from binauralgrad.io.original import config_from_params, load_original_denoiser
 
 ONE, TWO = FIXTURES / "original_stage_one_small.pt", FIXTURES / "original_stage_two_small.pt"
 

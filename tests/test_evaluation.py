@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from binauralgrad.audio_io import read_wav, write_positions, write_wav
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.evaluation import (
     evaluate_folder,
@@ -17,6 +16,8 @@ from binauralgrad.evaluation import (
     pair_sequences,
     write_json,
 )
+from binauralgrad.io.audio import read_wav, write_wav
+from binauralgrad.io.positions import write_positions
 from binauralgrad.metrics import compute_metrics, metric_names
 from binauralgrad.plots import plot_cues, plot_files, plot_metrics, plot_spectrograms, write_plots
 

@@ -12,7 +12,8 @@ import soundfile
 from conftest import make_tiny_pipeline, speech_like
 
 from binauralgrad import positions
-from binauralgrad.audio_io import read_positions, read_wav
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

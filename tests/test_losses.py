@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from binauralgrad.convert import load_original_denoiser
+from binauralgrad.io.original import load_original_denoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.losses import LossTerms, diffusion_loss
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from binauralgrad.audio_io import read_positions, read_wav
 from binauralgrad.data import find_sequences, head, load_sequence
 from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
@@ -14,6 +13,8 @@ from binauralgrad.data.speech import speech_like_signal
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
 from binauralgrad.data.trajectory import attitude_quaternion, random_trajectory
 from binauralgrad.dsp import SPEED_OF_SOUND
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 
 FS = 48000
 

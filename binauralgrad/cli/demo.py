@@ -55,8 +55,10 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from binauralgrad import BinauralGradPipeline
-    from binauralgrad.audio_io import atomic_folder, write_positions, write_wav
     from binauralgrad.data.synthetic import simulate_sequence
+    from binauralgrad.io.atomic import atomic_folder
+    from binauralgrad.io.audio import write_wav
+    from binauralgrad.io.positions import write_positions
 
     out = args.output_dir
     ours = (out / DEMO_MARKER).is_file()

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from binauralgrad.io.atomic import replace_folder, write_text
+
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"  # a one-line file naming the newest complete checkpoint folder
 TRAINER_STATE = "trainer_state.json"
@@ -45,7 +47,8 @@ class TrainerState:
             raise ValueError(f"{path} is not a trainer state ({error})") from error
 
     def write(self, folder: str | os.PathLike) -> None:
-        _write_atomically(Path(folder) / TRAINER_STATE, json.dumps(asdict(self), indent=2) + "\n")
+        write_text(Path(folder) / TRAINER_STATE, json.dumps(asdict(self), indent=2) + "\n",
+                   overwrite=True, sync=True)
 
 
 def checkpoint_name(step: int) -> str:
@@ -85,10 +88,8 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: TrainerSt
         state.write(staging)  # written last: its presence marks the folder complete
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-        _write_atomically(root / LATEST, final.name + "\n")
+        replace_folder(staging, final)
+        write_text(root / LATEST, final.name + "\n", overwrite=True, sync=True)
         rotate_checkpoints(root, keep)
     accelerator.wait_for_everyone()
     return final
@@ -145,12 +146,3 @@ def resolve_resume(output_dir: str | os.PathLike, resume: str | None) -> Path | 
         raise FileNotFoundError(f"no such checkpoint folder: {folder}")
     TrainerState.read(folder)  # raises for a half-written or foreign folder
     return folder
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from binauralgrad.hub import load_state_strict
+from binauralgrad.io.hub import load_state_strict
 from binauralgrad.models.denoiser import BinauralDenoiser, DenoiserConfig
 from binauralgrad.schedule import NoiseSchedule
 

@@ -1,18 +1,16 @@
-"""Reading and writing audio and 120 Hz position tables, validated; recordings brought to 48 kHz."""
+"""Reading and writing audio files, validated; recordings brought to 48 kHz."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.io.atomic import atomic_write
 
 PEAK_CEILING = 0.99  # -0.09 dBFS: the peak an output beyond full scale is scaled to
 # Output formats by suffix: float WAV keeps the model's values exactly; FLAC and OGG are integer or
@@ -129,90 +127,6 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         np.float32)
 
 
-def read_positions(path: str | os.PathLike, *, num_samples: int | None = None) -> np.ndarray:
-    """Reads a tracking file of 120 Hz rows `x y z qx qy qz qw`.
-
-    Args:
-        path: the text file, one row of 7 numbers per 400 audio samples.
-        num_samples: when given, the audio length the rows must cover (rows == num_samples / 400).
-
-    Returns:
-        (K, 7) float32 array.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such positions file: {path}")
-    try:
-        positions = np.loadtxt(str(path), dtype=np.float64, ndmin=2)
-    except ValueError as error:
-        raise ValueError(f"{path}: not a table of numbers ({error})") from error
-    if positions.shape[1] != POSITION_COLUMNS:
-        raise ValueError(f"{path}: rows of {positions.shape[1]} values, "
-                         f"expected {POSITION_COLUMNS}")
-    if not np.isfinite(positions).all():
-        bad_row = int(np.argwhere(~np.isfinite(positions))[0, 0])
-        raise ValueError(f"{path}: NaN or inf in positions (row {bad_row})")
-    if num_samples is not None and positions.shape[0] * FRAME_SAMPLES != num_samples:
-        raise ValueError(
-            f"{path}: {positions.shape[0]} position rows cover "
-            f"{positions.shape[0] * FRAME_SAMPLES} samples, but the audio has {num_samples} "
-            f"(expected {num_samples / FRAME_SAMPLES:g} rows)"
-        )
-    return positions.astype(np.float32)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *,
-                 overwrite: bool = False) -> Path:
-    """Calls `write(temp_name)` on a temporary file beside `path`, then renames it into place.
-
-    A crash never leaves a half-written file under the final name, and an existing file is kept
-    unless `overwrite` is set.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(temp_name)
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_folder(path: str | os.PathLike, write: Callable[[Path], None], *,
-                  overwrite: bool = False) -> Path:
-    """Calls `write(staging)` on a new folder beside `path`, then renames it into place.
-
-    An interrupted write never leaves a half-written folder under the final name. A non-empty
-    folder already at `path` is replaced only with `overwrite`.
-    """
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-        raise FileExistsError(f"{target} exists and is not empty; pass overwrite to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(staging)
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the folder
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def write_wav(
     path: str | os.PathLike,
     audio: np.ndarray,
@@ -230,17 +144,6 @@ def write_wav(
         lambda name: soundfile.write(name, audio.T, sample_rate, subtype=subtype, format="WAV"),
         overwrite=overwrite,
     )
-
-
-def write_positions(path: str | os.PathLike, positions: np.ndarray, *,
-                    overwrite: bool = False) -> Path:
-    """Writes (K, 7) position rows as text, atomically.
-
-    Nine significant digits: float32 rows read back (read_positions) bit for bit, so a file
-    written beside an output reproduces the rows that made it.
-    """
-    rows = np.asarray(positions, dtype=np.float64)
-    return atomic_write(path, lambda name: np.savetxt(name, rows, fmt="%.9g"), overwrite=overwrite)
 
 
 def limit_peak(audio: np.ndarray, *, ceiling: float = PEAK_CEILING) -> tuple[np.ndarray, float]:
