@@ -31,8 +31,8 @@ def test_variant_rows_compare_each_path_with_the_first(script):
 
 
 def test_the_no_cache_budget_drops_only_the_cache(script):
-    from binauralgrad.chunking import FastOptions
-    from binauralgrad.models.fast import FastDenoiser
+    from binauralgrad.inference.folded import FastDenoiser
+    from binauralgrad.inference.options import FastOptions
 
     pipeline = script.pipeline_of("paper")
     models = [FastDenoiser(stage) for stage in (pipeline.stage_one, pipeline.stage_two)]

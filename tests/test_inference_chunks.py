@@ -1,4 +1,4 @@
-"""binauralgrad.chunking: plans cover the input, joins are exact where chunks agree, budgets."""
+"""Chunk plans cover the input, joins are exact where chunks agree, the pipeline's reach."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ import pytest
 import torch
 
 from binauralgrad import DenoiserConfig
-from binauralgrad.chunking import (
-    MIN_TILE,
-    estimate_memory,
-    plan_chunks,
-    plan_tile,
-    receptive_field,
-    stitch,
-)
+from binauralgrad.inference.chunks import plan_chunks, receptive_field, stitch
 
 PAPER = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
-
 
 @pytest.mark.parametrize("length,chunk,overlap,fade", [
     (10_000, 1000, 300, 100), (10_001, 999, 0, 0), (5000, 4000, 700, 600), (12_345, 50, 2000, 50),
@@ -74,34 +66,3 @@ def test_stitching_cross_fades_between_disagreeing_pieces():
 def test_receptive_field_of_the_paper_pipeline():
     # 2 stages x (6 passes x 3 x (1 + 2 + ... + 512) + 3 for the condition encoder).
     assert receptive_field(PAPER, 6) == 2 * (6 * 3069 + 3) == 36_834
-
-
-def test_memory_estimate_grows_with_tile_and_batch_and_shrinks_without_cache():
-    def estimate(**overrides):
-        options = {"tile": 4096, "batch": 1, "element_bytes": 4, "cache": True, **overrides}
-        return estimate_memory(PAPER, 6, **options)
-
-    assert estimate(tile=2048) < estimate() < estimate(tile=8192)
-    assert estimate(batch=2) == 2 * estimate()
-    assert estimate(element_bytes=2) == estimate() // 2
-    assert estimate(cache=False) < estimate() / 5
-
-
-def test_the_tile_plan_respects_the_budget():
-    def plan(budget):
-        return plan_tile(PAPER, 6, max_memory_mb=budget, preferred_tile=8192, batch=1,
-                         element_bytes=4)
-
-    assert plan(None) == (8192, True)
-    roomy = estimate_memory(PAPER, 6, tile=8192, batch=1, element_bytes=4, cache=True)
-    assert plan(roomy / 2**20) == (8192, True)
-    tile, cache = plan(roomy / 2**20 * 0.8)
-    assert tile < 8192 and cache
-    for budget in (300, 150):
-        tile, cache = plan(budget)
-        used = estimate_memory(PAPER, 6, tile=tile, batch=1, element_bytes=4, cache=cache)
-        assert not cache and MIN_TILE <= tile and used <= budget * 2**20
-    with pytest.raises(ValueError, match="below the least"):
-        plan(1)
-    with pytest.raises(ValueError, match="positive"):
-        plan(0)

@@ -3,100 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from binauralgrad.constants import FRAME_SAMPLES
-from binauralgrad.models.fast import FastDenoiser
+from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.ring import Ring, ring_capacity
+from binauralgrad.inference.windows import Windows
 from binauralgrad.prior import Prior, needs_spreading, stage_prior
-from binauralgrad.sampling import PositionalNoise
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
-
-
-@dataclass
-class Windows:
-    """What to synthesise: row b is samples starts[b] .. starts[b] + length - 1 of input items[b].
-
-    Each window is sampled as if it were the whole signal (zero padding at its edges), with the
-    noise of its absolute samples; a window covering a whole input reproduces the reference.
-
-    Attributes:
-        warped: (N, 2, T) geometric warp of the whole inputs, float32.
-        mono: (N, 1, T). positions: (N, 7, K) with T == 400 * K.
-        items, starts: per row, the input index and the first absolute sample.
-        length: samples per window.
-        envelope: (N, 1, T) `binauralgrad.prior.envelope` of the whole inputs, for stages
-            whose prior is scaled by it (computed once over the whole input, so that every
-            tiling and chunking sees the same values).
-        spreading: (N, 2, T) `dsp.spreading_gain` of the whole inputs, for attenuated warp
-            priors (computed once, as the envelope).
-    """
-
-    warped: torch.Tensor
-    mono: torch.Tensor
-    positions: torch.Tensor
-    items: list[int]
-    starts: list[int]
-    length: int
-    envelope: torch.Tensor | None = None
-    spreading: torch.Tensor | None = None
-
-    def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
-        """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
-        low, high = max(first, 0), min(last, self.length)
-        parts = [full[item, :, start + low: start + high]
-                 for item, start in zip(self.items, self.starts, strict=True)]
-        return F.pad(torch.stack(parts), (low - first, last - high))
-
-    def view(self, first: int, last: int) -> torch.Tensor:
-        """(B, 7, last - first) positions held for 400 samples each (the reference's upsampling)."""
-        low, high = max(first, 0), min(last, self.length)
-        parts = []
-        for item, start in zip(self.items, self.starts, strict=True):
-            frames = torch.arange(start + low, start + high, device=self.positions.device)
-            parts.append(self.positions[item][:, frames // FRAME_SAMPLES])
-        return F.pad(torch.stack(parts), (low - first, last - high))
-
-
-class _Ring:
-    """Rows of a stream at window positions [start, end) in a fixed ring.
-
-    The first `mirror` rows are also kept after the end of the ring, so that any read of up to
-    `mirror` rows is one contiguous view (no copy, no split).
-    """
-
-    def __init__(self, batch: int, capacity: int, mirror: int, channels: int, like: torch.Tensor):
-        self.data = like.new_empty(batch, capacity + mirror, channels)
-        self.capacity, self.mirror, self.start, self.end = capacity, mirror, 0, 0
-
-    def space_end(self) -> int:
-        return self.start + self.capacity
-
-    def write(self, rows: torch.Tensor) -> None:
-        count = rows.shape[1]
-        if self.end + count > self.space_end():
-            raise RuntimeError("conditioner ring overrun (a scheduling bug)")
-        done = 0
-        while done < count:
-            index = (self.end + done) % self.capacity
-            part = min(count - done, self.capacity - index)
-            self.data[:, index: index + part] = rows[:, done: done + part]
-            if index < self.mirror:
-                copied = min(part, self.mirror - index)
-                self.data[:, self.capacity + index: self.capacity + index + copied] = \
-                    rows[:, done: done + copied]
-            done += part
-        self.end += count
-
-    def read(self, first: int, last: int) -> torch.Tensor:
-        if not self.start <= first <= last <= self.end or last - first > self.mirror:
-            raise RuntimeError(f"conditioner rows {first}..{last} are not held (a scheduling bug)")
-        index = first % self.capacity
-        return self.data[:, index: index + last - first]
 
 
 class _Layer:
@@ -152,7 +70,7 @@ class StageStream:
         capacity = ring_capacity(model.receptive_field, len(steps), tile,
                                  model.config.encoder_reach)
         widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
-        self.rings = [_Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
+        self.rings = [Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
                       for ring_width in widths]
         self.work = model.workspace(batch, CATCH_UP * tile)
         self._chained = None  # (the last layer output still in the chain, its first row)
@@ -324,15 +242,6 @@ def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) ->
     """(B, L, C) rows -> (B, C, last - first) for window samples first .. last - 1, zero outside."""
     low, high = max(first, 0), min(last, length)
     return F.pad(rows[:, low:high].transpose(1, 2), (low - first, last - high))
-
-
-def ring_capacity(receptive_field: int, num_steps: int, tile: int, encoder_reach: int) -> int:
-    """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack.
-
-    The last pass's last layer trails the encoder by num_steps * receptive_field samples and a
-    tile; the encoder writes a tile ahead; one more tile lets backlogs drain.
-    """
-    return num_steps * receptive_field + 3 * tile + 4 * encoder_reach + 16
 
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
