@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from binauralgrad.metrics import compute_metrics
+from binauralgrad.evaluation.metrics import compute_metrics
 from binauralgrad.inference.reference import sample_stage
 from binauralgrad.models.denoiser import BinauralDenoiser
 from binauralgrad.schedule import NoiseSchedule

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from binauralgrad.metrics import compute_metrics, ild_error, ild_track, itd_error, itd_track
+from binauralgrad.evaluation.metrics import (
+    compute_metrics,
+    ild_error,
+    ild_track,
+    itd_error,
+    itd_track,
+)
 
 RATE = 48000
 
@@ -104,7 +110,7 @@ def test_partial_whitening_keeps_the_itd_of_band_limited_sound_under_noise(phat_
 
 
 def test_long_signals_are_processed_in_blocks_of_frames_with_the_same_result(monkeypatch):
-    import binauralgrad.metrics.cues as cues
+    import binauralgrad.evaluation.metrics.cues as cues
 
     binaural = delayed_pair(5)
     whole = (itd_track(binaural), ild_track(binaural))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.metrics.signals import as_pair
+from binauralgrad.evaluation.metrics.signals import as_pair
 
 FRAME_S = 0.02
 QUIET_FRACTION = 0.1  # the reference's quietest tenth of frames: its pauses and decays

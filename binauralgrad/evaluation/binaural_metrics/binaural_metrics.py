@@ -1,10 +1,11 @@
-"""An `evaluate` metric: a thin wrapper of `binauralgrad.metrics` (BinauralGrad's benchmark)."""
+"""An `evaluate` metric: a thin wrapper of BinauralGrad's benchmark metrics."""
 
 import datasets
 import evaluate
 import numpy as np
 
-from binauralgrad.metrics import compute_metrics, metric_names, weighted_mean
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.evaluation.metrics import compute_metrics, metric_names, weighted_mean
 
 _CITATION = """\
 @inproceedings{leng2022binauralgrad,
@@ -54,7 +55,7 @@ class BinauralMetrics(evaluate.Metric):
             reference_urls=["https://github.com/microsoft/NeuralSpeech/tree/master/BinauralGrad"],
         )
 
-    def _compute(self, predictions, references, protocol="paper", sample_rate=48000):
+    def _compute(self, predictions, references, protocol="paper", sample_rate=SAMPLE_RATE):
         results, lengths = [], []
         for prediction, reference in zip(predictions, references, strict=True):
             prediction = np.asarray(prediction, dtype=np.float32)

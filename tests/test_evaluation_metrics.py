@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from binauralgrad.metrics import (
+from binauralgrad.evaluation.metrics import (
     amplitude_l2,
     compute_metrics,
     metric_names,
@@ -179,7 +179,7 @@ def test_weighted_mean_weighs_by_length():
 
 def test_the_evaluate_module_gives_the_same_numbers(signals, expected, tmp_path):
     evaluate = pytest.importorskip("evaluate")
-    from binauralgrad.binaural_metrics import METRIC_PATH
+    from binauralgrad.evaluation.binaural_metrics import METRIC_PATH
 
     metric = evaluate.load(str(METRIC_PATH), cache_dir=str(tmp_path))
     predictions = [signals["pred_0"][:, :72000], signals["pred_1"][:, :48000]]
@@ -198,7 +198,7 @@ def test_the_evaluate_module_gives_the_same_numbers(signals, expected, tmp_path)
 
 
 def test_long_signals_are_processed_in_groups_of_rows_with_the_same_result(monkeypatch):
-    import binauralgrad.metrics.distances as distances
+    import binauralgrad.evaluation.metrics.distances as distances
 
     prediction, reference = noise((3, 2, 6000), seed=6), noise((3, 2, 6000), seed=7)
     whole = [f(prediction, reference) for f in (amplitude_l2, phase_l2, mrstft)]
@@ -220,7 +220,7 @@ def test_mrstft_loss_has_finite_gradients_even_at_zero_error():
 
 
 def test_noise_floor_measures_the_reference_pauses():
-    from binauralgrad.metrics import noise_floor_db
+    from binauralgrad.evaluation.metrics import noise_floor_db
 
     generator = torch.Generator().manual_seed(0)
     time = torch.arange(48000) / 48000

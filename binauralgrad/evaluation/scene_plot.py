@@ -11,7 +11,7 @@ import torch
 
 from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
-from binauralgrad.plots import cue_bands, draw_cues, new_figure, save_figure
+from binauralgrad.evaluation.plots import cue_bands, draw_cues, new_figure, save_figure
 
 HEAD_RADIUS_M = 0.0875
 _ARROWS = 8  # facing arrows along the path

@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.evaluation import (
+from binauralgrad.evaluation.folder import (
     REFERENCE_FILE,
     EvaluationResult,
     SequencePair,
@@ -19,10 +19,10 @@ from binauralgrad.evaluation import (
     load_pair,
     write_json,
 )
-from binauralgrad.io.atomic import atomic_write
+from binauralgrad.evaluation.metrics import compute_metrics, metric_names, weighted_mean
+from binauralgrad.io.atomic import write_text
 from binauralgrad.io.audio import read_wav, write_wav
 from binauralgrad.io.positions import read_positions
-from binauralgrad.metrics import compute_metrics, metric_names, weighted_mean
 
 # Output sub-folder -> row label of the table.
 SYSTEMS = {"binauralgrad": "BinauralGrad", "dsp": "DSP (geometric warp)"}
@@ -65,7 +65,7 @@ def _sequence_folders(testset: Path) -> list[Path]:
 
 
 def _outputs(output_dir: Path, names: list[str], plots: bool) -> list[Path]:
-    from binauralgrad.plots import plot_files
+    from binauralgrad.evaluation.plots import plot_files
 
     figures = plot_files(output_dir / PLOTS, names) if plots else []
     return [output_dir / RESULTS_JSON, output_dir / RESULTS_TABLE, *figures]
@@ -225,12 +225,10 @@ def _write_results(
         rows = {**evaluation.sequences, "overall": evaluation.overall}
         sections.append(f"## {SYSTEMS[system]}\n\n{format_table(rows, first_column='Sequence')}")
     text = "\n\n".join(sections) + "\n"
-    atomic_write(
-        output_dir / RESULTS_TABLE, lambda name: Path(name).write_text(text), overwrite=overwrite
-    )
+    write_text(output_dir / RESULTS_TABLE, text, overwrite=overwrite)
     print(result.table())
     if plots:
-        from binauralgrad.plots import write_plots
+        from binauralgrad.evaluation.plots import write_plots
 
         files = {
             folder.name: {

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from binauralgrad.metrics.signals import (
+from binauralgrad.evaluation.metrics.signals import (
     BENCHMARK_FFT,
     BENCHMARK_HOP,
     BENCHMARK_WINDOW,

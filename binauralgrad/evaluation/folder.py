@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from binauralgrad.io.atomic import atomic_write
+from binauralgrad.evaluation.metrics import METRICS, compute_metrics, metric_names, weighted_mean
+from binauralgrad.io.atomic import write_text
 from binauralgrad.io.audio import audio_info, read_wav
-from binauralgrad.metrics import METRICS, compute_metrics, metric_names, weighted_mean
 
 REFERENCE_FILE = "binaural.wav"
 
@@ -204,5 +204,4 @@ def _column_title(name: str) -> str:
 
 def write_json(path: str | os.PathLike, data: Mapping, *, overwrite: bool = False) -> Path:
     """Writes `data` as indented JSON, atomically; an existing file only with `overwrite`."""
-    text = json.dumps(data, indent=2) + "\n"
-    return atomic_write(path, lambda name: Path(name).write_text(text), overwrite=overwrite)
+    return write_text(path, json.dumps(data, indent=2) + "\n", overwrite=overwrite)

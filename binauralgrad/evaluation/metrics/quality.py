@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.metrics.signals import as_pair
+from binauralgrad.evaluation.metrics.signals import as_pair
 
 PESQ_RATE = 16000
 PAPER_DURATION_S = 5.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.metrics.signals import as_pair, as_signal
+from binauralgrad.evaluation.metrics.signals import as_pair, as_signal
 
 FRAME_S = 0.04
 HOP_S = 0.01

@@ -1,6 +1,6 @@
 """The benchmark's metrics (paper protocol), PESQ variants and interaural cue errors."""
 
-from binauralgrad.metrics.compute import (
+from binauralgrad.evaluation.metrics.compute import (
     METRICS,
     PROTOCOLS,
     MetricInfo,
@@ -8,8 +8,14 @@ from binauralgrad.metrics.compute import (
     metric_names,
     weighted_mean,
 )
-from binauralgrad.metrics.cues import CueTrack, ild_error, ild_track, itd_error, itd_track
-from binauralgrad.metrics.distances import (
+from binauralgrad.evaluation.metrics.cues import (
+    CueTrack,
+    ild_error,
+    ild_track,
+    itd_error,
+    itd_track,
+)
+from binauralgrad.evaluation.metrics.distances import (
     amplitude_l2,
     mrstft,
     mrstft_loss,
@@ -17,8 +23,8 @@ from binauralgrad.metrics.distances import (
     phase_l2,
     wave_l2,
 )
-from binauralgrad.metrics.floor import noise_floor_db
-from binauralgrad.metrics.quality import pesq, pesq_full
+from binauralgrad.evaluation.metrics.floor import noise_floor_db
+from binauralgrad.evaluation.metrics.quality import pesq, pesq_full
 
 __all__ = [
     "METRICS",

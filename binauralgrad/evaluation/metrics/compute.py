@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from binauralgrad.constants import EVALUATION_PROTOCOLS, SAMPLE_RATE
-from binauralgrad.metrics.cues import ild_error, itd_error
-from binauralgrad.metrics.distances import amplitude_l2, mrstft, phase_l2, wave_l2
-from binauralgrad.metrics.floor import noise_floor_db
-from binauralgrad.metrics.quality import pesq, pesq_full
-from binauralgrad.metrics.signals import as_pair
+from binauralgrad.evaluation.metrics.cues import ild_error, itd_error
+from binauralgrad.evaluation.metrics.distances import amplitude_l2, mrstft, phase_l2, wave_l2
+from binauralgrad.evaluation.metrics.floor import noise_floor_db
+from binauralgrad.evaluation.metrics.quality import pesq, pesq_full
+from binauralgrad.evaluation.metrics.signals import as_pair
 
 PROTOCOLS = EVALUATION_PROTOCOLS
 _CUE_ERRORS = ("itd_error", "ild_error")

@@ -1,4 +1,4 @@
-"""Tests of evaluating a prediction folder against a test set: pairing, weighting, errors, plots."""
+"""Evaluating a prediction folder against a test set: pairing, weighting, errors, tables."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ import pytest
 import torch
 
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.evaluation import (
+from binauralgrad.evaluation.folder import (
     evaluate_folder,
     format_table,
     pair_sequences,
     write_json,
 )
+from binauralgrad.evaluation.metrics import compute_metrics, metric_names
 from binauralgrad.io.audio import read_wav, write_wav
 from binauralgrad.io.positions import write_positions
-from binauralgrad.metrics import compute_metrics, metric_names
-from binauralgrad.plots import plot_cues, plot_files, plot_metrics, plot_spectrograms, write_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -136,27 +135,3 @@ def test_json_is_written_atomically_and_never_overwritten(tmp_path):
     write_json(path, {"a": 1}, overwrite=True)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
-
-
-def test_plots_are_written_as_pngs(testset, tmp_path):
-    reference = read_wav(testset / "subject2" / "binaural.wav")
-    predictions = {"noisy": noisy(reference), "swapped": reference[::-1].copy()}
-    paths = [
-        plot_cues(reference, predictions, tmp_path / "cues.png", title="subject2"),
-        plot_spectrograms(reference, predictions, tmp_path / "spectrograms.png", duration_s=1.0),
-        plot_metrics({"a": {"s1": {"wave_l2": 1e-4, "pesq": 3.0}}}, tmp_path / "metrics.png"),
-    ]
-    for path in paths:
-        assert path.read_bytes().startswith(PNG_SIGNATURE)
-    with pytest.raises(FileExistsError):
-        plot_metrics({"a": {"s1": {"wave_l2": 1e-4}}}, tmp_path / "metrics.png")
-
-
-def test_write_plots_writes_every_listed_figure(testset, tmp_path):
-    predictions = write_predictions(testset, tmp_path / "predictions", noisy)
-    pairs = pair_sequences(predictions, testset)
-    files = {pair.name: {"reference": pair.reference, "model": pair.prediction} for pair in pairs}
-    results = {"model": {pair.name: {"wave_l2": 1e-5} for pair in pairs}}
-    written = write_plots(tmp_path / "plots", files, results)
-    assert written == plot_files(tmp_path / "plots", ["subject1", "subject2"])
-    assert all(path.stat().st_size > 10_000 for path in written)

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_evaluation import PNG_SIGNATURE, make_testset
+from test_evaluation_folder import PNG_SIGNATURE, make_testset
 
 from binauralgrad.cli import main
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.evaluation import evaluate_folder
+from binauralgrad.evaluation.folder import evaluate_folder
+from binauralgrad.evaluation.plots import plot_files
 from binauralgrad.io.audio import read_wav
 from binauralgrad.io.positions import read_positions
-from binauralgrad.plots import plot_files
 
 
 @pytest.fixture(scope="module")

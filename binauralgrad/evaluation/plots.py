@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.evaluation.metrics import METRICS, ild_track, itd_track
 from binauralgrad.io.atomic import atomic_write
-from binauralgrad.metrics import METRICS, ild_track, itd_track
 
 # Reference in black, systems in distinct colours (matplotlib's tab10, colour-blind friendly-ish).
 _REFERENCE_COLOUR = "black"
@@ -94,8 +94,8 @@ def plot_cues(
 ) -> Path:
     """ITD and ILD (three octave bands) over time, reference against each prediction.
 
-    Frames where the reference is too quiet for a cue (see `binauralgrad.metrics.cues`) are
-    left blank, as the cue errors ignore them.
+    Frames where the reference is too quiet for a cue (see `binauralgrad.evaluation.metrics.cues`)
+    are left blank, as the cue errors ignore them.
 
     Args:
         reference: (2, T) ground truth. predictions: {label: (2, T) audio}.
