@@ -37,7 +37,7 @@ from binauralgrad.inference.backends import cpu_bf16_supported
 from binauralgrad.inference.memory import MIN_TILE, estimate_memory
 from binauralgrad.inference.options import CPU_TILE_S
 from binauralgrad.training.config import MODEL_SIZES
-from binauralgrad.training.benchmark import measure_training_throughput
+from binauralgrad.training.throughput import measure_training_throughput
 
 SECTIONS = ("warp", "training", "default", "equal-length", "whole-input", "chunking", "gpu",
             "memory")

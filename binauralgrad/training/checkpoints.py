@@ -146,3 +146,34 @@ def resolve_resume(output_dir: str | os.PathLike, resume: str | None) -> Path | 
         raise FileNotFoundError(f"no such checkpoint folder: {folder}")
     TrainerState.read(folder)  # raises for a half-written or foreign folder
     return folder
+
+
+def restore(accelerator, output_dir: str | os.PathLike, resume: str | None, *, stage: int,
+            seed: int, ema=None) -> TrainerState | None:
+    """Loads the checkpoint `--resume` means into the run; None for a fresh start.
+
+    Args:
+        accelerator: the run's Accelerator (model, optimizer and scaler prepared).
+        output_dir: the run's folder. resume: None, "latest" or a checkpoint folder.
+        stage, seed: the run's, which the checkpoint must share.
+        ema: the run's ExponentialMovingAverage, if it keeps one.
+
+    Raises:
+        FileExistsError: a fresh start (no `resume`) in a folder that holds checkpoints.
+        ValueError: a checkpoint of another stage or seed.
+    """
+    checkpoint = resolve_resume(output_dir, resume)
+    if checkpoint is None and resume is None and \
+            list_checkpoints(Path(output_dir) / CHECKPOINTS):
+        raise FileExistsError(f"{output_dir} already holds checkpoints; pass --resume latest to "
+                              "continue, or choose a new output folder")
+    if checkpoint is None:
+        return None
+    saved = TrainerState.read(checkpoint)
+    if (saved.stage, saved.seed) != (stage, seed):
+        raise ValueError(f"{checkpoint} is stage {saved.stage} with seed {saved.seed}; "
+                         f"this run is stage {stage} with seed {seed}")
+    accelerator.load_state(str(checkpoint))
+    if ema is not None:
+        ema.load(checkpoint)
+    return saved
