@@ -1,13 +1,10 @@
-"""audio_io: validated reads, atomic writes that keep existing files and the usual permissions."""
+"""Audio files: validated reads, any format and rate to 48 kHz mono, writes by suffix."""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
 
-from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.io.audio import limit_peak, read_mono, read_wav, resample, write_audio, write_wav
 from binauralgrad.io.positions import read_positions, write_positions
 
@@ -21,27 +18,6 @@ def test_round_trip_and_refusal_to_overwrite(tmp_path):
     write_positions(tmp_path / "p.txt", np.zeros((2, 7)))
     assert read_positions(tmp_path / "p.txt", num_samples=800).shape == (2, 7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "p.txt"]  # no temp files
-
-
-def test_outputs_get_the_umask_permissions_not_the_temp_files(tmp_path):
-    previous = os.umask(0o022)
-    try:
-        path = write_wav(tmp_path / "a.wav", np.zeros((1, 10)))
-        folder = atomic_folder(tmp_path / "model", lambda staging: (staging / "x").write_text("1"))
-    finally:
-        os.umask(previous)
-    assert path.stat().st_mode & 0o777 == 0o644
-    assert folder.stat().st_mode & 0o777 == 0o755
-
-
-def test_a_failed_write_leaves_nothing_behind(tmp_path):
-    def broken(staging):
-        (staging / "half").write_text("partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_folder(tmp_path / "model", broken)
-    assert list(tmp_path.iterdir()) == []
 
 
 def tone(seconds: float, rate: int, frequency: float = 440.0) -> np.ndarray:
@@ -121,9 +97,3 @@ def test_outputs_are_written_in_the_format_their_suffix_names(tmp_path):
         assert (info.samplerate, info.channels, info.subtype) == (44100, 2, subtype)
     with pytest.raises(ValueError, match="cannot tell the format from '.mp4'"):
         write_audio(tmp_path / "out.mp4", audio)
-
-
-def test_positions_read_back_bit_for_bit(tmp_path):
-    rows = np.random.default_rng(1).standard_normal((50, 7)).astype(np.float32) * 3
-    write_positions(tmp_path / "p.txt", rows)
-    np.testing.assert_array_equal(read_positions(tmp_path / "p.txt"), rows)
