@@ -114,6 +114,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# A second `accelerate launch`: test_training_distributed keeps one in the default suite.
+@pytest.mark.slow
 def test_two_processes_split_the_sequences_and_gather_one_table(setup, tmp_path):
     """`accelerate launch` with 2 CPU processes (gloo), as it starts one process per GPU."""
     output = tmp_path / "output"

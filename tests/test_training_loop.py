@@ -170,6 +170,8 @@ def test_accelerate_configs_load(name, processes, machines, precision):
     assert 48 % config.num_processes == 0  # the paper's global batch splits evenly
 
 
+# A script in fresh processes: test_examples keeps one example in the default suite.
+@pytest.mark.slow
 def test_examples_train_py_runs_the_readme_command(dataset_dir, tmp_path):
     import subprocess
     import sys
