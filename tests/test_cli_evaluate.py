@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_evaluation import PNG_SIGNATURE, make_testset, noisy, write_predictions
+from test_evaluation_folder import PNG_SIGNATURE, make_testset, noisy, write_predictions
 
 from binauralgrad.cli import main
 from binauralgrad.evaluation.metrics import metric_names
