@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.evaluation.metrics import (
     compute_metrics,
     ild_error,
@@ -14,7 +15,7 @@ from binauralgrad.evaluation.metrics import (
     itd_track,
 )
 
-RATE = 48000
+RATE = SAMPLE_RATE
 
 
 def noise(samples: int, seed: int = 0) -> np.ndarray:

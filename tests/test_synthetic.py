@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.data import find_sequences, head, load_sequence
 from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
@@ -16,7 +17,7 @@ from binauralgrad.dsp import SPEED_OF_SOUND
 from binauralgrad.io.audio import read_wav
 from binauralgrad.io.positions import read_positions
 
-FS = 48000
+FS = SAMPLE_RATE
 
 
 def fixed_talker(azimuth_deg, distance=1.5, frames=120):

@@ -82,7 +82,8 @@ def render_binaural(source: np.ndarray, positions: np.ndarray, *, room: Room | N
     """
     num_samples = len(source)
     if num_samples != FRAME_SAMPLES * len(positions):
-        raise ValueError(f"source of {num_samples} samples needs {num_samples / 400:g} rows")
+        raise ValueError(f"source of {num_samples} samples needs "
+                         f"{num_samples / FRAME_SAMPLES:g} rows")
     mouth, facing = _talker_pose(positions)
     paths = image_sources(room, mouth, facing) if room is not None else [(mouth, facing, 1.0)]
     ears = np.zeros((2, num_samples), dtype=np.float32)
