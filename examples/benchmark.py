@@ -230,12 +230,12 @@ def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None) -> flo
 
 
 def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
-    import binauralgrad.pipeline as pipeline_module
+    import binauralgrad.inference.sampler as sampler_module
 
     class Stop(Exception):
         pass
 
-    wavefront = pipeline_module.run_wavefront
+    wavefront = sampler_module.run_wavefront
 
     def stopping(*args, on_progress, **kwargs):
         def report(done: int) -> None:
@@ -245,7 +245,7 @@ def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
 
         return wavefront(*args, on_progress=report, **kwargs)
 
-    pipeline_module.run_wavefront = stopping
+    sampler_module.run_wavefront = stopping
     mono, positions = test_signal(seconds)
     try:
         synthesize(pipeline_of(size), mono, positions)
