@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 
 SPEED_OF_SOUND = 343.0  # m/s, as in the original
 WARP_BLOCK_FRAMES = 480  # position rows per block of `geometric_warp` (4 s of audio)

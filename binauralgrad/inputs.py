@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from binauralgrad.audio_io import FRAME_SAMPLES, POSITION_COLUMNS
+from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS
 
 
 @dataclass

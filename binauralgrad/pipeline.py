@@ -5,33 +5,26 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from binauralgrad.audio_io import SAMPLE_RATE, atomic_folder
-from binauralgrad.cards import pipeline_card
-from binauralgrad.chunking import (
-    DEFAULT_CROSSFADE_S,
-    DEFAULT_OVERLAP_S,
-    FastOptions,
-    receptive_field,
-    stitch,
-)
-from binauralgrad import dsp
+from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.hub import resolve_file
+from binauralgrad.inference import (
+    FastOptions,
+    PositionalNoise,
+    receptive_field,
+    sample_reference,
+    sample_wavefront,
+)
 from binauralgrad.inputs import prepare_inputs, resolve_sampling
+from binauralgrad.io.atomic import atomic_folder
+from binauralgrad.io.cards import pipeline_card
+from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
-from binauralgrad.models.fast import FastDenoiser
-from binauralgrad.prior import envelope as prior_envelope
-from binauralgrad.prior import needs_spreading
-from binauralgrad.sampling import NoiseSource, PositionalNoise
 from binauralgrad.schedule import NoiseSchedule
-from binauralgrad.streaming import Windows, run_wavefront
 
 PIPELINE_FILE = "pipeline.json"
 STAGE_FOLDERS = ("stage_one", "stage_two")
@@ -66,7 +59,7 @@ class BinauralGradPipeline:
     def __init__(self, stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                  schedule: NoiseSchedule | None = None, info: dict | None = None):
         """Args: the two stages, the noise schedule (the paper's by default) and `info`, facts
-        kept in pipeline.json and stated in the model card (see `binauralgrad.cards`)."""
+        kept in pipeline.json and stated in the model card (see `binauralgrad.io.cards`)."""
         if stage_one.config.use_mean_condition or stage_one.config.out_channels != 1:
             raise ValueError("stage_one must predict one channel without a mean condition")
         if not stage_two.config.use_mean_condition or stage_two.config.out_channels != 2:
@@ -204,8 +197,10 @@ class BinauralGradPipeline:
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         noise = PositionalNoise.from_generator(generator)
+        stages = (self.stage_one, self.stage_two, self.schedule, inputs.mono, inputs.positions,
+                  warped, noise)
         if implementation == "reference":
-            mean, audio = self._reference(inputs, warped, noise, fast, progress)
+            mean, audio = sample_reference(*stages, fast=fast, progress=progress)
         else:
             options = FastOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
                                   chunk_seconds=chunk_seconds,
@@ -213,7 +208,8 @@ class BinauralGradPipeline:
                                   crossfade_seconds=_default(crossfade_seconds,
                                                              DEFAULT_CROSSFADE_S),
                                   max_memory_mb=max_memory_mb, compile=compile)
-            mean, audio = self._fast(inputs, warped, noise, fast, progress, options)
+            mean, audio = sample_wavefront(*stages, fast=fast, progress=progress,
+                                           options=options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)
         for field in ("audio", "mean", "warped"):
             value = getattr(output, field)[..., : inputs.length].float()
@@ -226,98 +222,6 @@ class BinauralGradPipeline:
         configs = [self.stage_one.config, self.stage_two.config]
         return receptive_field(configs, steps) / SAMPLE_RATE
 
-    def _reference(self, inputs, warped, noise: PositionalNoise, fast: bool, progress: bool):
-        conditions = {"warped": warped, "mono": inputs.mono, "positions": inputs.positions}
-        conditions = {key: value.to(self.dtype) for key, value in conditions.items()}
-        items, starts = list(range(inputs.mono.shape[0])), [0] * inputs.mono.shape[0]
-        steps = self.schedule.sampling_steps(fast)
-        with tqdm(total=2 * len(steps), desc="BinauralGrad", disable=not progress) as bar:
-            first = noise.source(1, items=items, starts=starts, device=self.device)
-            mean = sample_stage(self.stage_one, self.schedule, conditions, first, fast,
-                                bar.update)
-            second = noise.source(2, items=items, starts=starts, device=self.device)
-            audio = sample_stage(self.stage_two, self.schedule, {**conditions, "mean": mean},
-                                 second, fast, bar.update)
-        return mean, audio
-
-    def _fast(self, inputs, warped, noise: PositionalNoise, fast: bool, progress: bool,
-              options: FastOptions):
-        models = [FastDenoiser(stage, dtype=options.dtype, compile=options.compile)
-                  for stage in (self.stage_one, self.stage_two)]
-        steps = self.schedule.sampling_steps(fast)
-        batch, length = inputs.mono.shape[0], inputs.mono.shape[-1]
-        plan = options.plan(length)
-        windows = [(item, start) for item in range(batch) for start in plan.starts]
-        tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
-        warped, results = warped.float(), []
-        stages = (self.stage_one.config, self.stage_two.config)
-        envelope = spreading = None
-        if any(config.prior_std == "envelope" for config in stages):
-            envelope = prior_envelope(inputs.mono, self.stage_one.config.frame_samples)
-        if any(needs_spreading(config) for config in stages):
-            spreading = dsp.spreading_gain(inputs.positions, length)
-        with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
-                  disable=not progress) as bar:
-            for offset in range(0, len(windows), group):
-                rows = windows[offset: offset + group]
-                batch_windows = Windows(warped, inputs.mono, inputs.positions,
-                                        [item for item, _ in rows], [start for _, start in rows],
-                                        plan.window, envelope, spreading)
-                mean, audio = run_wavefront(*models, steps, batch_windows, noise, tile=tile,
-                                            cache=cache, on_progress=_Progress(bar, len(rows)),
-                                            initial_scale=self.schedule.temperature)
-                results.append(torch.cat([mean, audio], dim=1))
-        joined = torch.cat(results)
-        if len(plan) > 1:
-            joined = stitch(joined.reshape(batch, len(plan), 3, -1).transpose(0, 1), plan)
-        return joined[:, :1], joined[:, 1:]
-
-
-def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
-                 conditions: dict[str, torch.Tensor], noise: NoiseSource, fast: bool = True,
-                 on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
-    """Ancestral sampling of one stage (paper Algorithm 2), every pass over the whole input.
-
-    The straightforward reference. It samples the stage's latent from unit noise and returns
-    the signal it stands for (`binauralgrad.prior`; the paper's stages diffuse the signal).
-
-    Args:
-        denoiser: the stage's denoiser.
-        schedule: the noise schedule.
-        conditions: `warped` (B,2,T), `mono` (B,1,T), `positions` (B,7,K) and, for stage two,
-            `mean` (B,1,T), in the denoiser's dtype.
-        noise: `noise(shape)` is called for the initial noise, then after each step with
-            sigma > 0.
-        fast: the 6-step fast schedule (default) or every training step.
-        on_step: called after each step.
-
-    Returns:
-        (B, C, T) the stage's signal.
-    """
-    condition = denoiser.encode_condition(**conditions)
-    prior = denoiser.prior(**conditions)
-    batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
-    sample = schedule.temperature * noise((batch, denoiser.config.out_channels, length)).to(dtype)
-    for step in schedule.sampling_steps(fast):
-        timestep = torch.tensor([step.timestep], device=condition.device,
-                                dtype=torch.float32 if fast else torch.long)
-        predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
-        fresh = noise(sample.shape).to(dtype) if step.sigma > 0 else None
-        sample = schedule.reverse_step(sample, predicted, step, fresh, prior=prior)
-        on_step()
-    return prior.decode(sample)
-
 
 def _default(value, default):
     return default if value is None else value
-
-
-class _Progress:
-    """Turns one window group's output frontier into progress-bar samples."""
-
-    def __init__(self, bar: tqdm, windows: int):
-        self.bar, self.windows, self.reported = bar, windows, 0
-
-    def __call__(self, done: int) -> None:
-        self.bar.update((done - self.reported) * self.windows)
-        self.reported = done

@@ -31,13 +31,14 @@ import time
 import torch
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig, NoiseSchedule
-from binauralgrad.chunking import CPU_TILE_S, MIN_TILE, estimate_memory
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.models.fast import cpu_bf16_supported
-from binauralgrad.training.benchmark import measure_training_throughput
+from binauralgrad.inference.backends import cpu_bf16_supported
+from binauralgrad.inference.memory import MIN_TILE, estimate_memory
+from binauralgrad.inference.options import CPU_TILE_S
 from binauralgrad.training.config import MODEL_SIZES
+from binauralgrad.training.throughput import measure_training_throughput
 
-SAMPLE_RATE = 48000
 SECTIONS = ("warp", "training", "default", "equal-length", "whole-input", "chunking", "gpu",
             "memory")
 
@@ -55,7 +56,7 @@ def best_time(function, repeats: int) -> float:
 def warp_speed(seconds: float, repeats: int) -> dict:
     """Seconds to warp `seconds` of 48 kHz mono audio on the CPU."""
     generator = torch.Generator().manual_seed(0)
-    mono = 0.1 * torch.randn(1, 1, int(seconds * 48000), generator=generator)
+    mono = 0.1 * torch.randn(1, 1, int(seconds * SAMPLE_RATE), generator=generator)
     positions = torch.randn(1, 7, int(seconds * 120), generator=generator) + 1.0
     geometric_warp(mono[..., :4000], positions[..., :10])  # warm-up
     elapsed = best_time(lambda: geometric_warp(mono, positions), repeats)
@@ -100,7 +101,7 @@ def test_signal(seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
         voice = sum(torch.sin(harmonic * phases) / harmonic for harmonic in range(1, 6))
         envelope = 0.05 * (1 - torch.cos(2 * torch.pi * 4 * time_axis))
         mono[first: first + len(time_axis)] = voice * envelope
-    frames = -(-length // 400)
+    frames = -(-length // FRAME_SAMPLES)
     positions = torch.tensor([[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0]]).repeat(frames, 1)
     positions[:, 1] += torch.linspace(-1.0, 1.0, frames)
     return mono, positions
@@ -229,12 +230,12 @@ def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None) -> flo
 
 
 def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
-    import binauralgrad.pipeline as pipeline_module
+    import binauralgrad.inference.sampler as sampler_module
 
     class Stop(Exception):
         pass
 
-    wavefront = pipeline_module.run_wavefront
+    wavefront = sampler_module.run_wavefront
 
     def stopping(*args, on_progress, **kwargs):
         def report(done: int) -> None:
@@ -244,7 +245,7 @@ def memory_child(size: str, seconds: float, stop_after_s: float | None) -> None:
 
         return wavefront(*args, on_progress=report, **kwargs)
 
-    pipeline_module.run_wavefront = stopping
+    sampler_module.run_wavefront = stopping
     mono, positions = test_signal(seconds)
     try:
         synthesize(pipeline_of(size), mono, positions)

@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from binauralgrad.evaluation import evaluate_pairs, format_table, pair_sequences, write_json
-from binauralgrad.plots import write_plots
+from binauralgrad.evaluation import (
+    evaluate_pairs,
+    format_table,
+    pair_sequences,
+    write_json,
+    write_plots,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

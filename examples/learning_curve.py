@@ -17,16 +17,12 @@ from pathlib import Path
 
 import torch
 
-from binauralgrad.audio_io import (
-    FRAME_SAMPLES,
-    read_positions,
-    read_wav,
-    write_positions,
-    write_wav,
-)
+from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.data import load_binaural_dataset
 from binauralgrad.data.sequence import BINAURAL, MONO, TX_POSITIONS
 from binauralgrad.data.synthetic import make_synthetic_dataset
+from binauralgrad.io.audio import read_wav, write_wav
+from binauralgrad.io.positions import read_positions, write_positions
 from binauralgrad.models.denoiser import load_denoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training import Trainer, TrainingConfig, diffusion_loss

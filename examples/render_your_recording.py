@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from binauralgrad import BinauralGradPipeline, dsp
-from binauralgrad.audio_io import SAMPLE_RATE, limit_peak, read_mono, write_audio, write_positions
 from binauralgrad.cli.path_options import add_path_options, describe_positions, positions_for
-from binauralgrad.constants import DEFAULT_MODEL_DIR
-from binauralgrad.plots import new_figure, save_figure
+from binauralgrad.constants import DEFAULT_MODEL_DIR, SAMPLE_RATE
+from binauralgrad.evaluation.plots import new_figure, save_figure
+from binauralgrad.io.audio import limit_peak, read_mono, write_audio
+from binauralgrad.io.positions import write_positions
 from binauralgrad.positions import POSITION_RATE
 
 

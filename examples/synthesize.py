@@ -12,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad import BinauralGradPipeline
-from binauralgrad.audio_io import read_positions, read_wav, write_wav
 from binauralgrad.data import find_sequences
+from binauralgrad.io.audio import read_wav, write_wav
+from binauralgrad.io.positions import read_positions
 
 
 def main(argv: list[str] | None = None) -> None:

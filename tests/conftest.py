@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def dataset_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def original_denoisers():
-    from binauralgrad.convert import load_original_denoiser
+    from binauralgrad.io.original import load_original_denoiser
 
     return {stage: load_original_denoiser(FIXTURES / f"original_stage_{name}_small.pt", stage)[0]
             for stage, name in ((1, "one"), (2, "two"))}
@@ -82,3 +83,65 @@ def speech_like(length: int, seed: int = 0) -> np.ndarray:
 def static_positions(frames: int, xyz=(1.0, 0.5, 0.0)) -> np.ndarray:
     """(frames, 7) rows of a talker standing still and facing forward."""
     return np.tile(np.array([*xyz, 0.0, 0.0, 0.0, 1.0], dtype=np.float32), (frames, 1))
+
+
+def moving_positions(frames: int) -> np.ndarray:
+    """(frames, 7) rows of a talker walking past: the warp changes over time."""
+    positions = static_positions(frames)
+    positions[:, 0] += np.linspace(0.0, 1.5, frames)
+    positions[:, 1] -= np.linspace(0.0, 1.0, frames)
+    return positions
+
+
+def synthesize_moving(pipeline, length: int, seed: int = 0, **options):
+    """The pipeline's output for `length` samples of speech-like audio from a walking talker."""
+    mono, positions = speech_like(length, seed), moving_positions(-(-length // 400))
+    return pipeline(mono, positions, generator=torch.Generator().manual_seed(seed),
+                    progress=False, **options)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny random pipeline shared by a module's tests."""
+    return make_tiny_pipeline(3)
+
+
+@pytest.fixture(scope="module")
+def unchunked(tiny):
+    """The tiny pipeline's default (wavefront) output for 6000 samples of a walking talker."""
+    return synthesize_moving(tiny, 6000)
+
+
+# A training run small enough for a test: the tiny model on the tiny data set.
+TINY_RUN = {"model_config": "tiny", "batch_size": 2, "clip_length": 4000, "chunk_length": 8000,
+            "hop_length": 4000, "log_every": 1, "num_workers": 0, "progress": False}
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps process-wide singletons; each run in this process starts from scratch."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def run_config(dataset_dir: Path, output_dir: Path, **overrides):
+    """A TrainingConfig of a tiny run on `dataset_dir`'s training split."""
+    from binauralgrad.training.config import TrainingConfig
+
+    values = {"stage": 1, "data_dir": str(dataset_dir / "trainset"), "output_dir": str(output_dir),
+              "max_steps": 2, **TINY_RUN, **overrides}
+    return TrainingConfig(**values)
+
+
+def read_log(output_dir: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl."""
+    lines = (output_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def train_log(output_dir: Path) -> dict[int, dict]:
+    """A run's logged training rows by step."""
+    return {row["step"]: row for row in read_log(output_dir) if "train/loss" in row}

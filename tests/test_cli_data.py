@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import read_wav
 from binauralgrad.cli import main
 from binauralgrad.data import (
     BinauralCollator,
@@ -18,6 +17,7 @@ from binauralgrad.data import (
     load_binaural_dataset,
     load_sequence,
 )
+from binauralgrad.io.audio import read_wav
 
 SMALL = ["--train-minutes", "0.1", "--test-minutes", "0.1", "--sequences", "2", "--quiet"]
 

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from binauralgrad import BinauralGradPipeline
-from binauralgrad.audio_io import read_wav
 from binauralgrad.cli import main
 from binauralgrad.constants import DEFAULT_MODEL_DIR
+from binauralgrad.io.audio import read_wav
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    """One demo run (the embedded model, 1 s) and what it printed."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["demo", "--output-dir", str(out), "--seconds", "1", "--quiet"]) == 0
+    return out, printed.getvalue()
 
 
 def test_the_embedded_model_loads_and_is_small():
@@ -16,10 +31,8 @@ def test_the_embedded_model_loads_and_is_small():
     assert pipeline.stage_two.config.use_mean_condition
 
 
-def test_demo_writes_the_scene_both_syntheses_and_scores_them(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(out), "--seconds", "1", "--quiet"]) == 0
-    printed = capsys.readouterr().out
+def test_demo_writes_the_scene_both_syntheses_and_scores_them(demo):
+    out, printed = demo
     assert "the embedded default model" in printed
     assert "| BinauralGrad" in printed and "| geometric warp" in printed
     reference = read_wav(out / "scene" / "binaural.wav", channels=2)
@@ -27,9 +40,9 @@ def test_demo_writes_the_scene_both_syntheses_and_scores_them(tmp_path, capsys):
         audio = read_wav(out / name, channels=2)
         assert audio.shape == reference.shape and np.isfinite(audio).all()
     assert (out / "scene.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # The README's command runs again as written: a demo replaces its own earlier output...
-    assert main(["demo", "--output-dir", str(out), "--seconds", "1", "--quiet"]) == 0
-    # ...but never a folder it did not write.
+
+
+def test_demo_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep")
@@ -38,10 +51,18 @@ def test_demo_writes_the_scene_both_syntheses_and_scores_them(tmp_path, capsys):
     assert (other / "notes.txt").read_text() == "keep"
 
 
-def test_synthesize_defaults_to_the_embedded_model(tmp_path):
+@pytest.mark.slow
+def test_the_demo_command_runs_again_as_written(tmp_path):
+    # The README's command, run twice: a demo replaces its own earlier output.
     out = tmp_path / "demo"
-    main(["demo", "--output-dir", str(out), "--seconds", "1", "--quiet", "--no-plot"])
-    scene = out / "scene"
+    for _ in range(2):
+        assert main(["demo", "--output-dir", str(out), "--seconds", "1", "--quiet",
+                     "--no-plot"]) == 0
+    assert read_wav(out / "binauralgrad.wav", channels=2).shape[1] == 48000
+
+
+def test_synthesize_defaults_to_the_embedded_model(demo, tmp_path):
+    scene = demo[0] / "scene"
     assert main(["synthesize", "--mono", str(scene / "mono.wav"), "--positions",
                  str(scene / "tx_positions.txt"), "--output", str(tmp_path / "x.wav"),
                  "--quiet"]) == 0

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from test_evaluation import PNG_SIGNATURE, make_testset, noisy, write_predictions
+from test_evaluation_folder import PNG_SIGNATURE, make_testset, noisy, write_predictions
 
 from binauralgrad.cli import main
-from binauralgrad.metrics import metric_names
+from binauralgrad.evaluation.metrics import metric_names
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import soundfile
 from conftest import make_tiny_pipeline, speech_like, static_positions
 
 from binauralgrad import positions
-from binauralgrad.audio_io import read_positions, read_wav, write_positions, write_wav
 from binauralgrad.cli import main
 from binauralgrad.cli.synthesize import fit_level
+from binauralgrad.io.audio import read_wav, write_wav
+from binauralgrad.io.positions import read_positions, write_positions
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ def test_clipping_is_prevented_or_reported(tmp_path, capsys):
 
 
 def test_the_commands_output_suffixes_are_the_writers_formats():
-    from binauralgrad.audio_io import OUTPUT_FORMATS
     from binauralgrad.cli.synthesize import OUTPUT_SUFFIXES
+    from binauralgrad.io.audio import OUTPUT_FORMATS
 
     assert set(OUTPUT_SUFFIXES) == set(OUTPUT_FORMATS)

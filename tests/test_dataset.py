@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import write_positions, write_wav
 from binauralgrad.data import (
     BinauralCollator,
     chunk_starts,
@@ -19,6 +18,8 @@ from binauralgrad.data import (
     load_binaural_dataset,
     load_sequence,
 )
+from binauralgrad.io.audio import write_wav
+from binauralgrad.io.positions import write_positions
 
 
 def make_sequence(folder, seconds, *, seed=0, binaural=True):

@@ -12,7 +12,8 @@ import soundfile
 from conftest import make_tiny_pipeline, speech_like
 
 from binauralgrad import positions
-from binauralgrad.audio_io import read_positions, read_wav
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -46,6 +47,8 @@ def test_render_your_recording_writes_audio_rows_and_a_picture(tmp_path, model, 
     assert "path: Circle(radius_m=1.2" in capsys.readouterr().out
 
 
+# Example scripts: the first render test keeps one in the default suite.
+@pytest.mark.slow
 def test_render_your_recording_takes_a_waypoint_file_and_refuses_bad_ones(tmp_path, model,
                                                                          capsys):
     render = load_example("render_your_recording")
@@ -64,6 +67,8 @@ def test_render_your_recording_takes_a_waypoint_file_and_refuses_bad_ones(tmp_pa
     assert "the path ends at 0.08 s" in capsys.readouterr().err
 
 
+# Example scripts: the first render test keeps one in the default suite.
+@pytest.mark.slow
 def test_synthesize_then_evaluate_scores_a_test_set(tmp_path, model, dataset_dir, capsys):
     load_example("synthesize").main(["--model", model, "--testset",
                                      str(dataset_dir / "testset"), "--output-dir",
@@ -76,11 +81,15 @@ def test_synthesize_then_evaluate_scores_a_test_set(tmp_path, model, dataset_dir
     assert "overall" in json.loads((tmp_path / "scores.json").read_text())
 
 
+# Example scripts: the first render test keeps one in the default suite.
+@pytest.mark.slow
 def test_learning_curve_trains_a_few_steps(capsys):
     load_example("learning_curve").main(["--steps", "3", "--clip-length", "4000"])
     assert "3 steps in" in capsys.readouterr().out
 
 
+# Example scripts: the first render test keeps one in the default suite.
+@pytest.mark.slow
 def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, dataset_dir,
                                                                      capsys):
     compare = load_example("compare_recipes")

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from binauralgrad import dsp, positions
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.positions import Circle, Line, Static, Waypoints, load_path
 
-SECOND = 48000
+SECOND = SAMPLE_RATE
 
 
 def mouth_direction(rows: np.ndarray) -> np.ndarray:

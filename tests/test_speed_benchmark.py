@@ -18,6 +18,8 @@ def script():
     return module
 
 
+# Timed synthesis of the script: its fresh-process memory rows stay in the default suite.
+@pytest.mark.slow
 def test_variant_rows_compare_each_path_with_the_first(script):
     variants = {"reference": {"implementation": "reference"}, "fast": {},
                 "chunked": {"chunk_seconds": 0.02, "overlap_seconds": 0.0,
@@ -31,8 +33,8 @@ def test_variant_rows_compare_each_path_with_the_first(script):
 
 
 def test_the_no_cache_budget_drops_only_the_cache(script):
-    from binauralgrad.chunking import FastOptions
-    from binauralgrad.models.fast import FastDenoiser
+    from binauralgrad.inference.folded import FastDenoiser
+    from binauralgrad.inference.options import FastOptions
 
     pipeline = script.pipeline_of("paper")
     models = [FastDenoiser(stage) for stage in (pipeline.stage_one, pipeline.stage_two)]
@@ -55,6 +57,8 @@ def test_memory_rows_measure_fresh_processes(script):
 
 
 
+# Timed synthesis of the script: its fresh-process memory rows stay in the default suite.
+@pytest.mark.slow
 def test_default_model_rows_time_the_embedded_pipeline(script):
     rows = script.default_model_rows(0.05, repeats=1)
     assert [row["variant"].split(",")[0] for row in rows] == ["embedded default"] * 2

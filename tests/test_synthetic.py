@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from binauralgrad.audio_io import read_positions, read_wav
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.data import find_sequences, head, load_sequence
 from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
@@ -15,8 +15,10 @@ from binauralgrad.data import synthetic
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
 from binauralgrad.data.trajectory import attitude_quaternion, random_trajectory
 from binauralgrad.dsp import SPEED_OF_SOUND
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 
-FS = 48000
+FS = SAMPLE_RATE
 
 
 def fixed_talker(azimuth_deg, distance=1.5, frames=120):

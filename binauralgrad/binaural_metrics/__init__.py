@@ -1,7 +1,17 @@
-"""The `evaluate` module of the benchmark's metrics: `evaluate.load(str(METRIC_PATH))`."""
+"""Deprecated: the `evaluate` module moved to `binauralgrad.evaluation.binaural_metrics`."""
 
-from pathlib import Path
+from __future__ import annotations
 
-METRIC_PATH = Path(__file__).with_name("binaural_metrics.py")
+import warnings
 
-__all__ = ["METRIC_PATH"]
+
+def __getattr__(name: str):
+    if name == "METRIC_PATH":
+        # stacklevel 2 names the caller's line, so the warning shows where to change it.
+        warnings.warn("binauralgrad.binaural_metrics is deprecated: use "
+                      "binauralgrad.evaluation.binaural_metrics.METRIC_PATH",
+                      DeprecationWarning, stacklevel=2)
+        from binauralgrad.evaluation.binaural_metrics import METRIC_PATH
+
+        return METRIC_PATH
+    raise AttributeError(f"module 'binauralgrad.binaural_metrics' has no attribute {name!r}")

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from binauralgrad.convert import convert_original
+    from binauralgrad.io.original import convert_original
 
     folder = convert_original(args.stage_one, args.stage_two, args.output, overwrite=args.overwrite)
     print(f"wrote pipeline folder {folder}")

@@ -55,8 +55,10 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from binauralgrad import BinauralGradPipeline
-    from binauralgrad.audio_io import atomic_folder, write_positions, write_wav
     from binauralgrad.data.synthetic import simulate_sequence
+    from binauralgrad.io.atomic import atomic_folder
+    from binauralgrad.io.audio import write_wav
+    from binauralgrad.io.positions import write_positions
 
     out = args.output_dir
     ours = (out / DEMO_MARKER).is_file()
@@ -80,7 +82,7 @@ def run_demo(args: argparse.Namespace) -> int:
         write_wav(folder / "binauralgrad.wav", result.audio.numpy())
         write_wav(folder / "geowarp.wav", result.warped.numpy())
         if args.plot:
-            from binauralgrad.scene_plot import plot_scene
+            from binauralgrad.evaluation.scene_plot import plot_scene
 
             plot_scene(scene["positions"], scene["binaural"],
                        {name: audio.numpy() for name, audio in systems.items()},
@@ -101,8 +103,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def score_table(predictions: dict, reference) -> str:
     """The benchmark's metrics of each prediction ({name: (2, T) tensor}) against the
     reference (2, T), as a table."""
-    from binauralgrad.evaluation import format_table
-    from binauralgrad.metrics import compute_metrics
+    from binauralgrad.evaluation.folder import format_table
+    from binauralgrad.evaluation.metrics import compute_metrics
 
     rows = {name: compute_metrics(audio, reference) for name, audio in predictions.items()}
     return format_table(rows, first_column="vs. simulated ears")

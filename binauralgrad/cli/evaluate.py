@@ -55,14 +55,19 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from binauralgrad.evaluation import evaluate_pairs, format_table, pair_sequences, write_json
+    from binauralgrad.evaluation.folder import (
+        evaluate_pairs,
+        format_table,
+        pair_sequences,
+        write_json,
+    )
 
     pairs = pair_sequences(args.pred_dir, args.ref_dir)
     # Refuse before the long part rather than after it.
     if args.json:
         _refuse_existing(args.json, args.overwrite)
     if args.plot:
-        from binauralgrad.plots import plot_files
+        from binauralgrad.evaluation.plots import plot_files
 
         if args.plot.exists() and not args.plot.is_dir():
             raise ValueError(f"--plot {args.plot} is a file, not a folder")
@@ -74,7 +79,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_json(args.json, result.to_dict(), overwrite=args.overwrite)
         print(f"wrote {args.json}")
     if args.plot:
-        from binauralgrad.plots import write_plots
+        from binauralgrad.evaluation.plots import write_plots
 
         files = {p.name: {"reference": p.reference, "prediction": p.prediction} for p in pairs}
         write_plots(
@@ -97,7 +102,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
 
-    from binauralgrad.benchmark import run_benchmark as benchmark
+    from binauralgrad.evaluation.benchmark import run_benchmark as benchmark
 
     benchmark(
         args.model,

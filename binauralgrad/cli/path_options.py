@@ -136,7 +136,7 @@ def positions_for(source, num_samples: int, *, path_file: Path | None = None
     Returns:
         (ceil(T / 400), 7) float32 rows, and a one-line label for the user.
     """
-    from binauralgrad.audio_io import read_positions
+    from binauralgrad.io.positions import read_positions
 
     if isinstance(source, Path):
         return read_positions(source), f"tracking rows from {source}"

@@ -108,7 +108,7 @@ def fit_level(audio, args: argparse.Namespace):
     """Scales an output beyond full scale down, or with --keep-level reports it: never silent."""
     import numpy as np
 
-    from binauralgrad.audio_io import limit_peak
+    from binauralgrad.io.audio import limit_peak
 
     peak = float(np.abs(audio).max())
     if peak <= 1.0:
@@ -129,7 +129,8 @@ def fit_level(audio, args: argparse.Namespace):
 def run_synthesize(args: argparse.Namespace) -> int:
     import torch
 
-    from binauralgrad.audio_io import read_mono, resample, write_audio, write_positions
+    from binauralgrad.io.audio import read_mono, resample, write_audio
+    from binauralgrad.io.positions import write_positions
 
     source = describe_positions(args)  # before the slow parts: option mistakes fail at once
     check_outputs(args)

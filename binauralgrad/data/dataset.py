@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from binauralgrad.audio_io import FRAME_SAMPLES, read_positions, read_wav
+from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.data.sequence import (
     BINAURAL,
     GEOWARP,
@@ -18,6 +18,8 @@ from binauralgrad.data.sequence import (
     inspect_sequence,
     warp_range,
 )
+from binauralgrad.io.audio import read_wav
+from binauralgrad.io.positions import read_positions
 
 CHUNK_LENGTH = 96000  # 2 s, the paper's training chunk
 HOP_LENGTH = 48000  # chunks overlap by half

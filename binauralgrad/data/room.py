@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.dsp import SPEED_OF_SOUND
 
 IMAGE_ORDER = 2

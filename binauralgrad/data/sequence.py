@@ -12,14 +12,9 @@ import numpy as np
 import torch
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import (
-    FRAME_SAMPLES,
-    SAMPLE_RATE,
-    audio_info,
-    read_positions,
-    read_wav,
-    write_wav,
-)
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.io.audio import audio_info, read_wav, write_wav
+from binauralgrad.io.positions import read_positions
 
 MONO = "mono.wav"
 BINAURAL = "binaural.wav"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.data.blocks import frame_count, frame_filter, smooth_noise, upsample_frames
 
 WINDOW = 960  # 20 ms frames, hop 10 ms: the rate at which the vocal tract changes

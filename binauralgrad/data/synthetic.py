@@ -12,13 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import FRAME_SAMPLES, SAMPLE_RATE, write_positions, write_wav
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.data import head
 from binauralgrad.data.blocks import delay_line, frame_count, frame_filter, upsample_frames
 from binauralgrad.data.room import Room, image_sources, random_room
 from binauralgrad.data.sequence import BINAURAL, MONO, RX_POSITIONS, TX_POSITIONS
 from binauralgrad.data.speech import speech_files, speech_from_files, speech_like_signal
 from binauralgrad.data.trajectory import random_trajectory
+from binauralgrad.io.audio import write_wav
+from binauralgrad.io.positions import write_positions
 
 REFERENCE_DISTANCE = 0.5  # a path this long has gain 1; the ears then peak around 0.1-0.5
 SHADOW_WINDOW = 512  # head-shadow filter frames (10.7 ms)
@@ -81,7 +83,8 @@ def render_binaural(source: np.ndarray, positions: np.ndarray, *, room: Room | N
     """
     num_samples = len(source)
     if num_samples != FRAME_SAMPLES * len(positions):
-        raise ValueError(f"source of {num_samples} samples needs {num_samples / 400:g} rows")
+        raise ValueError(f"source of {num_samples} samples needs "
+                         f"{num_samples / FRAME_SAMPLES:g} rows")
     mouth, facing = _talker_pose(positions)
     paths = image_sources(room, mouth, facing) if room is not None else [(mouth, facing, 1.0)]
     ears = np.zeros((2, num_samples), dtype=np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from binauralgrad.audio_io import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.data.blocks import smooth_noise
 
 POSITION_RATE = SAMPLE_RATE / FRAME_SAMPLES  # 120 Hz

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from binauralgrad import dsp
 from binauralgrad.constants import POSITION_COLUMNS
-from binauralgrad.hub import load_safetensors, load_state_strict, resolve_file
+from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
 from binauralgrad.prior import Prior, envelope, needs_spreading, stage_prior
@@ -140,7 +140,7 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         # model and, once training has attached it (`training_info`), the recipe.
         from huggingface_hub import ModelCard
 
-        from binauralgrad.cards import denoiser_card
+        from binauralgrad.io.cards import denoiser_card
 
         return ModelCard(denoiser_card(self.config, getattr(self, "training_info", None)))
 

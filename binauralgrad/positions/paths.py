@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from binauralgrad.audio_io import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 
 POSITION_RATE = SAMPLE_RATE / FRAME_SAMPLES  # 120 rows per second
 # Closer than this, two heads overlap: the mouth sits 9 cm from the talker's tracked point, so at

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from binauralgrad.audio_io import SAMPLE_RATE
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.positions.paths import (
     FACINGS,
     _choice,

@@ -19,7 +19,7 @@ _EXPORTS = {
     "train": "binauralgrad.training.loop",
     "assemble_pipeline": "binauralgrad.training.export",
     "export_denoiser": "binauralgrad.training.export",
-    "measure_training_throughput": "binauralgrad.training.benchmark",
+    "measure_training_throughput": "binauralgrad.training.throughput",
 }
 
 __all__ = list(_EXPORTS)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from binauralgrad.io.atomic import replace_folder, write_text
+
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"  # a one-line file naming the newest complete checkpoint folder
 TRAINER_STATE = "trainer_state.json"
@@ -45,7 +47,8 @@ class TrainerState:
             raise ValueError(f"{path} is not a trainer state ({error})") from error
 
     def write(self, folder: str | os.PathLike) -> None:
-        _write_atomically(Path(folder) / TRAINER_STATE, json.dumps(asdict(self), indent=2) + "\n")
+        write_text(Path(folder) / TRAINER_STATE, json.dumps(asdict(self), indent=2) + "\n",
+                   overwrite=True, sync=True)
 
 
 def checkpoint_name(step: int) -> str:
@@ -85,10 +88,8 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: TrainerSt
         state.write(staging)  # written last: its presence marks the folder complete
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-        _write_atomically(root / LATEST, final.name + "\n")
+        replace_folder(staging, final)
+        write_text(root / LATEST, final.name + "\n", overwrite=True, sync=True)
         rotate_checkpoints(root, keep)
     accelerator.wait_for_everyone()
     return final
@@ -147,10 +148,32 @@ def resolve_resume(output_dir: str | os.PathLike, resume: str | None) -> Path | 
     return folder
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+def restore(accelerator, output_dir: str | os.PathLike, resume: str | None, *, stage: int,
+            seed: int, ema=None) -> TrainerState | None:
+    """Loads the checkpoint `--resume` means into the run; None for a fresh start.
+
+    Args:
+        accelerator: the run's Accelerator (model, optimizer and scaler prepared).
+        output_dir: the run's folder. resume: None, "latest" or a checkpoint folder.
+        stage, seed: the run's, which the checkpoint must share.
+        ema: the run's ExponentialMovingAverage, if it keeps one.
+
+    Raises:
+        FileExistsError: a fresh start (no `resume`) in a folder that holds checkpoints.
+        ValueError: a checkpoint of another stage or seed.
+    """
+    checkpoint = resolve_resume(output_dir, resume)
+    if checkpoint is None and resume is None and \
+            list_checkpoints(Path(output_dir) / CHECKPOINTS):
+        raise FileExistsError(f"{output_dir} already holds checkpoints; pass --resume latest to "
+                              "continue, or choose a new output folder")
+    if checkpoint is None:
+        return None
+    saved = TrainerState.read(checkpoint)
+    if (saved.stage, saved.seed) != (stage, seed):
+        raise ValueError(f"{checkpoint} is stage {saved.stage} with seed {saved.seed}; "
+                         f"this run is stage {stage} with seed {seed}")
+    accelerator.load_state(str(checkpoint))
+    if ema is not None:
+        ema.load(checkpoint)
+    return saved

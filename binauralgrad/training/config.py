@@ -6,9 +6,9 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 from binauralgrad.constants import FRAME_SAMPLES
+from binauralgrad.io.atomic import write_text
 from binauralgrad.models.config import DenoiserConfig
 from binauralgrad.prior import PRIOR_STDS, PRIORS
 
@@ -196,11 +196,8 @@ class TrainingConfig:
         return cls(**values)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the config as JSON (atomically: temp file + rename)."""
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(temporary, path)
+        """Writes the config as JSON, atomically (replacing an earlier one)."""
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n", overwrite=True)
 
 
 def _is_number(value) -> bool:

@@ -31,7 +31,7 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
     Returns:
         The path written.
     """
-    from binauralgrad.plots import new_figure, save_figure
+    from binauralgrad.evaluation.plots import new_figure, save_figure
 
     rows = read_metrics(metrics_file)
     panels = {"train/loss": [(row["step"], row["train/loss"]) for row in rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.data import BinauralCollator
@@ -116,3 +116,30 @@ class TrainingCollator:
         frames = (length - self.clip_length) // FRAME_SAMPLES + 1
         offset = FRAME_SAMPLES * int(torch.randint(frames, (1,), generator=generator))
         return {**row, "start": int(row["start"]) + offset, "length": self.clip_length}
+
+
+def build_loader(config, schedule) -> tuple[EpochSampler, DataLoader]:
+    """The run's data: its data set's chunks in seeded order, batched by `TrainingCollator`.
+
+    Args:
+        config: the TrainingConfig (data folder, chunking, sizes, seed, noise levels, workers).
+        schedule: the NoiseSchedule, whose fast steps "fast" noise levels draw from.
+
+    Returns:
+        The sampler (to set each epoch) and the DataLoader of micro-batches.
+    """
+    from binauralgrad.data import load_binaural_dataset
+
+    rows = load_binaural_dataset(config.data_dir, chunk_length=config.chunk_length,
+                                 hop_length=config.hop_length)
+    if len(rows) < config.micro_batch_size:
+        raise ValueError(f"{config.data_dir} has {len(rows)} chunks of {config.chunk_length}"
+                         f" samples, fewer than one micro-batch ({config.micro_batch_size})")
+    sampler = EpochSampler(len(rows), config.seed)
+    model_config = config.denoiser_config()
+    levels = schedule.fast_timesteps() if config.noise_levels == "fast" else None
+    collator = TrainingCollator(config.clip_length, model_config.out_channels,
+                                model_config.num_train_steps, levels)
+    loader = DataLoader(SeededRows(rows), batch_size=config.micro_batch_size, sampler=sampler,
+                        drop_last=True, collate_fn=collator, num_workers=config.num_workers)
+    return sampler, loader

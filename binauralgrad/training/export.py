@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from binauralgrad.audio_io import atomic_folder
+from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.ema import ExponentialMovingAverage

@@ -13,14 +13,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from binauralgrad.models.denoiser import BinauralDenoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training import checkpoints as ckpt
 from binauralgrad.training.config import TrainingConfig
-from binauralgrad.training.data import EpochSampler, SeededRows, TrainingCollator
+from binauralgrad.training.data import build_loader
 from binauralgrad.training.ema import ExponentialMovingAverage
 from binauralgrad.training.export import export_denoiser, push_denoiser
 from binauralgrad.training.losses import TERM_NAMES, diffusion_loss
@@ -86,7 +85,7 @@ class Trainer:
             torch.manual_seed(config.seed)
             model = BinauralDenoiser(config.denoiser_config())
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-        self.sampler, loader = self._build_loader()
+        self.sampler, loader = build_loader(config, self.schedule)
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
         self._validation_batch: dict[str, torch.Tensor] | None = None  # loaded on first use
         self.ema = None
@@ -105,24 +104,6 @@ class Trainer:
     @property
     def unwrapped(self) -> BinauralDenoiser:
         return self.accelerator.unwrap_model(self.model)
-
-    def _build_loader(self) -> tuple[EpochSampler, DataLoader]:
-        from binauralgrad.data import load_binaural_dataset
-
-        config = self.config
-        rows = load_binaural_dataset(config.data_dir, chunk_length=config.chunk_length,
-                                     hop_length=config.hop_length)
-        if len(rows) < config.micro_batch_size:
-            raise ValueError(f"{config.data_dir} has {len(rows)} chunks of {config.chunk_length}"
-                             f" samples, fewer than one micro-batch ({config.micro_batch_size})")
-        sampler = EpochSampler(len(rows), config.seed)
-        model_config = config.denoiser_config()
-        levels = self.schedule.fast_timesteps() if config.noise_levels == "fast" else None
-        collator = TrainingCollator(config.clip_length, model_config.out_channels,
-                                    model_config.num_train_steps, levels)
-        loader = DataLoader(SeededRows(rows), batch_size=config.micro_batch_size, sampler=sampler,
-                            drop_last=True, collate_fn=collator, num_workers=config.num_workers)
-        return sampler, loader
 
     def run(self) -> TrainingResult:
         """Trains until `max_steps` or SIGTERM; checkpoints, exports and (optionally) pushes."""
@@ -156,21 +137,11 @@ class Trainer:
     def _start(self) -> None:
         """Resumes from a checkpoint, or starts fresh in a folder without one."""
         config, accelerator = self.config, self.accelerator
-        checkpoint = ckpt.resolve_resume(self.output_dir, config.resume)
-        if checkpoint is None and config.resume is None and \
-                ckpt.list_checkpoints(self.output_dir / ckpt.CHECKPOINTS):
-            raise FileExistsError(f"{self.output_dir} already holds checkpoints; pass "
-                                  "--resume latest to continue, or choose a new output folder")
-        if checkpoint is not None:
-            saved = ckpt.TrainerState.read(checkpoint)
-            if (saved.stage, saved.seed) != (config.stage, config.seed):
-                raise ValueError(f"{checkpoint} is stage {saved.stage} with seed {saved.seed}; "
-                                 f"this run is stage {config.stage} with seed {config.seed}")
-            accelerator.load_state(str(checkpoint))
-            if self.ema is not None:
-                self.ema.load(checkpoint)
+        saved = ckpt.restore(accelerator, self.output_dir, config.resume, stage=config.stage,
+                             seed=config.seed, ema=self.ema)
+        if saved is not None:
             self.state = saved
-            logger.info(f"resumed from {checkpoint} at step {saved.step}", main_process_only=True)
+            logger.info(f"resumed ({config.resume}) at step {saved.step}", main_process_only=True)
         if accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             config.save(self.output_dir / "training_config.json")

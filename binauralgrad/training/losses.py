@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from binauralgrad.metrics import phase_distance
+from binauralgrad.evaluation.metrics import phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
 from binauralgrad.schedule import NoiseSchedule
 

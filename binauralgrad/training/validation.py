@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from binauralgrad.metrics import compute_metrics
+from binauralgrad.evaluation.metrics import compute_metrics
+from binauralgrad.inference.reference import sample_stage
 from binauralgrad.models.denoiser import BinauralDenoiser
-from binauralgrad.pipeline import sample_stage
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.config import TrainingConfig
 from binauralgrad.training.data import TrainingCollator, mix_seed

@@ -1,0 +1,86 @@
+"""The wavefront over whole inputs or chunk windows, in groups that fit the memory budget."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from binauralgrad import dsp
+from binauralgrad.inference.chunks import stitch
+from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.options import FastOptions
+from binauralgrad.inference.wavefront import run_wavefront
+from binauralgrad.inference.windows import Windows
+from binauralgrad.models.denoiser import BinauralDenoiser
+from binauralgrad.prior import envelope, needs_spreading
+from binauralgrad.schedule import NoiseSchedule
+
+
+def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
+                     schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
+                     warped: torch.Tensor, noise: PositionalNoise, *, fast: bool = True,
+                     progress: bool = True, options: FastOptions | None = None,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both stages through the wavefront, over each input whole or in the chunks of `options`.
+
+    Args:
+        stage_one, stage_two: the pipeline's denoisers (folded here, left unchanged).
+        schedule: the noise schedule.
+        mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
+        noise: the positional noise (the reference draws the same).
+        fast: the 6-step schedule or every training step. progress: show a progress bar.
+        options: dtype, tile, chunks, memory budget, compile (default: FastOptions()).
+
+    Returns:
+        (mean (B, 1, T), binaural (B, 2, T)) float32.
+    """
+    options = options or FastOptions()
+    models = [FastDenoiser(stage, dtype=options.dtype, compile=options.compile)
+              for stage in (stage_one, stage_two)]
+    steps = schedule.sampling_steps(fast)
+    batch, length = mono.shape[0], mono.shape[-1]
+    plan = options.plan(length)
+    windows = [(item, start) for item in range(batch) for start in plan.starts]
+    tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
+    whole = _prior_inputs([stage_one.config, stage_two.config], mono, positions)
+    warped, results = warped.float(), []
+    with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
+              disable=not progress) as bar:
+        for offset in range(0, len(windows), group):
+            rows = windows[offset: offset + group]
+            chosen = Windows(warped, mono, positions, [item for item, _ in rows],
+                             [start for _, start in rows], plan.window, *whole)
+            mean, audio = run_wavefront(*models, steps, chosen, noise, tile=tile, cache=cache,
+                                        on_progress=_Progress(bar, len(rows)),
+                                        initial_scale=schedule.temperature)
+            results.append(torch.cat([mean, audio], dim=1))
+    joined = torch.cat(results)
+    if len(plan) > 1:
+        joined = stitch(joined.reshape(batch, len(plan), 3, -1).transpose(0, 1), plan)
+    return joined[:, :1], joined[:, 1:]
+
+
+def _prior_inputs(configs, mono: torch.Tensor, positions: torch.Tensor):
+    """(envelope, spreading) of the whole inputs where a stage's prior needs them, else None.
+
+    Computed once over the whole input, so that every tiling and chunking sees the same values.
+    """
+    scaled = None
+    if any(config.prior_std == "envelope" for config in configs):
+        scaled = envelope(mono, configs[0].frame_samples)
+    spreading = None
+    if any(needs_spreading(config) for config in configs):
+        spreading = dsp.spreading_gain(positions, mono.shape[-1])
+    return scaled, spreading
+
+
+class _Progress:
+    """Turns one window group's output frontier into progress-bar samples."""
+
+    def __init__(self, bar: tqdm, windows: int):
+        self.bar, self.windows, self.reported = bar, windows, 0
+
+    def __call__(self, done: int) -> None:
+        self.bar.update((done - self.reported) * self.windows)
+        self.reported = done

@@ -1,0 +1,271 @@
+"""Wavefront sampling: both stages, all steps and all layers as one stream of tiles over time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.ring import Ring, ring_capacity
+from binauralgrad.inference.windows import Windows
+from binauralgrad.prior import Prior, needs_spreading, stage_prior
+from binauralgrad.schedule import NoiseSchedule, SamplingStep
+
+CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
+
+
+class _Layer:
+    """One residual layer of one pass: its output frontier and the input rows it still needs."""
+
+    def __init__(self, dilation: int, template: torch.Tensor):
+        self.dilation = dilation
+        self.pending = template.new_zeros(template.shape[0], dilation, template.shape[-1])
+        self.pending_start = -dilation  # the zero padding before the window
+        self.done = 0
+        self.padded = False
+
+
+class _Pass:
+    """One reverse step of one stage: input projection, residual layers, head and update."""
+
+    def __init__(self, model: FastDenoiser, step: SamplingStep, draw: int, template: torch.Tensor):
+        self.step, self.draw = step, draw
+        timestep = torch.tensor([step.timestep], dtype=torch.float32 if isinstance(
+            step.timestep, float) else torch.long)
+        self.biases = model.step_biases(timestep)
+        self.layers = [_Layer(dilation, template) for dilation in model.dilations]
+        self.inputs = template.new_zeros(template.shape[0], 0, model.config.out_channels,
+                                         dtype=torch.float32)
+        self.input_done = 0
+        self.done = 0
+
+
+class StageStream:
+    """One stage's six (or N) passes as a wavefront, with its conditioner cache.
+
+    Args:
+        model: the stage's prepared denoiser.
+        stage: 1 or 2 (selects the noise streams).
+        steps: the reverse steps in order. windows: what to synthesise.
+        noise: the positional noise. tile: samples a node advances per tick at most.
+        cache: keep every layer's projected condition for the passes (else keep only the
+            condition and project it again in each pass).
+        mean: stage two's condition source: stage one's stream.
+        initial_scale: the initial noise's standard deviation (the schedule's temperature).
+    """
+
+    def __init__(self, model: FastDenoiser, stage: int, steps: list[SamplingStep],
+                 windows: Windows, noise: PositionalNoise, tile: int, *, cache: bool = True,
+                 mean: StageStream | None = None, initial_scale: float = 1.0):
+        self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
+        self.initial_scale = initial_scale
+        self.tile, self.cache, self.mean = tile, cache, mean
+        batch, length = len(windows.items), windows.length
+        width = 2 * model.channels
+        template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
+        self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
+        capacity = ring_capacity(model.receptive_field, len(steps), tile,
+                                 model.config.encoder_reach)
+        widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
+        self.rings = [Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
+                      for ring_width in widths]
+        self.work = model.workspace(batch, CATCH_UP * tile)
+        self._chained = None  # (the last layer output still in the chain, its first row)
+        self._chain_start = 0
+        self.condition_done = 0
+        self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
+        self.ready = 0
+
+    @property
+    def length(self) -> int:
+        return self.windows.length
+
+    def tick(self) -> bool:
+        """Advances every node by up to one tile; returns whether anything moved."""
+        moved = self._encode()
+        incoming = None
+        for index, current in enumerate(self.passes):
+            incoming = self._advance_pass(current, incoming, first=index == 0)
+            moved |= incoming is not None
+        if incoming is not None:
+            first, count = self.ready, incoming.shape[1]
+            prior = self._prior_rows(first, count)
+            self.output[:, first: first + count] = incoming if prior is None else \
+                prior.decode(incoming)
+            self.ready += count
+        self._release()
+        return moved
+
+    def _encode(self) -> bool:
+        limit = self.length
+        if self.mean is not None and self.mean.ready < self.length:
+            limit = self.mean.ready - self.model.config.encoder_reach
+        first = self.condition_done
+        last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
+        if last <= first:
+            return False
+        reach = self.model.config.encoder_reach
+        low, high = first - reach, last + reach
+        audio = [self.windows.gather(self.windows.warped, low, high),
+                 self.windows.gather(self.windows.mono, low, high)]
+        if self.mean is not None:
+            audio.append(_rows_to_channels(self.mean.output, low, high, self.length))
+        view = self.windows.view(low, high)
+        condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
+        if self.cache:
+            for index, ring in enumerate(self.rings):
+                ring.write(self.model.project_condition(condition, index))
+        else:
+            self.rings[0].write(condition)
+        self.condition_done = last
+        return True
+
+    def _conditioner(self, index: int, first: int, last: int) -> torch.Tensor:
+        if self.cache:
+            return self.rings[index].read(first, last)
+        return self.model.project_condition(self.rings[0].read(first, last), index)
+
+    def _advance_pass(self, current: _Pass, incoming, *, first: bool):
+        if first:  # the stage's initial noise, drawn per absolute sample
+            start = current.input_done
+            count = min(self.tile, self.length - start)
+            incoming = None
+            if count > 0:
+                incoming = self.initial_scale * self._noise(0, start, count)
+        rows = None
+        if incoming is not None:
+            current.inputs = torch.cat([current.inputs, incoming], 1)
+            current.input_done += incoming.shape[1]
+            rows = self.model.input_rows(incoming)
+        complete = current.input_done == self.length
+        for index, layer in enumerate(current.layers):
+            rows = self._advance_layer(current, index, layer, rows, complete)
+            complete = layer.done == self.length
+        if rows is None:
+            return None
+        return self._update(current, rows)
+
+    def _advance_layer(self, current: _Pass, index: int, layer: _Layer, incoming, complete: bool):
+        held, arriving = layer.pending.shape[1], 0 if incoming is None else incoming.shape[1]
+        padding = layer.dilation if complete and not layer.padded else 0
+        rows = self._layer_rows(incoming, held, held + arriving + padding)
+        rows[:, :held] = layer.pending
+        if padding:  # the zero padding after the window
+            rows[:, held + arriving:] = 0
+            layer.padded = True
+        end = layer.pending_start + rows.shape[1]
+        ring = self.rings[index if self.cache else 0]
+        first = layer.done
+        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
+        # the whole wavefront to the rate of its slowest node.
+        last = min(self.length if layer.padded else end - layer.dilation,
+                   first + CATCH_UP * self.tile, ring.end)
+        if last <= first:
+            layer.pending = rows.clone()
+            return None
+        count = last - first
+        layer.pending = rows[:, count:].clone()  # before the layer writes its output over rows
+        out = self.model.layer(index, rows[:, : count + 2 * layer.dilation],
+                               self._conditioner(index, first, last), current.biases[index],
+                               first, self.length, self.work)
+        layer.pending_start, layer.done = last - layer.dilation, last
+        self._chained = (out, self._chain_start + layer.dilation)
+        return out
+
+    def _layer_rows(self, incoming, held: int, total: int) -> torch.Tensor:
+        """`total` chain rows for a layer: `held` rows to fill, then `incoming`, then the rest.
+
+        When `incoming` is the previous layer's output, still in the chain with room before it,
+        the rows are placed around it and it is not copied. Everything below and after it in
+        the chain has been consumed (the previous layer's held rows are already saved).
+        """
+        chained, self._chained = self._chained, None
+        if incoming is not None and chained is not None and chained[0] is incoming \
+                and chained[1] >= held:
+            start = chained[1] - held
+            rows = self.work.rows(start, total)
+            if rows.data_ptr() == incoming.data_ptr() - held * incoming.stride(1) * \
+                    incoming.element_size():
+                self._chain_start = start
+                return rows
+        if chained is not None and chained[0] is incoming:
+            incoming = incoming.clone()  # it may lie where the rows go
+        self._chain_start = self.work.front
+        rows = self.work.rows(self._chain_start, total)
+        if incoming is not None:
+            rows[:, held: held + incoming.shape[1]] = incoming
+        return rows
+
+    def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
+        """The reverse step (paper Eq. 3) on the samples the last layer just finished."""
+        count, first, step = rows.shape[1], current.done, current.step
+        predicted = self.model.head(rows)
+        sample = current.inputs[:, :count]
+        current.inputs = current.inputs[:, count:]
+        fresh = self._noise(current.draw + 1, first, count) if step.sigma > 0 else None
+        current.done += count
+        return NoiseSchedule.reverse_step(sample, predicted, step, fresh,
+                                          prior=self._prior_rows(first, count))
+
+    def _prior_rows(self, first: int, count: int) -> Prior | None:
+        """The stage's prior at window samples first .. first + count - 1, as (B, count, C) rows."""
+        config, last = self.model.config, first + count
+        if config.diffuses_signal:
+            return None
+        mean = envelope = spreading = None
+        if self.mean is not None:
+            mean = _rows_to_channels(self.mean.output, first, last, self.length)
+        if config.prior_std == "envelope":
+            envelope = self.windows.gather(self.windows.envelope, first, last)
+        if needs_spreading(config):
+            spreading = self.windows.gather(self.windows.spreading, first, last)
+        warped = self.windows.gather(self.windows.warped, first, last)
+        return stage_prior(config, warped, mean, envelope, spreading).transposed()
+
+    def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
+        starts = [start + first for start in self.windows.starts]
+        return self.noise.sample(self.stage, draw, items=self.windows.items, starts=starts,
+                                 length=count, channels=self.model.config.out_channels,
+                                 device=self.model.device)
+
+    def _release(self) -> None:
+        for index, ring in enumerate(self.rings):
+            layers = range(len(self.model.dilations)) if not self.cache else [index]
+            oldest = min(current.layers[i].done for current in self.passes for i in layers)
+            ring.start = max(ring.start, min(oldest, self.condition_done))
+
+
+def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) -> torch.Tensor:
+    """(B, L, C) rows -> (B, C, last - first) for window samples first .. last - 1, zero outside."""
+    low, high = max(first, 0), min(last, length)
+    return F.pad(rows[:, low:high].transpose(1, 2), (low - first, last - high))
+
+
+def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
+                  windows: Windows, noise: PositionalNoise, *, tile: int, cache: bool = True,
+                  on_progress: Callable[[int], object] = lambda done: None,
+                  initial_scale: float = 1.0):
+    """Samples both stages over `windows` as one wavefront.
+
+    Every sample of every layer, pass and stage is computed once; memory is set by `tile` and the
+    receptive field, not by the length.
+
+    Returns:
+        (mean (B, 1, L), binaural (B, 2, L)) float32.
+    """
+    if tile < 1:
+        raise ValueError(f"tile must be a positive number of samples, got {tile}")
+    one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache,
+                      initial_scale=initial_scale)
+    two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one,
+                      initial_scale=initial_scale)
+    while two.ready < windows.length:
+        moved = one.tick()
+        moved = two.tick() or moved
+        if not moved:
+            raise RuntimeError("the wavefront stalled (a scheduling bug)")
+        on_progress(two.ready)
+    return one.output.transpose(1, 2), two.output.transpose(1, 2)

@@ -1,0 +1,22 @@
+"""FastOptions: the memory budget sets the tile, the cache and the windows per batch."""
+
+from __future__ import annotations
+
+import torch
+from conftest import synthesize_moving
+
+from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.options import FastOptions
+
+
+def test_memory_budget_sets_windows_per_batch_and_keeps_the_audio(tiny, unchunked):
+    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    one_window = FastOptions(max_memory_mb=None).schedule(models, 6, 960, 8)
+    assert one_window == (960, True, 1)
+    roomy = FastOptions(max_memory_mb=64).schedule(models, 6, 960, 8)
+    tight = FastOptions(max_memory_mb=2).schedule(models, 6, 960, 8)
+    assert roomy == (960, True, 8) and tight[0] < 960 and tight[2] == 1
+    overlap_s = tiny.receptive_field_seconds() + 0.002
+    budgeted = synthesize_moving(tiny, 6000, chunk_seconds=0.02, overlap_seconds=overlap_s,
+                                 crossfade_seconds=0.004, max_memory_mb=2)
+    assert torch.equal(budgeted.audio, unchunked.audio)
