@@ -27,11 +27,10 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad import dsp
-from binauralgrad.audio_io import read_positions, read_wav
 from binauralgrad.data.room import random_room
 from binauralgrad.data.synthetic import REFERENCE_DISTANCE, dataset_room, render_binaural
-from binauralgrad.evaluation import format_table
-from binauralgrad.metrics.compute import compute_metrics, metric_names, weighted_mean
+from binauralgrad.evaluation import compute_metrics, format_table, metric_names, weighted_mean
+from binauralgrad.io import read_positions, read_wav
 
 PRIOR_GAIN = 0.4  # the default model's prior gain (examples/train_default_model.sh)
 
