@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from binauralgrad._lazy import lazy_exports
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -30,11 +30,4 @@ if TYPE_CHECKING:
     from binauralgrad.schedule import NoiseSchedule  # noqa: F401
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'binauralgrad' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

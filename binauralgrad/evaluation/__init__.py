@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from binauralgrad._lazy import lazy_exports
 
 # Public name -> defining module, imported on first use: the metrics load torch, the figures
 # matplotlib, the benchmark accelerate; `binauralgrad evaluate` needs only some of them.
@@ -21,11 +21,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'binauralgrad.evaluation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
