@@ -95,6 +95,29 @@ def needs_spreading(config) -> bool:
     return config.prior == "attenuated_warp"
 
 
+def prior_terms(configs, mono: torch.Tensor, positions: torch.Tensor):
+    """(envelope, spreading) of whole inputs where one of the stages' priors needs them, else None.
+
+    Computed over the whole input once, so that every window, tile and chunk of it slices the
+    same values.
+
+    Args:
+        configs: the stages' DenoiserConfigs.
+        mono: (B, 1, T). positions: (B, 7, K) with T a multiple of K.
+
+    Returns:
+        (`envelope(mono)` (B, 1, T) or None, `dsp.spreading_gain(positions)` (B, 2, T) or None).
+    """
+    from binauralgrad import dsp
+
+    scaled = spreading = None
+    if any(config.prior_std == "envelope" for config in configs):
+        scaled = envelope(mono, configs[0].frame_samples)
+    if any(needs_spreading(config) for config in configs):
+        spreading = dsp.spreading_gain(positions, mono.shape[-1])
+    return scaled, spreading
+
+
 def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
                 envelope_: torch.Tensor | None = None,
                 spreading: torch.Tensor | None = None) -> Prior:

@@ -38,11 +38,8 @@ VARIANTS = {
     "warp prior with gain": {"noise_levels": "fast", "prior": "warp", "prior_std": "envelope",
                              "prior_scale": 0.5, "prior_gain": 0.4, "learning_rate": 1e-3,
                              "warmup_steps": 100, "lr_schedule": "cosine"},
-    "attenuated warp prior": {"noise_levels": "fast", "prior": "attenuated_warp",
-                              "prior_std": "envelope", "prior_scale": 0.5, "prior_gain": 0.4,
-                              "learning_rate": 1e-3, "warmup_steps": 100,
-                              "lr_schedule": "cosine"},
 }
+VARIANTS["attenuated warp prior"] = {**VARIANTS["warp prior with gain"], "prior": "attenuated_warp"}
 METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft")
 
 

@@ -67,10 +67,10 @@ def run_geowarp(args: argparse.Namespace) -> int:
 
 def run_make_synthetic(args: argparse.Namespace) -> int:
     """Handler of `binauralgrad make-synthetic`."""
-    from binauralgrad.data.synthetic import is_made, synthetic_settings, make_synthetic_dataset
+    from binauralgrad.data.synthetic import is_made, make_synthetic_dataset, synthetic_settings
 
-    settings = synthetic_settings(args.train_minutes, args.test_minutes, args.sequences, args.seed,
-                         args.speech_dir)
+    settings = synthetic_settings(args.train_minutes, args.test_minutes, args.sequences,
+                                  args.seed, args.speech_dir)
     kept = not args.overwrite and is_made(args.out_dir, settings)
     folders = make_synthetic_dataset(
         args.out_dir,

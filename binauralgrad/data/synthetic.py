@@ -221,7 +221,7 @@ def make_synthetic_dataset(
         raise FileExistsError(f"{existing[0]} exists from other settings; pass overwrite "
                               "(--overwrite) to replace it")
     folders = []
-    children = np.random.SeedSequence(seed).spawn(len(plan))
+    children = _sequence_seeds(seed, plan)
     for (split, name, frames), child in zip(
         tqdm(plan, desc="sequences", disable=not progress), children, strict=True
     ):
@@ -250,12 +250,11 @@ def dataset_room(root: str | os.PathLike, split: str, name: str) -> Room:
         The Room, as drawn (the first draw of the sequence's random source).
     """
     settings = json.loads((Path(root) / SETTINGS_FILE).read_text())
-    plan = _sequence_plan(settings["train_minutes"], settings["test_minutes"],
-                          settings["sequences"])
+    plan = _settings_plan(settings)
     index = next((i for i, (s, n, _) in enumerate(plan) if (s, n) == (split, name)), None)
     if index is None:
         raise ValueError(f"{root} has no sequence {split}/{name}")
-    child = np.random.SeedSequence(settings["seed"]).spawn(len(plan))[index]
+    child = _sequence_seeds(settings["seed"], plan)[index]
     return random_room(np.random.default_rng(child), reference_distance=REFERENCE_DISTANCE)
 
 
@@ -268,9 +267,7 @@ def is_made(out_dir: str | os.PathLike, settings: dict) -> bool:
         return False
     if saved != settings:
         return False
-    plan = _sequence_plan(settings["train_minutes"], settings["test_minutes"],
-                          settings["sequences"])
-    return all(path.exists() for path in _files(out_dir, plan))
+    return all(path.exists() for path in _files(out_dir, _settings_plan(settings)))
 
 
 def synthetic_settings(train_minutes, test_minutes, sequences, seed, speech_dir) -> dict:
@@ -278,6 +275,16 @@ def synthetic_settings(train_minutes, test_minutes, sequences, seed, speech_dir)
     return {"train_minutes": train_minutes, "test_minutes": test_minutes,
             "sequences": sequences, "seed": seed,
             "speech_dir": None if speech_dir is None else str(speech_dir)}
+
+
+def _settings_plan(settings: dict) -> list[tuple]:
+    return _sequence_plan(settings["train_minutes"], settings["test_minutes"],
+                          settings["sequences"])
+
+
+def _sequence_seeds(seed: int, plan: list[tuple]) -> list[np.random.SeedSequence]:
+    """Each sequence's own random source: the one place that fixes which draws it sees."""
+    return np.random.SeedSequence(seed).spawn(len(plan))
 
 
 def _files(out_dir: Path, plan: list[tuple]) -> list[Path]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad import dsp
 from binauralgrad.inference.chunks import stitch
 from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.noise import PositionalNoise
@@ -13,7 +12,7 @@ from binauralgrad.inference.options import FastOptions
 from binauralgrad.inference.wavefront import run_wavefront
 from binauralgrad.inference.windows import Windows
 from binauralgrad.models.denoiser import BinauralDenoiser
-from binauralgrad.prior import envelope, needs_spreading
+from binauralgrad.prior import prior_terms
 from binauralgrad.schedule import NoiseSchedule
 
 
@@ -43,7 +42,7 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]
     tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
-    whole = _prior_inputs([stage_one.config, stage_two.config], mono, positions)
+    whole = prior_terms([stage_one.config, stage_two.config], mono, positions)
     warped, results = warped.float(), []
     with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
               disable=not progress) as bar:
@@ -59,20 +58,6 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
     if len(plan) > 1:
         joined = stitch(joined.reshape(batch, len(plan), 3, -1).transpose(0, 1), plan)
     return joined[:, :1], joined[:, 1:]
-
-
-def _prior_inputs(configs, mono: torch.Tensor, positions: torch.Tensor):
-    """(envelope, spreading) of the whole inputs where a stage's prior needs them, else None.
-
-    Computed once over the whole input, so that every tiling and chunking sees the same values.
-    """
-    scaled = None
-    if any(config.prior_std == "envelope" for config in configs):
-        scaled = envelope(mono, configs[0].frame_samples)
-    spreading = None
-    if any(needs_spreading(config) for config in configs):
-        spreading = dsp.spreading_gain(positions, mono.shape[-1])
-    return scaled, spreading
 
 
 class _Progress:

@@ -13,12 +13,11 @@ from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from torch import nn
 from torch.nn import functional as F
 
-from binauralgrad import dsp
 from binauralgrad.constants import POSITION_COLUMNS
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import Prior, envelope, needs_spreading, stage_prior
+from binauralgrad.prior import Prior, prior_terms, stage_prior
 
 LEAKY_SLOPE = 0.4
 
@@ -165,12 +164,7 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
     def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
               mean: torch.Tensor | None = None, **_) -> Prior:
         """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
-        envelope_ = spreading = None
-        if self.config.prior_std == "envelope":
-            envelope_ = envelope(mono, self.config.frame_samples)
-        if needs_spreading(self.config):
-            spreading = dsp.spreading_gain(positions, mono.shape[-1])
-        return stage_prior(self.config, warped, mean, envelope_, spreading)
+        return stage_prior(self.config, warped, mean, *prior_terms([self.config], mono, positions))
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,
