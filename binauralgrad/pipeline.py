@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +156,7 @@ class BinauralGradPipeline:
                  implementation: str = "wavefront", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, chunk_seconds: float | None = None,
                  overlap_seconds: float | None = None, crossfade_seconds: float | None = None,
-                 max_memory_mb: float | None = None, compile: bool = False,
+                 max_memory_mb: float | None = None, compile: bool | None = None,
                  fast: bool | None = None):
         """Synthesises binaural audio.
 
@@ -176,15 +177,17 @@ class BinauralGradPipeline:
                 options below apply to the wavefront only, and the reference refuses them.
             dtype: compute dtype of the fast path (default: the pipeline's); bfloat16 or float16
                 on GPU, bfloat16 on CPUs with native support (else float32, with a warning).
-            tile_seconds: samples a wavefront tile covers (default: 0.085 s on CPU, where short
-                tiles stay in cache; 5.5 s on GPU), lowered if `max_memory_mb` asks.
+            tile_seconds: samples a wavefront tile covers (default: on CPU, what measured
+                fastest on this machine, see `binauralgrad.inference.tuning`; 5.5 s on GPU),
+                lowered if `max_memory_mb` asks.
             chunk_seconds: if given, cut the input into chunks of this length, each sampled
                 with `overlap_seconds` of context each side (several chunks per batch) and joined
                 with a `crossfade_seconds` cross-fade. With overlap >= `receptive_field_seconds`
                 + crossfade / 2 the joins are exact; shorter overlaps come close.
             max_memory_mb: working-memory budget: sets the tile (and, with chunks, how many
                 chunks run per batch); the conditioner cache is dropped if nothing else fits.
-            compile: `torch.compile` the elementwise parts of the fast path.
+            compile: deprecated and ignored (the compiled gate was slower or even on every CPU
+                measured, so the fast path no longer has one).
             fast: deprecated spelling of `steps` (True: "fast", False: "full").
 
         Returns:
@@ -193,7 +196,10 @@ class BinauralGradPipeline:
         fast, implementation = resolve_sampling(steps, fast, implementation, {
             "dtype": dtype, "tile_seconds": tile_seconds, "chunk_seconds": chunk_seconds,
             "overlap_seconds": overlap_seconds, "crossfade_seconds": crossfade_seconds,
-            "max_memory_mb": max_memory_mb, "compile": compile})
+            "max_memory_mb": max_memory_mb})
+        if compile is not None:
+            warnings.warn("`compile=` is deprecated and has no effect: the fast path no longer "
+                          "compiles its gate (it was no faster)", DeprecationWarning, stacklevel=2)
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         noise = PositionalNoise.from_generator(generator)
@@ -207,7 +213,7 @@ class BinauralGradPipeline:
                                   overlap_seconds=_default(overlap_seconds, DEFAULT_OVERLAP_S),
                                   crossfade_seconds=_default(crossfade_seconds,
                                                              DEFAULT_CROSSFADE_S),
-                                  max_memory_mb=max_memory_mb, compile=compile)
+                                  max_memory_mb=max_memory_mb)
             mean, audio = sample_wavefront(*stages, fast=fast, progress=progress,
                                            options=options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)

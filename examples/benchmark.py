@@ -22,7 +22,9 @@ the whole-input ratios depend on the allocator. The fast path's tiles are small 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,17 +32,18 @@ import time
 
 import torch
 
-from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig, NoiseSchedule
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
+from binauralgrad.inference import tuning
 from binauralgrad.inference.backends import cpu_bf16_supported
-from binauralgrad.inference.memory import MIN_TILE, estimate_memory
-from binauralgrad.inference.options import CPU_TILE_S
+from binauralgrad.inference.cost import gemm_limit, synthesis_flops
+from binauralgrad.inference.folded import FastDenoiser, Workspace
 from binauralgrad.training.config import MODEL_SIZES
 from binauralgrad.training.throughput import measure_training_throughput
 
-SECTIONS = ("warp", "training", "default", "equal-length", "whole-input", "chunking", "gpu",
-            "memory")
+SECTIONS = ("warp", "training", "machine", "default", "equal-length", "whole-input", "chunking",
+            "gpu", "memory")
 
 
 def best_time(function, repeats: int) -> float:
@@ -115,31 +118,91 @@ def synthesize(pipeline, mono, positions, **options) -> torch.Tensor:
     return audio
 
 
-def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: int) -> list[dict]:
+@contextlib.contextmanager
+def variant_setting(setting: str | None):
+    """Runs a variant under a BINAURALGRAD_TUNING setting ("cache=0", ...), or "no chain": the
+    layer chain without room below, so that every layer's rows are copied (as in the tests)."""
+    if setting == "no chain":
+        original = FastDenoiser.workspace
+
+        def cramped(self, batch, capacity):
+            work = Workspace(self, batch, capacity)
+            work.front, work.chain = 0, work.chain[:, :1]
+            return work
+
+        FastDenoiser.workspace = cramped
+        try:
+            yield
+        finally:
+            FastDenoiser.workspace = original
+        return
+    before = os.environ.get(tuning.TUNING_ENV)
+    if setting is not None:
+        os.environ[tuning.TUNING_ENV] = setting
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(tuning.TUNING_ENV, None)
+        else:
+            os.environ[tuning.TUNING_ENV] = before
+
+
+def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: int,
+                 limit_gflops: float | None = None) -> list[dict]:
     """RTF of each variant of the pipeline on one input, against the first (the yardstick).
 
     The variants take turns, `repeats` rounds, and each keeps its best time: a slow spell of a
-    shared machine then falls on all of them rather than on whichever ran through it.
+    shared machine then falls on all of them rather than on whichever ran through it. A
+    variant's "setting" key runs it under `variant_setting`. With `limit_gflops`, each row also
+    gets the arithmetic rate it reached (`synthesis_flops`) and its fraction of that limit.
     """
     mono, positions = test_signal(seconds)
-    for options in variants.values():
-        if options.get("compile") or pipeline.device.type == "cuda":
-            synthesize(pipeline, mono, positions, **options)  # warm-up (and compilation)
+    variants = {name: dict(options) for name, options in variants.items()}
+    settings = {name: options.pop("setting", None) for name, options in variants.items()}
+    for name, options in variants.items():
+        if pipeline.device.type == "cuda":
+            with variant_setting(settings[name]):
+                synthesize(pipeline, mono, positions, **options)  # warm-up
     times = {name: [] for name in variants}
     outputs = {}
     for _ in range(repeats):
         for name, options in variants.items():
-            start = time.perf_counter()
-            outputs[name] = synthesize(pipeline, mono, positions, **options).float().cpu()
-            times[name].append(time.perf_counter() - start)
+            with variant_setting(settings[name]):
+                start = time.perf_counter()
+                outputs[name] = synthesize(pipeline, mono, positions, **options).float().cpu()
+                times[name].append(time.perf_counter() - start)
     baseline = next(iter(variants))
+    configs = [pipeline.stage_one.config, pipeline.stage_two.config]
+    work = synthesis_flops(configs, len(pipeline.schedule.sampling_steps(True))) \
+        * seconds * SAMPLE_RATE
     rows = []
     for name in variants:
         elapsed, deviation = min(times[name]), (outputs[name] - outputs[baseline]).abs()
-        rows.append({"variant": name, "audio_s": seconds, "seconds": elapsed,
-                     "rtf": elapsed / seconds, "speedup": min(times[baseline]) / elapsed,
-                     "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item()})
+        row = {"variant": name, "audio_s": seconds, "seconds": elapsed,
+               "rtf": elapsed / seconds, "speedup": min(times[baseline]) / elapsed,
+               "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item(),
+               "gflops": work / elapsed / 1e9}
+        if limit_gflops:
+            row["of_limit"] = row["gflops"] / limit_gflops
+        rows.append(row)
     return rows
+
+
+def machine_rows(size: str) -> dict:
+    """The machine's matrix-product limit at a model size's shapes, and its tuning measured
+    afresh (and stored, so that the synthesis lines below run with it)."""
+    config = DenoiserConfig.stage_one(**MODEL_SIZES[size])
+    denoiser = BinauralDenoiser(config)
+    result = {"size": size, "capability": torch.backends.cpu.get_cpu_capability(),
+              "float32": gemm_limit(config)}
+    if cpu_bf16_supported():
+        result["bfloat16"] = gemm_limit(config, torch.bfloat16)
+        tuning.store(denoiser, torch.bfloat16, tuning.measure(denoiser, torch.bfloat16)[0])
+    choice, timings = tuning.measure(denoiser, torch.float32)
+    tuning.store(denoiser, torch.float32, choice)
+    result["choice"], result["timings"] = vars(choice), timings
+    return result
 
 
 def default_model_rows(seconds: float, repeats: int) -> list[dict]:
@@ -153,41 +216,35 @@ def default_model_rows(seconds: float, repeats: int) -> list[dict]:
     return variant_rows(pipeline, seconds, variants, repeats)
 
 
-def no_cache_budget_mb(size: str) -> float:
-    """A working-memory budget the wavefront fits at its default CPU tile only without the
-    conditioner cache (which then projects the condition again in every pass)."""
-    sizes = MODEL_SIZES[size]
-    configs = [DenoiserConfig.stage_one(**sizes), DenoiserConfig.stage_two(**sizes)]
-    tile, steps = round(CPU_TILE_S * SAMPLE_RATE), len(NoiseSchedule().sampling_steps(True))
-    without = estimate_memory(configs, steps, tile=tile, batch=1, element_bytes=4, cache=False)
-    least_with = estimate_memory(configs, steps, tile=MIN_TILE, batch=1, element_bytes=4,
-                                 cache=True)
-    if not without < least_with:
-        raise RuntimeError(f"no budget separates the cached and uncached wavefronts of {size}")
-    return (without + least_with) / 2 / 2**20
+def equal_length_rows(size: str, seconds: float, repeats: int,
+                      limit_gflops: float | None = None) -> list[dict]:
+    """Optimisations at equal chunk length: every path sees the same `seconds` of input.
 
-
-def equal_length_rows(size: str, seconds: float, repeats: int) -> list[dict]:
-    """Optimisations at equal chunk length: every path sees the same `seconds` of input."""
+    The default is this machine's tuned choice; each other row forces one piece of it.
+    """
     variants = {
         "straightforward float32 (reference)": {"implementation": "reference"},
+        "fast float32, wavefront (default: tuned)": {},
         "fast float32, one tile = the whole chunk": {"tile_seconds": seconds},
-        "fast float32, wavefront (default)": {},
-        "fast float32, no conditioner cache": {"max_memory_mb": no_cache_budget_mb(size)},
-        "fast float32, compiled gate": {"compile": True},
+        "fast float32, conditioner cache on": {"setting": "cache=1"},
+        "fast float32, conditioner cache off": {"setting": "cache=0"},
+        "fast float32, matmul kernels": {"setting": "backend=matmul"},
+        "fast float32, no layer chain (rows copied)": {"setting": "no chain"},
+        "fast float32, untuned (built-in defaults)": {"setting": "off"},
     }
     if cpu_bf16_supported():
         variants["fast bfloat16, wavefront"] = {"dtype": torch.bfloat16}
-    return variant_rows(pipeline_of(size), seconds, variants, repeats)
+    return variant_rows(pipeline_of(size), seconds, variants, repeats, limit_gflops)
 
 
-def whole_input_rows(size: str, seconds: float) -> list[dict]:
+def whole_input_rows(size: str, seconds: float, limit_gflops: float | None = None
+                     ) -> list[dict]:
     """The default pipeline against passes over the whole input, as the original runs them."""
     variants = {"straightforward float32, whole-input passes": {"implementation": "reference"},
                 "fast float32, default": {}}
     if cpu_bf16_supported():
         variants["fast bfloat16, default"] = {"dtype": torch.bfloat16}
-    return variant_rows(pipeline_of(size), seconds, variants, 1)
+    return variant_rows(pipeline_of(size), seconds, variants, 1, limit_gflops)
 
 
 def chunking_rows(size: str, seconds: float, chunk_s: float) -> list[dict]:
@@ -205,11 +262,10 @@ def chunking_rows(size: str, seconds: float, chunk_s: float) -> list[dict]:
 
 
 def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
-    """The pipeline on a CUDA GPU in float32, bfloat16, float16 and compiled."""
+    """The pipeline on a CUDA GPU in float32, bfloat16 and float16."""
     variants = {"straightforward float32 (reference)": {"implementation": "reference"},
                 "fast float32": {}, "fast bfloat16": {"dtype": torch.bfloat16},
-                "fast float16": {"dtype": torch.float16},
-                "fast bfloat16, compiled": {"dtype": torch.bfloat16, "compile": True}}
+                "fast float16": {"dtype": torch.float16}}
     rows = variant_rows(pipeline_of(size, "cuda"), seconds, variants, repeats)
     for row in rows:
         row["device"] = torch.cuda.get_device_name()
@@ -281,11 +337,28 @@ def memory_rows(size: str, lengths: list[float], stop_after_s: float | None) -> 
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
-    print(f"\n{title}\n| variant | audio s | RTF | speed-up | max dev | mean dev |\n"
-          "| --- | --- | --- | --- | --- | --- |")
+    print(f"\n{title}\n| variant | audio s | RTF | speed-up | GFLOP/s | of limit | max dev | "
+          "mean dev |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
+        limit = f"{row['of_limit']:.0%}" if "of_limit" in row else "-"
         print(f"| {row['variant']} | {row['audio_s']:g} | {row['rtf']:.2f} | "
-              f"{row['speedup']:.2f}x | {row['max_dev']:.2e} | {row['mean_dev']:.2e} |")
+              f"{row['speedup']:.2f}x | {row['gflops']:.0f} | {limit} | {row['max_dev']:.2e} | "
+              f"{row['mean_dev']:.2e} |")
+
+
+def print_machine(machine: dict) -> None:
+    print(f"\nMachine: {tuning.machine_key(BinauralDenoiser(DenoiserConfig()), torch.float32)}")
+    for dtype in ("float32", "bfloat16"):
+        if dtype in machine:
+            rates = machine[dtype]
+            print(f"matrix-product limit, {dtype}, {machine['size']} size shapes: "
+                  f"{rates['layer']:.0f} GFLOP/s (dilated {rates['dilated']:.0f}, output "
+                  f"{rates['output']:.0f})")
+    print(f"tuned choice: {machine['choice']}\n| kernels | tile | cache | us per sample-pass |\n"
+          "| --- | --- | --- | --- |")
+    for row in machine["timings"]:
+        print(f"| {row['backend']} | {row['tile']} | {row['cache']} | "
+              f"{row['seconds_per_sample'] * 1e6:.2f} |")
 
 
 def main() -> None:
@@ -315,14 +388,20 @@ def main() -> None:
                 results["training"].append(row)
                 print(f"training, {size} stage {row['stage']} on {device}: "
                       f"{row['samples_per_s']:.2f} samples/s ({batch} x {clip} samples a step)")
+    limit = None
+    if "machine" not in args.skip:
+        results["machine"] = machine_rows("paper")
+        print_machine(results["machine"])
+        limit = results["machine"]["float32"]["layer"]
     if "default" not in args.skip:
         results["default"] = default_model_rows(2.0 if quick else 10.0, args.repeats)
         print_rows("Synthesis, the embedded default model, CPU", results["default"])
     if "equal-length" not in args.skip:
-        results["equal_length"] = equal_length_rows("paper", 0.25 if quick else 0.5, args.repeats)
+        results["equal_length"] = equal_length_rows("paper", 0.25 if quick else 0.5, args.repeats,
+                                                    limit)
         print_rows("Synthesis, paper size, CPU, equal chunk length", results["equal_length"])
     if "whole-input" not in args.skip:
-        results["whole_input"] = whole_input_rows("paper", 1.0 if quick else 2.0)
+        results["whole_input"] = whole_input_rows("paper", 1.0 if quick else 2.0, limit)
         print_rows("Synthesis, paper size, CPU, against whole-input passes",
                    results["whole_input"])
     if "chunking" not in args.skip and not quick:

@@ -13,6 +13,9 @@ import torch
 # Tests never reach the Hub; set before huggingface_hub is imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The fast path's built-in choices (no per-machine measurement, nothing written under ~/.cache);
+# tests/test_inference_tuning.py measures in a temporary folder.
+os.environ.setdefault("BINAURALGRAD_TUNING", "off")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"residual_layers": 4, "residual_channels": 8, "dilation_cycle_length": 2}

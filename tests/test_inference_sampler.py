@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -112,10 +111,10 @@ def test_bad_options_are_clear_errors(tiny, options, match):
         synthesize_moving(tiny, 800, **options)
 
 
-@pytest.mark.slow
-def test_compiled_gate_gives_the_same_audio_up_to_rounding(tiny, unchunked):
-    compiled = synthesize_moving(tiny, 6000, compile=True)
-    assert (compiled.audio - unchunked.audio).abs().max() < 1e-5
+def test_compile_is_deprecated_and_changes_nothing(tiny, unchunked):
+    with pytest.warns(DeprecationWarning, match="compile"):
+        out = synthesize_moving(tiny, 6000, compile=True)
+    assert torch.equal(out.audio, unchunked.audio)
 
 
 @cuda
@@ -132,12 +131,8 @@ def test_gpu_fast_path_against_the_cpu_reference(tiny, dtype, tolerance):
 
 @cuda
 @pytest.mark.gpu
-def test_gpu_chunks_and_compile_run(tiny):
+def test_gpu_chunks_run(tiny):
     gpu = make_tiny_pipeline(3).to("cuda")
     plain = synthesize_moving(gpu, 6000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = synthesize_moving(gpu, 6000, compile=True, dtype=torch.bfloat16)
     chunked = synthesize_moving(gpu, 6000, chunk_seconds=0.02, max_memory_mb=256)
-    assert torch.isfinite(compiled.audio).all()
     assert (chunked.audio - plain.audio).abs().max() < 1e-4

@@ -32,15 +32,32 @@ def test_variant_rows_compare_each_path_with_the_first(script):
     assert rows[2]["max_dev"] > rows[1]["max_dev"]  # chunks without context leave seams
 
 
-def test_the_no_cache_budget_drops_only_the_cache(script):
-    from binauralgrad.inference.folded import FastDenoiser
-    from binauralgrad.inference.options import FastOptions
+def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch):
+    from binauralgrad.inference import tuning
 
-    pipeline = script.pipeline_of("paper")
-    models = [FastDenoiser(stage) for stage in (pipeline.stage_one, pipeline.stage_two)]
-    options = FastOptions(max_memory_mb=script.no_cache_budget_mb("paper"))
-    tile, cache, _ = options.schedule(models, 6, 10**6, 1)
-    assert not cache and tile == round(script.CPU_TILE_S * script.SAMPLE_RATE)
+    monkeypatch.setenv(tuning.TUNING_ENV, "off")
+    variants = {"default": {}, "no cache": {"setting": "cache=0"},
+                "no chain": {"setting": "no chain"}, "matmul": {"setting": "backend=matmul"}}
+    rows = script.variant_rows(script.pipeline_of("tiny"), 0.05, variants, repeats=1,
+                               limit_gflops=100.0)
+    assert [row["max_dev"] for row in rows[:3]] == [0.0, 0.0, 0.0]  # exact by design
+    assert rows[3]["max_dev"] < 1e-5  # other kernels round differently
+    assert all(row["gflops"] > 0 and row["of_limit"] == row["gflops"] / 100 for row in rows)
+    assert tuning.parse_setting(tuning.os.environ[tuning.TUNING_ENV]) == (True, {})
+
+
+def test_synthesis_flops_count_the_paper_models_products():
+    from binauralgrad import DenoiserConfig
+    from binauralgrad.inference.cost import gemm_limit, synthesis_flops
+
+    configs = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
+    # 30 layers x (3 x 128 x 256 + 128 x 256) multiply-adds per pass, 12 passes, and the
+    # conditioner projections (30 x 80 x 256) once per stage: about 97 MFLOP per sample.
+    flops = synthesis_flops(configs, 6)
+    assert 12 * 30 * 2 * 4 * 128 * 256 < flops < 1.05 * 12 * 30 * 2 * 4 * 128 * 256
+    rates = gemm_limit(DenoiserConfig(residual_channels=8), rows=64, repeats=1)
+    assert min(rates["dilated"], rates["output"]) <= rates["layer"] <= max(
+        rates["dilated"], rates["output"])
 
 
 def test_test_signal_is_continuous_across_its_seconds(script):

@@ -51,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed.add_argument("--max-memory-mb", type=float,
                        help="working-memory budget; sets the tile and chunks per batch "
                             "(default: no budget)")
-    speed.add_argument("--compile", action="store_true",
-                       help="torch.compile the fast path's elementwise gate (default: off)")
+    speed.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)  # deprecated
     parser.set_defaults(func=run_synthesize)
 
 
@@ -137,6 +136,9 @@ def run_synthesize(args: argparse.Namespace) -> int:
     mono, file_rate = read_mono(args.mono, channel=args.channel, downmix=args.downmix)
     rows, path_label = positions_for(source, len(mono), path_file=args.path)
     pipeline = load_pipeline(args)
+    if args.compile:
+        print("note: --compile is deprecated and has no effect (the fast path no longer compiles "
+              "its gate: it was no faster)", file=sys.stderr)
     rate_note = "" if file_rate == SAMPLE_RATE else f", resampled from {file_rate} Hz"
     print(f"model: {model_label(args.model)}")
     print(f"path: {path_label}")
@@ -144,7 +146,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     result = pipeline(mono, rows, generator=torch.Generator().manual_seed(args.seed),
                       steps="full" if args.full else "fast", progress=not args.quiet,
                       chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
-                      max_memory_mb=args.max_memory_mb, compile=args.compile)
+                      max_memory_mb=args.max_memory_mb)
     audio = result.audio.float().cpu().numpy()
     if args.output_rate != SAMPLE_RATE:
         audio = resample(audio, SAMPLE_RATE, args.output_rate)

@@ -59,6 +59,12 @@ class MkldnnConv:
             out.permute(0, 2, 1).unsqueeze(2), rows.permute(0, 2, 1).unsqueeze(2), weight, bias,
             [0, 0], [1, 1], [1, dilation], 1, "add", None, None, [], None)
 
+    @classmethod
+    def conv_into(cls, out, rows, weight) -> None:
+        """out = conv(rows) without bias, written into `out`."""
+        out.zero_()
+        cls.conv_(out, rows, weight, None)
+
 
 def mkldnn_works(dtype: torch.dtype) -> bool:
     """Runs oneDNN's private fused ops once on a tiny input against the public convolution.
@@ -111,3 +117,11 @@ class MatmulConv:
     @classmethod
     def conv_(cls, out, rows, weight, bias, dilation: int = 1) -> None:
         out.add_(cls.conv(rows, weight, bias, dilation))
+
+    @classmethod
+    def conv_into(cls, out, rows, weight) -> None:
+        """out = conv(rows) without bias (a 1 x 1 kernel), written into `out`."""
+        if out.shape[0] == 1 and out.is_contiguous() and rows.shape[0] == 1:
+            torch.matmul(rows[0], weight, out=out[0])
+        else:
+            out.copy_(cls.conv(rows, weight, None))

@@ -31,13 +31,6 @@ def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0, out=z)
 
 
-def _compiled_gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    # Inductor fuses the two passes into one; it writes its own output.
-    u = torch.sigmoid(y)
-    half = u.shape[-1] // 2
-    return u[..., :half] - 2.0 * u[..., :half] * u[..., half:]
-
-
 class Workspace:
     """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
 
@@ -86,19 +79,16 @@ class FastDenoiser:
         dtype: compute dtype of the residual stack (the condition encoder runs in float32).
         device: where to run (default: the denoiser's).
         backend: "auto" (oneDNN on CPU where present, else matmul), "mkldnn" or "matmul".
-        compile: `torch.compile` the elementwise gate.
     """
 
     def __init__(self, denoiser: BinauralDenoiser, *, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str | None = None, backend: str = "auto",
-                 compile: bool = False):
+                 device: torch.device | str | None = None, backend: str = "auto"):
         self.config = denoiser.config
         self.device = torch.device(device) if device is not None else \
             next(denoiser.parameters()).device
         self.dtype = resolve_dtype(dtype, self.device)
         self.ops = self._select_backend(backend)
         self.dilations = [layer.dilated_conv.dilation[0] for layer in denoiser.residual_layers]
-        self.gate = torch.compile(_compiled_gate, dynamic=True) if compile else _gate
         self._denoiser = denoiser
         with torch.no_grad():
             self._fold(denoiser)
@@ -219,6 +209,11 @@ class FastDenoiser:
         """Layer `index`'s conditioner projection of (B, n, C) condition rows -> (B, n, 2R)."""
         return self.ops.conv(condition, self.condition_weights[index], None)
 
+    def project_condition_into(self, out: torch.Tensor, condition: torch.Tensor,
+                               index: int) -> None:
+        """`project_condition` written into `out` (no new buffer: fresh large ones page-fault)."""
+        self.ops.conv_into(out, condition, self.condition_weights[index])
+
     def input_rows(self, sample: torch.Tensor) -> torch.Tensor:
         """(B, n, C_out) noisy sample -> (B, n, 2R): first hidden state and a zero skip sum."""
         # Elementwise (one or two input channels): exact IEEE steps, so any tile gets the same
@@ -234,7 +229,7 @@ class FastDenoiser:
         """Buffers for tiles of up to `capacity` output samples."""
         return Workspace(self, batch, capacity)
 
-    def layer(self, index: int, rows: torch.Tensor, conditioner: torch.Tensor,
+    def layer(self, index: int, rows: torch.Tensor, preactivation: torch.Tensor,
               bias: tuple[torch.Tensor, ...], first: int, length: int,
               work: Workspace) -> torch.Tensor:
         """One residual layer on (B, n + 2d, 2R) input rows -> (B, n, 2R) output rows.
@@ -244,19 +239,19 @@ class FastDenoiser:
         Args:
             rows: hidden state and skip sum for window samples first - d .. first + n + d - 1
                 (zero beyond the window).
-            conditioner: (B, n, 2R) this layer's projected condition for the output samples.
+            preactivation: (B, n, 2R) this layer's projected condition for the output samples;
+                the dilated convolution is added to it in place (`work.y` or a view of it).
             bias: this step's `step_biases()[index]`.
             first: window index of the first output sample; length: the window's.
             work: buffers of at least n samples.
         """
         dilation = self.dilations[index]
         count = rows.shape[1] - 2 * dilation
-        y = work.y[:, :count]
-        y.copy_(conditioner)
+        y = preactivation
         self.ops.conv_(y, rows[..., : self.channels], self.dilated_weights[index], bias[0],
                        dilation)
         _remove_edge_taps(y, bias, first, count, dilation, length)
-        z = self.gate(y, work.u[:, :count], work.z[:, :count])
+        z = _gate(y, work.u[:, :count], work.z[:, :count])
         out = rows[:, dilation: dilation + count]
         self.ops.conv_(out, z, self.output_weights[index], self.output_biases[index])
         return out

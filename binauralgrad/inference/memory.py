@@ -20,9 +20,12 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
     for config in configs:
         width = 2 * config.residual_channels
         layer_dilations = config.dilations
-        capacity = ring_capacity(sum(layer_dilations), num_steps, tile, config.encoder_reach) \
-            + CATCH_UP * tile
-        ring_width = width * len(layer_dilations) if cache else config.condition_channels
+        capacity = ring_capacity(sum(layer_dilations), num_steps, tile, config.encoder_reach)
+        if cache:  # one ring per layer, no mirror
+            ring_width = width * len(layer_dilations)
+        else:  # one ring of condition rows with its mirror
+            capacity += CATCH_UP * tile
+            ring_width = config.condition_channels
         kept = num_steps * sum(2 * d + 1 for d in layer_dilations) * width
         # The layer chain (Workspace.chain) and a tile's pre-activations and gates.
         transient = (2 * sum(layer_dilations) + 5 * CATCH_UP * tile
@@ -32,14 +35,16 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
 
 
 def plan_tile(configs: list[DenoiserConfig], num_steps: int, *, max_memory_mb: float | None,
-              preferred_tile: int, batch: int, element_bytes: int) -> tuple[int, bool]:
+              preferred_tile: int, batch: int, element_bytes: int,
+              cache: bool = True) -> tuple[int, bool]:
     """The largest tile up to `preferred_tile` (and whether to cache) that fits the budget.
 
-    Tries halving tiles with the conditioner cache first, then without it (cheaper in memory,
-    dearer in compute); raises ValueError naming the least memory that would do.
+    Tries halving tiles with the conditioner cache first (where `cache` prefers it), then
+    without it (cheaper in memory, dearer in compute); raises ValueError naming the least
+    memory that would do.
     """
     if max_memory_mb is None:
-        return preferred_tile, True
+        return preferred_tile, cache
     if max_memory_mb <= 0:
         raise ValueError(f"max_memory_mb must be positive, got {max_memory_mb}")
     budget = max_memory_mb * 2**20
@@ -49,11 +54,11 @@ def plan_tile(configs: list[DenoiserConfig], num_steps: int, *, max_memory_mb: f
         tiles.append(tiles[-1] // 2)
     if tiles[-1] != smallest:
         tiles.append(smallest)
-    for cache in (True, False):
+    for cached in (True, False) if cache else (False,):
         for tile in tiles:
             if estimate_memory(configs, num_steps, tile=tile, batch=batch,
-                               element_bytes=element_bytes, cache=cache) <= budget:
-                return tile, cache
+                               element_bytes=element_bytes, cache=cached) <= budget:
+                return tile, cached
     least = estimate_memory(configs, num_steps, tile=smallest, batch=batch,
                             element_bytes=element_bytes, cache=False)
     raise ValueError(f"max_memory_mb={max_memory_mb} is below the least this needs "

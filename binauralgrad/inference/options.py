@@ -10,11 +10,7 @@ from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPL
 from binauralgrad.inference.chunks import ChunkPlan, plan_chunks
 from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.memory import estimate_memory, plan_tile
-
-# Wavefront tiles: on CPU short tiles keep a layer's activations in cache; on GPU long tiles
-# keep the kernels busy. Chunk defaults apply only when chunking is asked for.
-CPU_TILE_S = 4096 / SAMPLE_RATE
-GPU_TILE_S = 2**18 / SAMPLE_RATE
+from binauralgrad.inference.tuning import Choice
 
 
 @dataclass
@@ -27,7 +23,6 @@ class FastOptions:
     overlap_seconds: float = DEFAULT_OVERLAP_S
     crossfade_seconds: float = DEFAULT_CROSSFADE_S
     max_memory_mb: float | None = None
-    compile: bool = False
 
     def __post_init__(self):
         for name in ("tile_seconds", "chunk_seconds"):
@@ -48,11 +43,11 @@ class FastOptions:
         return plan_chunks(length, chunk, overlap, fade)
 
     def schedule(self, models: list[FastDenoiser], num_steps: int, window: int,
-                 count: int) -> tuple[int, bool, int]:
-        """(tile, cache, windows per batch) within the memory budget."""
+                 count: int, choice: Choice) -> tuple[int, bool, int]:
+        """(tile, cache, windows per batch): the machine's choice within the memory budget."""
         device = models[0].device
-        seconds = self.tile_seconds or (GPU_TILE_S if device.type == "cuda" else CPU_TILE_S)
-        preferred = min(window, max(1, round(seconds * SAMPLE_RATE)))
+        tile = round(self.tile_seconds * SAMPLE_RATE) if self.tile_seconds else choice.tile
+        preferred = min(window, max(1, tile))
         configs = [model.config for model in models]
         size = torch.empty(0, dtype=models[0].dtype).element_size()
         budget = self.max_memory_mb
@@ -62,8 +57,9 @@ class FastOptions:
         if budget is not None:
             # Whole-window arrays (inputs, outputs, noise) come on top of the wavefront's state.
             per_window = estimate_memory(configs, num_steps, tile=preferred, batch=1,
-                                         element_bytes=size, cache=True) + 64 * window
+                                         element_bytes=size, cache=choice.cache) + 64 * window
             group = max(1, min(count, int(budget * 2**20 // per_window)))
         tile, cache = plan_tile(configs, num_steps, max_memory_mb=budget,
-                                preferred_tile=preferred, batch=group, element_bytes=size)
+                                preferred_tile=preferred, batch=group, element_bytes=size,
+                                cache=choice.cache)
         return tile, cache, group

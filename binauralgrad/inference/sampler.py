@@ -6,9 +6,11 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad.inference.chunks import stitch
+from binauralgrad.inference.backends import resolve_dtype
 from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.options import FastOptions
+from binauralgrad.inference.tuning import choose
 from binauralgrad.inference.wavefront import run_wavefront
 from binauralgrad.inference.windows import Windows
 from binauralgrad.models.denoiser import BinauralDenoiser
@@ -29,19 +31,21 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the reference draws the same).
         fast: the 6-step schedule or every training step. progress: show a progress bar.
-        options: dtype, tile, chunks, memory budget, compile (default: FastOptions()).
+        options: dtype, tile, chunks, memory budget (default: FastOptions()).
 
     Returns:
         (mean (B, 1, T), binaural (B, 2, T)) float32.
     """
     options = options or FastOptions()
-    models = [FastDenoiser(stage, dtype=options.dtype, compile=options.compile)
+    device = mono.device
+    choice = choose(stage_one, resolve_dtype(options.dtype, device), device, progress=progress)
+    models = [FastDenoiser(stage, dtype=options.dtype, backend=choice.backend)
               for stage in (stage_one, stage_two)]
     steps = schedule.sampling_steps(fast)
     batch, length = mono.shape[0], mono.shape[-1]
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]
-    tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows))
+    tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows), choice)
     whole = prior_terms([stage_one.config, stage_two.config], mono, positions)
     warped, results = warped.float(), []
     with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",

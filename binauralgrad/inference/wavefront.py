@@ -69,9 +69,11 @@ class StageStream:
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
         capacity = ring_capacity(model.receptive_field, len(steps), tile,
                                  model.config.encoder_reach)
-        widths = [width] * len(model.dilations) if cache else [model.config.condition_channels]
-        self.rings = [Ring(batch, capacity, CATCH_UP * tile, ring_width, template)
-                      for ring_width in widths]
+        if cache:  # copied out of into each layer's pre-activations: no mirror needed
+            self.rings = [Ring(batch, capacity, 0, width, template) for _ in model.dilations]
+        else:  # read as a layer's input: contiguous views through a mirror
+            self.rings = [Ring(batch, capacity, CATCH_UP * tile,
+                               model.config.condition_channels, template)]
         self.work = model.workspace(batch, CATCH_UP * tile)
         self._chained = None  # (the last layer output still in the chain, its first row)
         self._chain_start = 0
@@ -117,16 +119,18 @@ class StageStream:
         condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
         if self.cache:
             for index, ring in enumerate(self.rings):
-                ring.write(self.model.project_condition(condition, index))
+                ring.fill(last - first, lambda out, low, high, index=index:
+                          self.model.project_condition_into(out, condition[:, low:high], index))
         else:
             self.rings[0].write(condition)
         self.condition_done = last
         return True
 
-    def _conditioner(self, index: int, first: int, last: int) -> torch.Tensor:
+    def _conditioner_into(self, out: torch.Tensor, index: int, first: int, last: int) -> None:
         if self.cache:
-            return self.rings[index].read(first, last)
-        return self.model.project_condition(self.rings[0].read(first, last), index)
+            self.rings[index].read_into(out, first, last)
+        else:
+            self.model.project_condition_into(out, self.rings[0].read(first, last), index)
 
     def _advance_pass(self, current: _Pass, incoming, *, first: bool):
         if first:  # the stage's initial noise, drawn per absolute sample
@@ -168,9 +172,10 @@ class StageStream:
             return None
         count = last - first
         layer.pending = rows[:, count:].clone()  # before the layer writes its output over rows
-        out = self.model.layer(index, rows[:, : count + 2 * layer.dilation],
-                               self._conditioner(index, first, last), current.biases[index],
-                               first, self.length, self.work)
+        preactivation = self.work.y[:, :count]
+        self._conditioner_into(preactivation, index, first, last)
+        out = self.model.layer(index, rows[:, : count + 2 * layer.dilation], preactivation,
+                               current.biases[index], first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
         self._chained = (out, self._chain_start + layer.dilation)
         return out
