@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from binauralgrad._lazy import lazy_exports
 from typing import TYPE_CHECKING
+
+from binauralgrad._lazy import lazy_exports
 
 __version__ = "0.1.0"
 

@@ -272,7 +272,8 @@ def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
     return rows
 
 
-def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None) -> float:
+def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None,
+                   setting: str | None = None) -> float:
     """Resident-set high-water mark (MB) of a fresh process synthesising `seconds` of audio.
 
     With `stop_after_s`, the process stops once that much output is done: the wavefront's
@@ -281,7 +282,10 @@ def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None) -> flo
     warp, outputs) are allocated up front, so they are counted either way.
     """
     command = [sys.executable, __file__, "--memory-child", size, str(seconds), str(stop_after_s)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if setting is not None:  # a BINAURALGRAD_TUNING setting, such as "cache=0"
+        env[tuning.TUNING_ENV] = setting
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -328,9 +332,12 @@ def resident_peak_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def memory_rows(size: str, lengths: list[float], stop_after_s: float | None) -> list[dict]:
-    rows = [{"size": size, "audio_s": seconds, "stopped_after_s": stop_after_s,
-             "peak_mb": peak_memory_mb(size, seconds, stop_after_s)} for seconds in lengths]
+def memory_rows(size: str, lengths: list[float], stop_after_s: float | None,
+                setting: str | None = None) -> list[dict]:
+    rows = [{"size": size if setting is None else f"{size}, {setting}", "audio_s": seconds,
+             "stopped_after_s": stop_after_s,
+             "peak_mb": peak_memory_mb(size, seconds, stop_after_s, setting)}
+            for seconds in lengths]
     for row in rows:
         row["ratio_to_first"] = row["peak_mb"] / rows[0]["peak_mb"]
     return rows
@@ -413,6 +420,8 @@ def main() -> None:
     if "memory" not in args.skip:
         lengths = [10.0, 60.0]
         results["memory"] = memory_rows("paper", lengths, 1.5) + \
+            memory_rows("paper", lengths, 1.5, "cache=1") + \
+            memory_rows("paper", lengths, 1.5, "cache=0") + \
             memory_rows("small", lengths, None if not quick else 1.5)
         print("\nPeak memory (resident set, fresh process per length)\n"
               "| model | audio s | stopped after | peak MB | ratio |\n"

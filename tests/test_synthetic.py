@@ -7,11 +7,10 @@ import pytest
 import soundfile
 
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.data import find_sequences, head, load_sequence
+from binauralgrad.data import find_sequences, head, load_sequence, synthetic
 from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
 from binauralgrad.data.speech import speech_like_signal
-from binauralgrad.data import synthetic
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
 from binauralgrad.data.trajectory import attitude_quaternion, random_trajectory
 from binauralgrad.dsp import SPEED_OF_SOUND

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad.inference.chunks import stitch
 from binauralgrad.inference.backends import resolve_dtype
+from binauralgrad.inference.chunks import stitch
 from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.options import FastOptions
