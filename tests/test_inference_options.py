@@ -28,5 +28,8 @@ def test_the_machine_choice_sets_tile_and_cache_unless_the_user_sets_the_tile(ti
     choice = Choice(tile=300, cache=False, backend="auto")
     assert FastOptions().schedule(models, 6, 960, 1, choice) == (300, False, 1)
     assert FastOptions(tile_seconds=0.01).schedule(models, 6, 960, 1, choice) == (480, False, 1)
+    # A window under two of the machine's tiles runs as one tile; a tile the user sets is kept.
+    assert FastOptions().schedule(models, 6, 500, 1, choice) == (500, False, 1)
+    assert FastOptions(tile_seconds=0.005).schedule(models, 6, 500, 1, choice)[0] == 240
     # A budget never turns on a cache the machine's choice left off.
     assert FastOptions(max_memory_mb=64).schedule(models, 6, 960, 1, choice)[1] is False

@@ -46,8 +46,12 @@ class FastOptions:
                  count: int, choice: Choice) -> tuple[int, bool, int]:
         """(tile, cache, windows per batch): the machine's choice within the memory budget."""
         device = models[0].device
-        tile = round(self.tile_seconds * SAMPLE_RATE) if self.tile_seconds else choice.tile
-        preferred = min(window, max(1, tile))
+        if self.tile_seconds:
+            preferred = min(window, max(1, round(self.tile_seconds * SAMPLE_RATE)))
+        else:
+            # A window shorter than two tiles runs as one: its second tile would be a sliver
+            # that costs all of a layer call's overhead (0.25 s at paper size: 14 % faster).
+            preferred = window if window <= 2 * choice.tile else choice.tile
         configs = [model.config for model in models]
         size = torch.empty(0, dtype=models[0].dtype).element_size()
         budget = self.max_memory_mb
