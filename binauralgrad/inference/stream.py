@@ -1,4 +1,4 @@
-"""BinauralStream: push mono and position rows as they arrive, get both ears back at a fixed delay."""
+"""BinauralStream: push mono and position rows as they arrive, get both ears back at a fixed lag."""
 
 from __future__ import annotations
 
