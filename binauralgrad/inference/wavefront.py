@@ -10,8 +10,8 @@ from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.ring import Ring, ring_capacity
 from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.inference.terms import NoiseRows, PriorRows
 from binauralgrad.inference.windows import Windows
-from binauralgrad.prior import Prior, needs_spreading, stage_prior
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
@@ -85,6 +85,10 @@ class StageStream:
         self.condition_done = 0
         self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
                                    windows.length if windows.ended else 0)
+        condition = None if mean is None else \
+            (lambda first, last: mean.output.channels(first, last, self.length))
+        self.priors = PriorRows(model.config, windows, condition, template.float(), batch)
+        self.noises = NoiseRows(noise, stage, windows, model.config.out_channels, model.device)
 
     @property
     def length(self) -> int:
@@ -104,6 +108,7 @@ class StageStream:
     def state_bytes(self) -> int:
         """Bytes of every tensor the stage holds."""
         tensors = [ring.data for ring in self.rings] + self.work.tensors() + [self.output.data]
+        tensors += self.priors.tensors() + self.noises.tensors()
         for current in self.passes:
             tensors += [current.inputs] + [layer.pending for layer in current.layers]
             tensors += [bias for biases in current.biases for bias in biases]
@@ -117,7 +122,7 @@ class StageStream:
             incoming = self._advance_pass(current, incoming, first=index == 0)
             moved |= incoming is not None
         if incoming is not None:
-            prior = self._prior_rows(self.ready, incoming.shape[1])
+            prior = self.priors.rows(self.ready, incoming.shape[1])
             self.output.append(incoming if prior is None else prior.decode(incoming))
         self._release()
         return moved
@@ -160,7 +165,7 @@ class StageStream:
             count = min(self.tile, end - start)
             incoming = None
             if count > 0:
-                incoming = self.initial_scale * self._noise(0, start, count)
+                incoming = self.initial_scale * self.noises.rows(0, start, count)
         rows = None
         if incoming is not None:
             current.inputs = torch.cat([current.inputs, incoming], 1)
@@ -242,37 +247,17 @@ class StageStream:
         predicted = self.model.head(rows)
         sample = current.inputs[:, :count]
         current.inputs = current.inputs[:, count:]
-        fresh = self._noise(current.draw + 1, first, count) if step.sigma > 0 else None
+        fresh = self.noises.rows(current.draw + 1, first, count) if step.sigma > 0 else None
         current.done += count
         return NoiseSchedule.reverse_step(sample, predicted, step, fresh,
-                                          prior=self._prior_rows(first, count))
-
-    def _prior_rows(self, first: int, count: int) -> Prior | None:
-        """The stage's prior at window samples first .. first + count - 1, as (B, count, C) rows."""
-        config, last = self.model.config, first + count
-        if config.diffuses_signal:
-            return None
-        mean = envelope = spreading = None
-        if self.mean is not None:
-            mean = self.mean.output.channels(first, last, self.length)
-        if config.prior_std == "envelope":
-            envelope = self.windows.read("envelope", first, last)
-        if needs_spreading(config):
-            spreading = self.windows.read("spreading", first, last)
-        warped = self.windows.read("warped", first, last)
-        return stage_prior(config, warped, mean, envelope, spreading).transposed()
-
-    def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
-        starts = [start + first for start in self.windows.starts]
-        return self.noise.sample(self.stage, draw, items=self.windows.items, starts=starts,
-                                 length=count, channels=self.model.config.out_channels,
-                                 device=self.model.device)
+                                          prior=self.priors.rows(first, count))
 
     def _release(self) -> None:
         for index, ring in enumerate(self.rings):
             layers = range(len(self.model.dilations)) if not self.cache else [index]
             oldest = min(current.layers[i].done for current in self.passes for i in layers)
             ring.start = max(ring.start, min(oldest, self.condition_done))
+        self.priors.trim(min(current.done for current in self.passes))
 
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
