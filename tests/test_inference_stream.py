@@ -50,8 +50,11 @@ def streamed(pipeline, mono, rows, blocks, seed=0, skew=0, **options):
 
 
 def random_blocks(seed: int, largest: int, total: int) -> list[int]:
-    sizes = np.random.default_rng(seed).integers(1, largest, size=total // 2)
-    return [int(size) for size in sizes]
+    """Random block sizes from 1 to `largest` - 1 that add up to at least `total`."""
+    rng, sizes = np.random.default_rng(seed), []
+    while sum(sizes) < total:
+        sizes.append(int(rng.integers(1, largest)))
+    return sizes
 
 
 @pytest.mark.parametrize("seed,largest", [(0, 900), (1, 60), (2, 3000)])

@@ -13,8 +13,9 @@ from binauralgrad.inference.tuning import choose
 from binauralgrad.inference.wavefront import StageStream
 from binauralgrad.prior import needs_spreading
 
-# A stream's pushes are short: a tile beyond this only makes the conditioner rings larger.
-MAX_STREAM_TILE = 16384
+# A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
+# beyond it takes more steps of the wavefront, not more memory).
+MAX_STREAM_TILE = 4096
 
 
 def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) -> int:
