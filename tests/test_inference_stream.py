@@ -135,7 +135,8 @@ def test_memory_stays_flat_over_a_long_stream():
         first, last = -(-index * block // 400), -(-(index + 1) * block // 400)
         stream.push(mono, moving_positions(last)[first:last])
         sizes.append(stream.state_bytes)
-    assert sizes[-1] == sizes[200] == max(sizes[200:])  # no growth with the number of blocks
+    # Buffers compact as they go, so the size wobbles, but it does not grow with the blocks.
+    assert max(sizes[200:]) == max(sizes[100:200]) < 32 * 2**20
     assert stream.samples_out == 400 * block - stream.latency_samples
 
 
