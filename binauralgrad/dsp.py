@@ -126,10 +126,8 @@ def ear_distances(positions: Tensor) -> Tensor:
 
 
 def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
-    """Each ear's spherical-spreading gain 1 / r (r in metres), per sample.
-
-    Interpolated linearly between the rows' centres over the whole input, so that any window of
-    it is the same slice of one tensor (as the prior's envelope).
+    """Each ear's spherical-spreading gain 1 / r (r in metres), per sample, interpolated linearly
+    between the rows' centres (`upsample_frames`).
 
     Args:
         positions: (B, 7, K) rows `x y z qx qy qz qw`.
@@ -154,9 +152,8 @@ def upsample_frames(values: Tensor, first: int, last: int, *, frame_samples: int
                     frame_offset: int = 0, total_frames: int | None = None) -> Tensor:
     """Per-frame values linearly interpolated between frame centres, for samples first .. last - 1.
 
-    The values of F.interpolate(values, scale_factor=frame_samples, mode="linear",
-    align_corners=False) (up to ~1e-8), but computed sample by sample from exact weights, so a
-    stream that knows only some frames gets the same bits as the whole input.
+    F.interpolate(mode="linear", align_corners=False)'s values (to 3e-7) from exact per-sample
+    weights, so a stream that knows only some frames gets the whole input's bits.
 
     Args:
         values: (B, C, n) the values of frames frame_offset .. frame_offset + n - 1.
