@@ -17,11 +17,13 @@ _EXPORTS = {
     "NoiseSchedule": "binauralgrad.schedule",
     "BinauralGradPipeline": "binauralgrad.pipeline",
     "BinauralOutput": "binauralgrad.pipeline",
+    "BinauralStream": "binauralgrad.inference.stream",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
+    from binauralgrad.inference.stream import BinauralStream  # noqa: F401
     from binauralgrad.models.denoiser import (  # noqa: F401
         BinauralDenoiser,
         DenoiserConfig,

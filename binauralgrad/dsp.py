@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 
@@ -31,6 +30,8 @@ __all__ = [
     "warp_field",
     "read_times",
     "interpolate_at",
+    "frame_spreading",
+    "upsample_frames",
     "time_warp",
     "geometric_warp",
 ]
@@ -125,10 +126,8 @@ def ear_distances(positions: Tensor) -> Tensor:
 
 
 def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
-    """Each ear's spherical-spreading gain 1 / r (r in metres), per sample.
-
-    Interpolated linearly between the rows' centres over the whole input, so that any window of
-    it is the same slice of one tensor (as the prior's envelope).
+    """Each ear's spherical-spreading gain 1 / r (r in metres), per sample, interpolated linearly
+    between the rows' centres (`upsample_frames`).
 
     Args:
         positions: (B, 7, K) rows `x y z qx qy qz qw`.
@@ -137,12 +136,54 @@ def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
     Returns:
         (B, 2, T) float32: left ear, right ear.
     """
-    distances = ear_distances(positions).float()
-    if num_samples % distances.shape[-1]:
-        raise ValueError(f"cannot upsample {distances.shape[-1]} rows to {num_samples} samples")
-    gain = 1.0 / distances.clamp(min=HEAD_CLEARANCE)
-    return F.interpolate(gain, scale_factor=num_samples // distances.shape[-1], mode="linear",
-                         align_corners=False)
+    frames = positions.shape[-1]
+    if frames == 0 or num_samples % frames:
+        raise ValueError(f"cannot upsample {frames} rows to {num_samples} samples")
+    return upsample_frames(frame_spreading(positions), 0, num_samples,
+                           frame_samples=num_samples // frames, total_frames=frames)
+
+
+def frame_spreading(positions: Tensor) -> Tensor:
+    """Each ear's 1 / r per position row: (B, 7, K) -> (B, 2, K) float32."""
+    return 1.0 / ear_distances(positions).float().clamp(min=HEAD_CLEARANCE)
+
+
+def upsample_frames(values: Tensor, first: int, last: int, *, frame_samples: int = FRAME_SAMPLES,
+                    frame_offset: int = 0, total_frames: int | None = None) -> Tensor:
+    """Per-frame values linearly interpolated between frame centres, for samples first .. last - 1.
+
+    F.interpolate(mode="linear", align_corners=False)'s values (to 3e-7) from exact per-sample
+    weights, so a stream that knows only some frames gets the whole input's bits.
+
+    Args:
+        values: (B, C, n) the values of frames frame_offset .. frame_offset + n - 1.
+        first, last: absolute sample range; every frame it reads must be held.
+        frame_samples: samples per frame.
+        total_frames: the input's frame count (the last frame holds its value to the end), or
+            None while it is not known (samples past the last frame's centre then need the next).
+
+    Returns:
+        (B, C, last - first) float32.
+    """
+    times = torch.arange(first, last, dtype=torch.int64, device=values.device)
+    # Source position (t + 0.5) / F - 0.5, kept as the exact fraction (2t + 1 - F) / 2F.
+    numerator = 2 * times + 1 - frame_samples
+    lower = torch.div(numerator, 2 * frame_samples, rounding_mode="floor")
+    weight = (numerator - 2 * frame_samples * lower).double() / (2 * frame_samples)
+    before = lower < 0  # before the first centre: the first frame's value alone
+    weight = torch.where(before, 0.0, weight).float()
+    lower = lower.clamp(min=0)
+    upper = torch.where(before, lower, lower + 1)
+    if total_frames is not None:
+        upper = upper.clamp(max=total_frames - 1)
+    if len(times) and (int(lower[0]) < frame_offset or
+                       int(upper[-1]) >= frame_offset + values.shape[-1]):
+        raise ValueError(f"samples {first}..{last - 1} need frames {int(lower[0])}.."
+                         f"{int(upper[-1])}, but frames {frame_offset}.."
+                         f"{frame_offset + values.shape[-1] - 1} are held")
+    low = values.float().index_select(-1, lower - frame_offset)
+    high = values.float().index_select(-1, upper - frame_offset)
+    return (1.0 - weight) * low + weight * high
 
 
 def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE_RATE) -> Tensor:

@@ -222,6 +222,24 @@ class BinauralGradPipeline:
             setattr(output, field, value if inputs.batched else value[0])
         return output if return_dict else (output.audio,)
 
+    def stream(self, *, generator: torch.Generator | None = None, steps: str = "fast",
+               dtype: torch.dtype | None = None, tile_seconds: float | None = None,
+               max_skew_frames: int = 12):
+        """A `BinauralStream`: push audio and rows as they arrive, get both ears back.
+
+        Its concatenated output equals `pipe(mono, positions)` for the same generator, at a
+        fixed delay of `stream.latency_samples` (see `binauralgrad.inference.stream`).
+
+        Example:
+            >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
+            >>> left_right = stream.push(mono[:480], positions[:2])   # (2, n), n may be 0
+            >>> rest = stream.flush()
+        """
+        from binauralgrad.inference.stream import BinauralStream
+
+        return BinauralStream(self, generator=generator, steps=steps, dtype=dtype,
+                              tile_seconds=tile_seconds, max_skew_frames=max_skew_frames)
+
     def receptive_field_seconds(self, fast: bool = True) -> float:
         """How far (each side) an output sample depends on the input: the exact chunk overlap."""
         steps = len(self.schedule.sampling_steps(fast))

@@ -79,15 +79,21 @@ def envelope(mono: torch.Tensor, frame_samples: int) -> torch.Tensor:
     Returns:
         (B, 1, T), at least ENVELOPE_FLOOR.
     """
-    from torch.nn import functional as F
+    from binauralgrad.dsp import upsample_frames
 
     frames = mono.shape[-1] // frame_samples
-    if frames * frame_samples != mono.shape[-1]:
+    if frames * frame_samples != mono.shape[-1] or frames == 0:
         raise ValueError(f"the envelope needs whole frames of {frame_samples} samples, "
                          f"got {mono.shape[-1]} samples")
-    rms = mono.float().reshape(mono.shape[0], 1, frames, frame_samples).pow(2).mean(-1).sqrt()
-    smooth = F.interpolate(rms, scale_factor=frame_samples, mode="linear", align_corners=False)
+    smooth = upsample_frames(frame_rms(mono, frame_samples), 0, mono.shape[-1],
+                             frame_samples=frame_samples, total_frames=frames)
     return smooth + ENVELOPE_FLOOR
+
+
+def frame_rms(mono: torch.Tensor, frame_samples: int) -> torch.Tensor:
+    """(B, 1, n * frame_samples) -> (B, 1, n): each whole frame's RMS (the envelope's frames)."""
+    frames = mono.shape[-1] // frame_samples
+    return mono.float().reshape(mono.shape[0], 1, frames, frame_samples).pow(2).mean(-1).sqrt()
 
 
 def needs_spreading(config) -> bool:

@@ -3,6 +3,7 @@
     python examples/benchmark.py            # paper-size models (about 25 minutes on 2 CPU cores)
     python examples/benchmark.py --quick    # shorter inputs, fewer lines
     python examples/benchmark.py --skip warp training --json bench.json
+    python examples/benchmark.py --only stream          # the streaming table alone
 
 Synthesis lines: the real-time factor (RTF, compute seconds per audio second) of the two-stage
 fast (6 + 6 step) pipeline, and for each optimisation its speed ratio against the
@@ -43,7 +44,8 @@ from binauralgrad.training.config import MODEL_SIZES
 from binauralgrad.training.throughput import measure_training_throughput
 
 SECTIONS = ("warp", "training", "machine", "default", "equal-length", "whole-input", "chunking",
-            "gpu", "memory")
+            "gpu", "memory", "stream")
+STREAM_BLOCKS_MS = (10, 20, 50)
 
 
 def best_time(function, repeats: int) -> float:
@@ -272,6 +274,55 @@ def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
     return rows
 
 
+def stream_models(names, seconds: float, paper_seconds: float, device: str) -> list[tuple]:
+    """(name, pipeline, dtype, audio seconds) per streamed model: "default" (the embedded model,
+    float32 and bfloat16 where native), "paper" and "tiny" (random weights)."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR
+
+    models = []
+    if "default" in names:
+        default = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR, device=device)
+        models.append(("embedded default", default, torch.float32, seconds))
+        if device == "cuda" or cpu_bf16_supported():
+            models.append(("embedded default", default, torch.bfloat16, seconds))
+    if "paper" in names:
+        models.append(("paper size", pipeline_of("paper", device), torch.float32, paper_seconds))
+    if "tiny" in names:
+        models.append(("tiny size", pipeline_of("tiny", device), torch.float32, seconds))
+    return models
+
+
+def stream_rows(seconds: float, paper_seconds: float, device: str = "cpu",
+                blocks_ms=STREAM_BLOCKS_MS, names=("default", "paper", "tiny")) -> list[dict]:
+    """The stream (`pipe.stream()`) per model and block size: its algorithmic latency, RTF
+    (compute seconds per audio second, flush included) and slowest push, with blocks fed as
+    fast as it takes them. Its output is checked against the offline pipeline's."""
+    from binauralgrad.inference.stream_timing import run_stream
+
+    models = stream_models(names, seconds, paper_seconds, device)
+    rows = []
+    for name, pipeline, dtype, length in models:
+        mono, positions = test_signal(length)
+        reference = synthesize(pipeline, mono, positions, dtype=dtype).float().cpu()
+        for block_ms in blocks_ms:
+            run = run_stream(pipeline, mono, positions, round(block_ms * SAMPLE_RATE / 1000),
+                             generator=torch.Generator().manual_seed(0), dtype=dtype)
+            rows.append({"model": name, "dtype": str(dtype).split(".")[-1], "device": device,
+                         **run.summary(),
+                         "max_dev": (run.audio - reference).abs().max().item()})
+    return rows
+
+
+def print_stream(rows: list[dict]) -> None:
+    print("\nStreaming (blocks pushed as fast as the stream takes them)\n| model | dtype | device |"
+          " latency ms | block ms | RTF | worst block ms | real time | max dev vs offline |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['model']} | {row['dtype']} | {row['device']} | {row['latency_ms']:.1f} | "
+              f"{row['block_ms']:g} | {row['rtf']:.2f} | {row['worst_block_ms']:.1f} | "
+              f"{'yes' if row['kept_up'] else 'no'} | {row['max_dev']:.1e} |")
+
+
 def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None,
                    setting: str | None = None) -> float:
     """Resident-set high-water mark (MB) of a fresh process synthesising `seconds` of audio.
@@ -376,8 +427,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS,
                         help="sections to leave out")
+    parser.add_argument("--only", nargs="*", choices=SECTIONS,
+                        help="run only these sections")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only:
+        args.skip = [section for section in SECTIONS if section not in args.only]
     if args.memory_child:
         size, seconds, stop = args.memory_child
         memory_child(size, float(seconds), None if stop == "None" else float(stop))
@@ -429,6 +484,11 @@ def main() -> None:
         for row in results["memory"]:
             print(f"| {row['size']} | {row['audio_s']:g} | {row['stopped_after_s']} | "
                   f"{row['peak_mb']:.0f} | {row['ratio_to_first']:.2f} |")
+    if "stream" not in args.skip:
+        results["stream"] = stream_rows(1.0 if quick else 3.0, 0.25 if quick else 0.5)
+        if torch.cuda.is_available():
+            results["stream"] += stream_rows(1.0 if quick else 3.0, 0.5, "cuda")
+        print_stream(results["stream"])
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

@@ -113,3 +113,27 @@ def test_simulator_bounds_scores_every_system_on_a_simulated_set(dataset_dir, tm
                    "true room, another tail"):
         assert f"| {system}" in table
     assert "PESQ" not in table and (tmp_path / "b.md").read_text().strip() == table.strip()
+
+
+# Example scripts: the first render test keeps one in the default suite.
+@pytest.mark.slow
+def test_stream_feeds_blocks_reports_whether_it_kept_up_and_writes_the_offline_audio(
+        tmp_path, model, capsys):
+    import torch
+
+    from binauralgrad import BinauralGradPipeline
+    from binauralgrad.io.audio import limit_peak
+
+    soundfile.write(str(tmp_path / "talk.wav"), speech_like(9000), 48000, subtype="FLOAT")
+    out = tmp_path / "talk_stream.wav"
+    assert load_example("stream").main([str(tmp_path / "talk.wav"), str(out), "--model", model,
+                                        "--circle", "1.2", "--period", "2", "--block-ms", "7",
+                                        "--no-pace"]) == 0
+    report = capsys.readouterr().out
+    assert "latency 1.6 ms (algorithmic) + 7 ms (block)" in report
+    assert "kept up with real time" in report or "fell behind real time" in report
+    pipe = BinauralGradPipeline.from_pretrained(model)
+    offline = pipe(speech_like(9000), positions.circle(9000, radius_m=1.2, period_s=2),
+                   generator=torch.Generator().manual_seed(0), progress=False).audio
+    np.testing.assert_allclose(read_wav(out, channels=2), limit_peak(offline.numpy())[0],
+                               atol=1e-6)

@@ -80,3 +80,13 @@ def test_default_model_rows_time_the_embedded_pipeline(script):
     rows = script.default_model_rows(0.05, repeats=1)
     assert [row["variant"].split(",")[0] for row in rows] == ["embedded default"] * 2
     assert rows[1]["max_dev"] < 1e-4 and rows[1]["rtf"] > 0
+
+
+# Timed synthesis of the script: its fresh-process memory rows stay in the default suite.
+@pytest.mark.slow
+def test_stream_rows_report_latency_rtf_and_the_slowest_block(script):
+    rows = script.stream_rows(0.1, 0.05, blocks_ms=(10, 50), names=("tiny",))
+    assert [row["block_ms"] for row in rows] == [10, 50]
+    assert all(row["latency_ms"] == 76 / 48 and row["rtf"] > 0 and row["worst_block_ms"] > 0
+               for row in rows)
+    assert all(row["max_dev"] == 0 for row in rows)  # the stream is the offline output

@@ -55,6 +55,9 @@ class Workspace:
         self.u = torch.empty(batch, capacity, 2 * width + 16, **options)[..., : 2 * width]
         self.z = torch.empty(batch, capacity, width, **options)
 
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.chain, self.y, self.u, self.z]
+
     def rows(self, start: int, count: int) -> torch.Tensor:
         """Chain rows start .. start + count - 1, the chain grown if a backlog needs more."""
         if self.chain.shape[1] < start + count:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.nn import functional as F
 
 from binauralgrad.inference.folded import FastDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.ring import Ring, ring_capacity
+from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.inference.terms import NoiseRows, PriorRows
 from binauralgrad.inference.windows import Windows
-from binauralgrad.prior import Prior, needs_spreading, stage_prior
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
@@ -46,10 +46,15 @@ class _Pass:
 class StageStream:
     """One stage's six (or N) passes as a wavefront, with its conditioner cache.
 
+    Each node advances only as far as its inputs allow; while `windows.ended` is False (a
+    stream), the encoder stops at `windows.encoder_end`, a pass's update at `windows.prior_end`,
+    and no zero padding is applied at the end until it is known.
+
     Args:
         model: the stage's prepared denoiser.
         stage: 1 or 2 (selects the noise streams).
-        steps: the reverse steps in order. windows: what to synthesise.
+        steps: the reverse steps in order. windows: what to synthesise (`Windows`, or a
+            stream's growing inputs).
         noise: the positional noise. tile: samples a node advances per tick at most.
         cache: keep every layer's projected condition for the passes (else keep only the
             condition and project it again in each pass).
@@ -63,7 +68,7 @@ class StageStream:
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
-        batch, length = len(windows.items), windows.length
+        batch = len(windows.items)
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
@@ -78,12 +83,36 @@ class StageStream:
         self._chained = None  # (the last layer output still in the chain, its first row)
         self._chain_start = 0
         self.condition_done = 0
-        self.output = torch.zeros(batch, length, model.config.out_channels, device=model.device)
-        self.ready = 0
+        self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
+                                   windows.length if windows.ended else 0)
+        condition = None if mean is None else \
+            (lambda first, last: mean.output.channels(first, last, self.length))
+        self.priors = PriorRows(model.config, windows, condition, template.float(), batch)
+        self.noises = NoiseRows(noise, stage, windows, model.config.out_channels, model.device)
 
     @property
     def length(self) -> int:
+        """The window's length (while a stream's end is open, a number beyond any sample)."""
         return self.windows.length
+
+    @property
+    def ready(self) -> int:
+        """Output samples done."""
+        return self.output.end
+
+    def oldest_needed(self) -> int:
+        """The first sample of its inputs (and of stage one's output) this stage still reads."""
+        return min(self.condition_done - self.model.config.encoder_reach,
+                   *(current.done for current in self.passes))
+
+    def state_bytes(self) -> int:
+        """Bytes of every tensor the stage holds."""
+        tensors = [ring.data for ring in self.rings] + self.work.tensors() + [self.output.data]
+        tensors += self.priors.tensors() + self.noises.tensors()
+        for current in self.passes:
+            tensors += [current.inputs] + [layer.pending for layer in current.layers]
+            tensors += [bias for biases in current.biases for bias in biases]
+        return held_bytes(tensors)
 
     def tick(self) -> bool:
         """Advances every node by up to one tile; returns whether anything moved."""
@@ -93,28 +122,24 @@ class StageStream:
             incoming = self._advance_pass(current, incoming, first=index == 0)
             moved |= incoming is not None
         if incoming is not None:
-            first, count = self.ready, incoming.shape[1]
-            prior = self._prior_rows(first, count)
-            self.output[:, first: first + count] = incoming if prior is None else \
-                prior.decode(incoming)
-            self.ready += count
+            prior = self.priors.rows(self.ready, incoming.shape[1])
+            self.output.append(incoming if prior is None else prior.decode(incoming))
         self._release()
         return moved
 
     def _encode(self) -> bool:
-        limit = self.length
+        reach = self.model.config.encoder_reach
+        limit = self.length if self.windows.ended else self.windows.encoder_end - reach
         if self.mean is not None and self.mean.ready < self.length:
-            limit = self.mean.ready - self.model.config.encoder_reach
+            limit = min(limit, self.mean.ready - reach)
         first = self.condition_done
         last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
         if last <= first:
             return False
-        reach = self.model.config.encoder_reach
         low, high = first - reach, last + reach
-        audio = [self.windows.gather(self.windows.warped, low, high),
-                 self.windows.gather(self.windows.mono, low, high)]
+        audio = [self.windows.read("warped", low, high), self.windows.read("mono", low, high)]
         if self.mean is not None:
-            audio.append(_rows_to_channels(self.mean.output, low, high, self.length))
+            audio.append(self.mean.output.channels(low, high, self.length))
         view = self.windows.view(low, high)
         condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
         if self.cache:
@@ -135,10 +160,12 @@ class StageStream:
     def _advance_pass(self, current: _Pass, incoming, *, first: bool):
         if first:  # the stage's initial noise, drawn per absolute sample
             start = current.input_done
-            count = min(self.tile, self.length - start)
+            # A stream draws noise only where its input has arrived (its end is not past it).
+            end = self.length if self.windows.ended else self.windows.encoder_end
+            count = min(self.tile, end - start)
             incoming = None
             if count > 0:
-                incoming = self.initial_scale * self._noise(0, start, count)
+                incoming = self.initial_scale * self.noises.rows(0, start, count)
         rows = None
         if incoming is not None:
             current.inputs = torch.cat([current.inputs, incoming], 1)
@@ -155,18 +182,17 @@ class StageStream:
     def _advance_layer(self, current: _Pass, index: int, layer: _Layer, incoming, complete: bool):
         held, arriving = layer.pending.shape[1], 0 if incoming is None else incoming.shape[1]
         padding = layer.dilation if complete and not layer.padded else 0
+        if not arriving and not padding and \
+                self._limit(current, index, layer, layer.pending_start + held) <= layer.done:
+            self._chained = None  # idle: nothing new to compute, nothing to copy
+            return None
         rows = self._layer_rows(incoming, held, held + arriving + padding)
         rows[:, :held] = layer.pending
         if padding:  # the zero padding after the window
             rows[:, held + arriving:] = 0
             layer.padded = True
-        end = layer.pending_start + rows.shape[1]
-        ring = self.rings[index if self.cache else 0]
         first = layer.done
-        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
-        # the whole wavefront to the rate of its slowest node.
-        last = min(self.length if layer.padded else end - layer.dilation,
-                   first + CATCH_UP * self.tile, ring.end)
+        last = self._limit(current, index, layer, layer.pending_start + rows.shape[1])
         if last <= first:
             layer.pending = rows.clone()
             return None
@@ -179,6 +205,17 @@ class StageStream:
         layer.pending_start, layer.done = last - layer.dilation, last
         self._chained = (out, self._chain_start + layer.dilation)
         return out
+
+    def _limit(self, current: _Pass, index: int, layer: _Layer, end: int) -> int:
+        """How far a layer can advance now, with its input rows held up to `end`."""
+        ring = self.rings[index if self.cache else 0]
+        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
+        # the whole wavefront to the rate of its slowest node.
+        last = min(self.length if layer.padded else end - layer.dilation,
+                   layer.done + CATCH_UP * self.tile, ring.end)
+        if index == len(current.layers) - 1 and not self.windows.ended:
+            last = min(last, self.windows.prior_end)  # the update needs the prior's samples
+        return last
 
     def _layer_rows(self, incoming, held: int, total: int) -> torch.Tensor:
         """`total` chain rows for a layer: `held` rows to fill, then `incoming`, then the rest.
@@ -210,43 +247,17 @@ class StageStream:
         predicted = self.model.head(rows)
         sample = current.inputs[:, :count]
         current.inputs = current.inputs[:, count:]
-        fresh = self._noise(current.draw + 1, first, count) if step.sigma > 0 else None
+        fresh = self.noises.rows(current.draw + 1, first, count) if step.sigma > 0 else None
         current.done += count
         return NoiseSchedule.reverse_step(sample, predicted, step, fresh,
-                                          prior=self._prior_rows(first, count))
-
-    def _prior_rows(self, first: int, count: int) -> Prior | None:
-        """The stage's prior at window samples first .. first + count - 1, as (B, count, C) rows."""
-        config, last = self.model.config, first + count
-        if config.diffuses_signal:
-            return None
-        mean = envelope = spreading = None
-        if self.mean is not None:
-            mean = _rows_to_channels(self.mean.output, first, last, self.length)
-        if config.prior_std == "envelope":
-            envelope = self.windows.gather(self.windows.envelope, first, last)
-        if needs_spreading(config):
-            spreading = self.windows.gather(self.windows.spreading, first, last)
-        warped = self.windows.gather(self.windows.warped, first, last)
-        return stage_prior(config, warped, mean, envelope, spreading).transposed()
-
-    def _noise(self, draw: int, first: int, count: int) -> torch.Tensor:
-        starts = [start + first for start in self.windows.starts]
-        return self.noise.sample(self.stage, draw, items=self.windows.items, starts=starts,
-                                 length=count, channels=self.model.config.out_channels,
-                                 device=self.model.device)
+                                          prior=self.priors.rows(first, count))
 
     def _release(self) -> None:
         for index, ring in enumerate(self.rings):
             layers = range(len(self.model.dilations)) if not self.cache else [index]
             oldest = min(current.layers[i].done for current in self.passes for i in layers)
             ring.start = max(ring.start, min(oldest, self.condition_done))
-
-
-def _rows_to_channels(rows: torch.Tensor, first: int, last: int, length: int) -> torch.Tensor:
-    """(B, L, C) rows -> (B, C, last - first) for window samples first .. last - 1, zero outside."""
-    low, high = max(first, 0), min(last, length)
-    return F.pad(rows[:, low:high].transpose(1, 2), (low - first, last - high))
+        self.priors.trim(min(current.done for current in self.passes))
 
 
 def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
@@ -273,4 +284,5 @@ def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[
         if not moved:
             raise RuntimeError("the wavefront stalled (a scheduling bug)")
         on_progress(two.ready)
-    return one.output.transpose(1, 2), two.output.transpose(1, 2)
+    length = windows.length
+    return one.output.rows(0, length).transpose(1, 2), two.output.rows(0, length).transpose(1, 2)

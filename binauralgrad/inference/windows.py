@@ -38,6 +38,22 @@ class Windows:
     envelope: torch.Tensor | None = None
     spreading: torch.Tensor | None = None
 
+    ended = True  # the whole windows are known (a stream's inputs end only when flushed)
+
+    @property
+    def encoder_end(self) -> int:
+        """How far the warp, mono and positions are known: everywhere."""
+        return self.length
+
+    @property
+    def prior_end(self) -> int:
+        """How far the priors' terms are known: everywhere."""
+        return self.length
+
+    def read(self, name: str, first: int, last: int) -> torch.Tensor:
+        """`gather` of the field `name` ("warped", "mono", "envelope", "spreading")."""
+        return self.gather(getattr(self, name), first, last)
+
     def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
         """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
         low, high = max(first, 0), min(last, self.length)

@@ -1,0 +1,189 @@
+"""BinauralStream: push mono and position rows as they arrive, get both ears back at a fixed lag."""
+
+from __future__ import annotations
+
+import torch
+
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.inference.backends import resolve_dtype
+from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.stream_inputs import StreamInputs
+from binauralgrad.inference.tuning import choose
+from binauralgrad.inference.wavefront import StageStream
+from binauralgrad.prior import needs_spreading
+
+# A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
+# beyond it takes more steps of the wavefront, not more memory).
+MAX_STREAM_TILE = 4096
+
+
+def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) -> int:
+    """Input samples a stream needs past an output sample before it can return it (worst case).
+
+    Within a pass, an output sample reads its input sum(dilations) samples ahead and its
+    condition sum(dilations) - dilations[0] ahead; the condition reads the audio `encoder_reach`
+    ahead; a stage chains `num_steps` passes, and stage two's condition reads stage one's output.
+    The prior's terms at a pass's update are read at the sample itself, but the envelope and the
+    spreading gain interpolate between frame centres: past a frame's centre they need the next
+    frame (its audio complete for the envelope, its row for the spreading). Rows are taken to
+    arrive with the first sample of their frame; rows that lag add their lag.
+
+    Args:
+        configs: (stage one's, stage two's) DenoiserConfig.
+        num_steps: reverse steps per stage.
+
+    Returns:
+        The latency in samples: the largest, over a frame's sample phases, of (last input sample
+        an output sample needs) - (its index).
+    """
+    def prior_need(config, sample):
+        upper = (2 * sample + 1 - frame_samples) // (2 * frame_samples) + 1
+        need = sample
+        if config.prior_std == "envelope":
+            need = max(need, frame_samples * (upper + 1) - 1)
+        if needs_spreading(config):
+            need = max(need, frame_samples * upper)
+        return need
+
+    def stage_need(stage, sample):
+        config = configs[stage]
+        field = sum(config.dilations)
+        condition = sample + num_steps * field - config.dilations[0] + config.encoder_reach
+        need = max(condition, prior_need(config, sample + (num_steps - 1) * field))
+        if stage == 1:
+            need = max(need, stage_need(0, condition))
+        return need
+
+    reach = sum(num_steps * sum(config.dilations) + config.encoder_reach for config in configs)
+    start = frame_samples * (reach // frame_samples + 4)  # far from the start's clamped edges
+    return max(stage_need(1, sample) - sample
+               for sample in range(start, start + 2 * frame_samples))
+
+
+class BinauralStream:
+    """Streaming synthesis with a pipeline's two stages: the offline output, block by block.
+
+    `push` accepts mono blocks of any size with the position rows that have arrived (rows may
+    lead or lag the audio by up to `max_skew_frames`), and returns the binaural samples that
+    are complete: after n samples pushed, n - `latency_samples` in all. `flush` ends the input
+    and returns the rest. The output equals `pipe(mono, positions)` for the same generator, as
+    the sampling noise is a function of the absolute sample; memory stays bounded.
+
+    Args:
+        pipeline: the BinauralGradPipeline (its device; batch of one).
+        generator: the source of the sampling noise (one 64-bit seed is drawn, as offline).
+        steps: "fast" (6 steps) or "full". dtype: compute dtype (default: the pipeline's).
+        tile_seconds: most samples a node advances per step (default: this machine's tuning).
+        max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
+
+    Example:
+        >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
+        >>> for block, rows in blocks:          # e.g. 480 samples and the rows that came
+        ...     play(stream.push(block, rows))  # (2, n) float32, n may be 0
+        >>> play(stream.flush())
+    """
+
+    def __init__(self, pipeline, *, generator: torch.Generator | None = None,
+                 steps: str = "fast", dtype: torch.dtype | None = None,
+                 tile_seconds: float | None = None, max_skew_frames: int = 12):
+        if steps not in ("fast", "full"):
+            raise ValueError(f"steps must be 'fast' or 'full', got {steps!r}")
+        if tile_seconds is not None and not tile_seconds > 0:
+            raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
+        with torch.inference_mode():
+            self._build(pipeline, generator, steps == "fast", dtype, tile_seconds,
+                        max_skew_frames)
+
+    def _build(self, pipeline, generator, fast, dtype, tile_seconds, max_skew_frames):
+        device, stages = pipeline.device, (pipeline.stage_one, pipeline.stage_two)
+        dtype = resolve_dtype(dtype or pipeline.dtype, device)
+        choice = choose(pipeline.stage_one, dtype, device)
+        models = [FastDenoiser(stage, dtype=dtype, backend=choice.backend) for stage in stages]
+        steps = pipeline.schedule.sampling_steps(fast)
+        tile = round(tile_seconds * SAMPLE_RATE) if tile_seconds else \
+            min(choice.tile, MAX_STREAM_TILE)
+        configs = [stage.config for stage in stages]
+        self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
+        noise = PositionalNoise.from_generator(generator)
+        temperature = pipeline.schedule.temperature
+        self._one = StageStream(models[0], 1, steps, self.inputs, noise, max(1, tile),
+                                cache=choice.cache, initial_scale=temperature)
+        self._two = StageStream(models[1], 2, steps, self.inputs, noise, max(1, tile),
+                                cache=choice.cache, mean=self._one, initial_scale=temperature)
+        self.latency_samples = stream_latency(configs, len(steps))
+        self._returned, self._flushed = 0, False
+
+    @property
+    def latency_seconds(self) -> float:
+        return self.latency_samples / SAMPLE_RATE
+
+    @property
+    def samples_in(self) -> int:
+        """Mono samples pushed so far."""
+        return self.inputs.samples
+
+    @property
+    def samples_out(self) -> int:
+        """Binaural samples returned so far."""
+        return self._returned
+
+    @property
+    def computed_samples(self) -> int:
+        """Binaural samples synthesised so far (returned once `latency_samples` old)."""
+        return self._two.ready
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of every tensor the stream holds (flat in the stream's length)."""
+        return self._one.state_bytes() + self._two.state_bytes() + self.inputs.state_bytes()
+
+    @torch.inference_mode()
+    def push(self, mono_block, position_rows) -> torch.Tensor:
+        """Adds audio and position rows; returns the binaural samples now due.
+
+        Args:
+            mono_block: (n,) or (1, n) 48 kHz samples, tensor or ndarray (n may be 0).
+            position_rows: (k, 7) rows `x y z qx qy qz qw` that arrived since the last push
+                (k may be 0): row i covers samples 400 i .. 400 i + 399.
+
+        Returns:
+            (2, m) float32 left and right ear, the samples after those returned before.
+        """
+        if self._flushed:
+            raise RuntimeError("push() after flush(): the stream has ended; start a new one "
+                               "with pipe.stream()")
+        self.inputs.push(mono_block, position_rows)
+        self._advance()
+        return self._take(self.inputs.samples - self.latency_samples)
+
+    @torch.inference_mode()
+    def flush(self) -> torch.Tensor:
+        """Ends the input (rows must cover it: ceil(n / 400)); returns the remaining samples."""
+        if self._flushed:
+            raise RuntimeError("flush() was already called: the stream has ended")
+        self._flushed = True
+        if self.inputs.samples == 0:
+            return torch.zeros(2, 0, device=self.inputs.device)
+        samples = self.inputs.end()
+        self._advance()
+        if self._two.ready < self.inputs.length:
+            raise RuntimeError("the stream stalled at its end (a scheduling bug)")
+        return self._take(samples)
+
+    def _advance(self) -> None:
+        moved = True
+        while moved:
+            moved = self._one.tick()
+            moved = self._two.tick() or moved
+        oldest = min(self._one.oldest_needed(), self._two.oldest_needed())
+        self.inputs.trim(oldest)
+        self._one.output.trim(self._two.oldest_needed())
+
+    def _take(self, last: int) -> torch.Tensor:
+        first = self._returned
+        last = max(first, min(last, self._two.ready))
+        out = self._two.output.rows(first, last)[0].t().float().clone()
+        self._two.output.trim(last)
+        self._returned = last
+        return out

@@ -1,0 +1,188 @@
+"""A stream's inputs as they arrive: mono, position rows, and the warp and prior terms they fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from binauralgrad import dsp
+from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.prior import ENVELOPE_FLOOR, frame_rms, needs_spreading
+
+OPEN_END = 2**62  # a stream's length until flush: beyond any sample
+WARP_HISTORY_S = 1.0  # mono kept behind the warp's frontier: talkers up to 343 m away
+
+
+class StreamInputs:
+    """What the wavefront reads (`Windows`' interface) for one stream, known up to a frontier.
+
+    Mono samples and position rows are appended as they come. The geometric warp of a sample is
+    final once its audio and its frame's row are there (the warp only delays); the envelope and
+    spreading at a sample once the frame after it is (they interpolate between frame centres).
+    Everything the wavefront no longer reads is dropped (`trim`), so memory stays bounded.
+
+    Args:
+        configs: the stages' DenoiserConfigs (which prior terms are needed).
+        device: where the inputs live. max_skew_frames: how many frames the rows may lead or
+            lag the audio.
+    """
+
+    items, starts = [0], [0]
+
+    def __init__(self, configs, *, device: torch.device, max_skew_frames: int = 12):
+        if isinstance(max_skew_frames, bool) or not isinstance(max_skew_frames, int) \
+                or max_skew_frames < 0:
+            raise ValueError(f"max_skew_frames must be an int >= 0, got {max_skew_frames!r}")
+        like = torch.empty(0, device=device)
+        self.mono, self.warped = SampleBuffer(1, 1, like), SampleBuffer(1, 2, like)
+        # Per frame: position rows, ear distances (the warp's), spreading gain, mono RMS.
+        self.rows = SampleBuffer(1, POSITION_COLUMNS, like)
+        self.distances = SampleBuffer(1, 2, like)
+        self.gain, self.rms = SampleBuffer(1, 2, like), SampleBuffer(1, 1, like)
+        self.needs_envelope = any(config.prior_std == "envelope" for config in configs)
+        self.needs_spreading = any(needs_spreading(config) for config in configs)
+        self.max_skew_frames = max_skew_frames
+        self.device, self.total_frames, self.samples = device, None, 0
+
+    @property
+    def ended(self) -> bool:
+        return self.total_frames is not None
+
+    @property
+    def length(self) -> int:
+        return OPEN_END if self.total_frames is None else self.total_frames * FRAME_SAMPLES
+
+    @property
+    def encoder_end(self) -> int:
+        """Samples whose warp, mono and positions are known."""
+        return self.warped.end
+
+    @property
+    def prior_end(self) -> int:
+        """Samples whose prior terms (warp, envelope, spreading) are known."""
+        end = self.warped.end
+        if self.needs_envelope:
+            end = min(end, _interpolation_end(self.rms.end))
+        if self.needs_spreading:
+            end = min(end, _interpolation_end(self.gain.end))
+        return end
+
+    def push(self, mono_block, position_rows) -> None:
+        """Appends (n,) mono samples and (k, 7) position rows (either may be empty)."""
+        block = _as_float(mono_block, "mono_block", self.device).reshape(-1)
+        rows = _as_float(position_rows, "position_rows", self.device)
+        if rows.dim() != 2 or rows.shape[1] != POSITION_COLUMNS:
+            raise ValueError(f"position_rows must be (k, 7) rows of x y z qx qy qz qw, got shape "
+                             f"{tuple(rows.shape)}")
+        samples, frames = self.samples + len(block), self.rows.end + len(rows)
+        lead = frames - -(-samples // FRAME_SAMPLES)
+        if abs(lead) > self.max_skew_frames:
+            raise ValueError(
+                f"position rows do not match the audio: {frames} rows for {samples} samples "
+                f"({abs(lead)} frames {'ahead' if lead > 0 else 'behind'}; up to "
+                f"{self.max_skew_frames} allowed, max_skew_frames)")
+        self.samples = samples
+        self._add(block, rows)
+
+    def end(self) -> int:
+        """Marks the end: pads the audio to whole frames as the pipeline does; returns samples."""
+        frames = -(-self.samples // FRAME_SAMPLES)
+        if self.rows.end != frames:
+            raise ValueError(f"{self.samples} samples at 48 kHz need ceil({self.samples} / "
+                             f"{FRAME_SAMPLES}) = {frames} position rows, got {self.rows.end}")
+        padding = frames * FRAME_SAMPLES - self.mono.end
+        self._add(self.mono.data.new_zeros(padding), self.rows.data.new_zeros(0, 7))
+        self.total_frames = frames
+        return self.samples
+
+    def _add(self, block: torch.Tensor, rows: torch.Tensor) -> None:
+        self.mono.append(block.reshape(1, -1, 1))
+        if len(rows):
+            positions = rows.t().unsqueeze(0)  # (1, 7, k)
+            distances = dsp.ear_distances(positions)
+            self.rows.append(rows.unsqueeze(0))
+            self.distances.append(distances.transpose(1, 2))
+            self.gain.append(dsp.frame_spreading(positions).transpose(1, 2))
+        complete = self.mono.end // FRAME_SAMPLES
+        if complete > self.rms.end:
+            audio = self.mono.rows(self.rms.end * FRAME_SAMPLES, complete * FRAME_SAMPLES)
+            self.rms.append(frame_rms(audio.transpose(1, 2), FRAME_SAMPLES).transpose(1, 2))
+        self._warp(min(self.mono.end, self.rows.end * FRAME_SAMPLES))
+
+    def _warp(self, last: int) -> None:
+        """The geometric warp (`dsp.geometric_warp`'s arithmetic) of samples up to `last`."""
+        first = self.warped.end
+        if last <= first:
+            return
+        low_frame, high_frame = first // FRAME_SAMPLES, -(-last // FRAME_SAMPLES)
+        distances = self.distances.rows(low_frame, high_frame).transpose(1, 2)
+        field = dsp.warp_field(distances, FRAME_SAMPLES * (high_frame - low_frame))
+        offset = first - low_frame * FRAME_SAMPLES
+        times = dsp.read_times(field[..., offset: offset + last - first], start=first,
+                               num_samples=OPEN_END)
+        oldest = int(times.min().floor())
+        if oldest < self.mono.start:
+            raise ValueError(f"the talker is farther than the stream's {WARP_HISTORY_S} s of "
+                             f"warp history reaches ({WARP_HISTORY_S * dsp.SPEED_OF_SOUND:.0f} m)")
+        signal = self.mono.rows(oldest, last).transpose(1, 2).expand(-1, 2, -1)
+        self.warped.append(dsp.interpolate_at(signal, times, signal_start=oldest).transpose(1, 2))
+
+    def read(self, name: str, first: int, last: int) -> torch.Tensor:
+        """(1, C, last - first) of "warped", "mono", "envelope" or "spreading", zero outside."""
+        if name in ("warped", "mono"):
+            return getattr(self, name).channels(first, last, self.length)
+        low, high = max(first, 0), min(last, self.length)
+        frames = self.rms if name == "envelope" else self.gain
+        held = frames.rows(frames.start, frames.end).transpose(1, 2)
+        values = held.new_zeros(1, held.shape[1], last - first)
+        if high > low:
+            values[..., low - first: high - first] = dsp.upsample_frames(
+                held, low, high, frame_offset=frames.start, total_frames=self.total_frames)
+            if name == "envelope":
+                values[..., low - first: high - first] += ENVELOPE_FLOOR
+        return values
+
+    def view(self, first: int, last: int) -> torch.Tensor:
+        """(1, 7, last - first) positions held for 400 samples each, zero outside."""
+        low, high = max(first, 0), min(last, self.length)
+        values = self.rows.data.new_zeros(1, POSITION_COLUMNS, last - first)
+        if high > low:
+            frames = torch.arange(low, high, device=self.device) // FRAME_SAMPLES
+            rows = self.rows.rows(self.rows.start, self.rows.end)[0]
+            values[0, :, low - first: high - first] = rows[frames - self.rows.start].t()
+        return values
+
+    def trim(self, oldest: int) -> None:
+        """Drops what no read from sample `oldest` on, and no warp to come, needs."""
+        keep = min(oldest, self.warped.end - round(WARP_HISTORY_S * SAMPLE_RATE),
+                   self.rms.end * FRAME_SAMPLES)
+        self.mono.trim(keep)
+        self.warped.trim(oldest)
+        # The frame before `oldest`'s own is an interpolation's lower neighbour.
+        frame = min(oldest // FRAME_SAMPLES - 1, self.warped.end // FRAME_SAMPLES)
+        for frames in (self.rows, self.distances, self.gain, self.rms):
+            frames.trim(frame)
+
+    def state_bytes(self) -> int:
+        return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
+                                                     self.distances, self.gain, self.rms))
+
+
+def _interpolation_end(frames: int) -> int:
+    """Samples whose interpolation between frame centres reads only the first `frames` frames."""
+    return max(0, frames * FRAME_SAMPLES - (FRAME_SAMPLES + 1) // 2)
+
+
+def _as_float(value, name: str, device: torch.device) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor or numpy array, "
+                         f"got {type(value).__name__}")
+    if not (value.is_floating_point() or value.dtype in (torch.int16, torch.int32, torch.int64)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    value = value.to(device=device, dtype=torch.float32)
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return value

@@ -1,0 +1,97 @@
+"""A stage's per-sample terms for the wavefront: its prior and its noise, each computed once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sample_buffer import SampleBuffer
+from binauralgrad.prior import Prior, needs_spreading, stage_prior
+
+NOISE_AHEAD = 4096  # samples of a noise draw made at once when a pass asks for fewer
+
+
+class PriorRows:
+    """A stage's prior (mean and std rows) at each sample, computed once for all its passes.
+
+    Every pass's update and the stage's decode read the prior of the same samples; the values
+    are elementwise in the inputs, so computing a sample once, in any range, gives the same bits.
+
+    Args:
+        config: the stage's DenoiserConfig. windows: the inputs (`read`).
+        mean: stage two's mean condition, (first, last) -> (B, 1, last - first), or None.
+        like: a float32 tensor on the device; batch: windows per batch.
+    """
+
+    def __init__(self, config, windows, mean: Callable[[int, int], torch.Tensor] | None,
+                 like: torch.Tensor, batch: int):
+        self.config, self.windows, self.mean = config, windows, mean
+        channels = config.out_channels
+        self.means = SampleBuffer(batch, channels, like) if config.prior != "zero" else None
+        self.stds = SampleBuffer(batch, 1, like) if config.prior_std == "envelope" else None
+        self.end = 0
+
+    def rows(self, first: int, count: int) -> Prior | None:
+        """The prior at window samples first .. first + count - 1, as (B, count, C) rows."""
+        if self.config.diffuses_signal:
+            return None
+        last = first + count
+        if last > self.end:
+            self._compute(self.end, last)
+        mean = None if self.means is None else self.means.rows(first, last)
+        std = float(self.config.prior_scale) if self.stds is None else \
+            self.stds.rows(first, last)
+        return Prior(mean, std)
+
+    def _compute(self, first: int, last: int) -> None:
+        config, read = self.config, self.windows.read
+        envelope = read("envelope", first, last) if config.prior_std == "envelope" else None
+        spreading = read("spreading", first, last) if needs_spreading(config) else None
+        mean = self.mean(first, last) if self.mean is not None else None
+        prior = stage_prior(config, read("warped", first, last), mean, envelope,
+                            spreading).transposed()
+        if self.means is not None:
+            self.means.append(prior.mean)
+        if self.stds is not None:
+            self.stds.append(prior.std)
+        self.end = last
+
+    def trim(self, first: int) -> None:
+        """Forgets the samples before `first` (no pass reads them again)."""
+        for buffer in (self.means, self.stds):
+            if buffer is not None:
+                buffer.trim(first)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [buffer.data for buffer in (self.means, self.stds) if buffer is not None]
+
+
+class NoiseRows:
+    """A stage's noise draws, made `NOISE_AHEAD` samples at a time and read in order.
+
+    The noise is a function of the absolute sample, so drawing it in larger pieces changes no
+    value; it saves the many small draws that short tiles (a stream's blocks) would make.
+    """
+
+    def __init__(self, noise: PositionalNoise, stage: int, windows, channels: int, device):
+        self.noise, self.stage, self.windows = noise, stage, windows
+        self.channels, self.device = channels, device
+        self.held: dict[int, tuple[int, torch.Tensor]] = {}
+
+    def rows(self, draw: int, first: int, count: int) -> torch.Tensor:
+        """(B, count, C) float32 noise of `draw` for window samples first .. first + count - 1."""
+        start, values = self.held.get(draw, (0, None))
+        if values is None or not start <= first or first + count > start + values.shape[1]:
+            start, values = first, self._draw(draw, first, max(count, NOISE_AHEAD))
+            self.held[draw] = start, values
+        return values[:, first - start: first - start + count]
+
+    def _draw(self, draw: int, first: int, count: int) -> torch.Tensor:
+        starts = [start + first for start in self.windows.starts]
+        return self.noise.sample(self.stage, draw, items=self.windows.items, starts=starts,
+                                 length=count, channels=self.channels, device=self.device)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [values for _, values in self.held.values()]

@@ -1,0 +1,184 @@
+"""The stream: the offline output block by block, at its stated latency, in bounded memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, make_tiny_pipeline, moving_positions, randomize, speech_like
+
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad.constants import DEFAULT_MODEL_DIR
+from binauralgrad.inference.stream import stream_latency
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# The embedded default's priors: the envelope and spreading need the next frame (look-ahead).
+DEFAULT_PRIORS = {"prior": "attenuated_warp", "prior_std": "envelope", "prior_scale": 0.5,
+                  "prior_gain": 0.4}
+
+
+def tiny_with_priors(seed: int = 0) -> BinauralGradPipeline:
+    stages = [randomize(BinauralDenoiser(make(**TINY, **DEFAULT_PRIORS)), seed + index)
+              for index, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
+    return BinauralGradPipeline(*stages)
+
+
+@pytest.fixture(scope="module", params=["paper priors", "default priors"])
+def pipe(request):
+    return make_tiny_pipeline(3) if request.param == "paper priors" else tiny_with_priors(5)
+
+
+def offline(pipeline, mono, rows, seed=0, **options):
+    return pipeline(mono, rows, generator=torch.Generator().manual_seed(seed), progress=False,
+                    **options).audio
+
+
+def streamed(pipeline, mono, rows, blocks, seed=0, skew=0, **options):
+    """Pushes `blocks` samples at a time with the rows due (shifted by `skew` frames)."""
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(seed), **options)
+    outputs, done, given = [], 0, 0
+    for size in blocks:
+        block = mono[done: done + size]
+        done += len(block)
+        due = min(len(rows), max(given, -(-done // 400) + skew))
+        outputs.append(stream.push(block, rows[given:due]))
+        given = due
+        if skew >= 0:  # rows on time: the output is exactly `latency_samples` behind
+            assert sum(out.shape[1] for out in outputs) == max(0, done - stream.latency_samples)
+    outputs += [stream.push(mono[done:], rows[given:]), stream.flush()]
+    return torch.cat(outputs, dim=1), stream
+
+
+def random_blocks(seed: int, largest: int, total: int) -> list[int]:
+    """Random block sizes from 1 to `largest` - 1 that add up to at least `total`."""
+    rng, sizes = np.random.default_rng(seed), []
+    while sum(sizes) < total:
+        sizes.append(int(rng.integers(1, largest)))
+    return sizes
+
+
+@pytest.mark.parametrize("seed,largest", [(0, 900), (1, 60), (2, 3000)])
+def test_the_stream_is_the_offline_output_for_any_blocks(pipe, seed, largest):
+    length = 4321  # not whole frames
+    mono, rows = speech_like(length, seed), moving_positions(-(-length // 400))
+    out, _ = streamed(pipe, mono, rows, random_blocks(seed, largest, length), seed=seed,
+                      skew=seed - 1)
+    assert torch.equal(out, offline(pipe, mono, rows, seed=seed))
+
+
+def test_blocks_of_one_frame_and_of_single_samples(pipe):
+    mono, rows = speech_like(2000), moving_positions(5)
+    expected = offline(pipe, mono, rows)
+    assert torch.equal(streamed(pipe, mono, rows, [400] * 5)[0], expected)
+    assert torch.equal(streamed(pipe, mono, rows, [1] * 300 + [1700])[0], expected)
+
+
+def test_the_embedded_default_streams_its_offline_output():
+    pipeline = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR)
+    length = 9000
+    mono, rows = speech_like(length, 3), moving_positions(-(-length // 400))
+    out, stream = streamed(pipeline, mono, rows, random_blocks(4, 2500, length), seed=3)
+    assert stream.latency_samples == 1987  # 41.4 ms: see test_latency_follows_the_configs
+    torch.testing.assert_close(out, offline(pipeline, mono, rows, seed=3), atol=1e-5, rtol=0)
+
+
+def test_latency_follows_the_configs():
+    configs = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
+    # The paper's stages: six passes of sum(dilations) = 3069, less the first layer's dilation,
+    # plus the encoder's 3, each; no prior to look ahead for.
+    assert stream_latency(configs, 6) == 2 * (6 * 3069 - 1 + 3)
+    small = {"residual_layers": 12, "residual_channels": 32, "dilation_cycle_length": 6}
+    configs = [make(**small, **DEFAULT_PRIORS) for make in
+               (DenoiserConfig.stage_one, DenoiserConfig.stage_two)]
+    # Stage two's condition needs stage one 758 samples on, whose first pass updates 630 further
+    # on, where the envelope may need the rest of the next frame: 599 more.
+    assert stream_latency(configs, 6) == 758 + 630 + 599
+
+
+def first_delays(pipeline, mono, rows, bulk: int, singles: int) -> dict[int, int]:
+    """Output sample -> input samples pushed past it when it was synthesised (single pushes)."""
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
+    stream.push(mono[:bulk], rows[: -(-bulk // 400)])
+    delays, given = {}, -(-bulk // 400)
+    for pushed in range(bulk + 1, bulk + singles + 1):
+        due = -(-pushed // 400)
+        before = stream.computed_samples
+        stream.push(mono[pushed - 1: pushed], rows[given:due])
+        given = due
+        for sample in range(before, stream.computed_samples):
+            delays[sample] = pushed - 1 - sample
+    return delays, stream
+
+
+def test_the_latency_is_the_measured_delay_of_the_first_and_the_worst_sample():
+    pipeline = make_tiny_pipeline(3)  # without a prior every sample waits the same
+    mono, rows = speech_like(1200), moving_positions(3)
+    delays, stream = first_delays(pipeline, mono, rows, 60, 40)  # pushed up to 100
+    assert delays[0] == stream.latency_samples == 76
+    assert stream.samples_out == 100 - 76
+    # With the envelope prior the delay depends on the sample's place in its frame: the worst
+    # sample (132: its first pass's update at 200, a frame's centre) waits exactly the latency.
+    pipeline = tiny_with_priors()
+    mono, rows = speech_like(2000), moving_positions(5)
+    delays, stream = first_delays(pipeline, mono, rows, 780, 40)
+    assert stream.latency_samples == 667
+    assert max(delays.values()) == delays[132] == 667
+
+
+def test_memory_stays_flat_over_a_long_stream():
+    pipeline = tiny_with_priors()
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
+    block, rng = 480, np.random.default_rng(0)
+    sizes = []
+    for index in range(400):  # 4 s in 10 ms blocks (the warp keeps 1 s of mono)
+        mono = rng.standard_normal(block).astype(np.float32) * 0.1
+        first, last = -(-index * block // 400), -(-(index + 1) * block // 400)
+        stream.push(mono, moving_positions(last)[first:last])
+        sizes.append(stream.state_bytes)
+    # Buffers compact as they go, so the size wobbles, but it does not grow with the blocks.
+    assert max(sizes[200:]) == max(sizes[100:200]) < 32 * 2**20
+    assert stream.samples_out == 400 * block - stream.latency_samples
+
+
+def test_bad_pushes_are_refused_clearly(tiny_pipeline):
+    stream = tiny_pipeline.stream(generator=torch.Generator().manual_seed(0))
+    rows = moving_positions(40)
+    bad = speech_like(400)
+    bad[7] = np.nan
+    with pytest.raises(ValueError, match="mono_block contains NaN"):
+        stream.push(bad, rows[:1])
+    nan_rows = rows[:1].copy()
+    nan_rows[0, 3] = np.inf
+    with pytest.raises(ValueError, match="position_rows contains NaN or inf"):
+        stream.push(speech_like(400), nan_rows)
+    with pytest.raises(ValueError, match=r"\(k, 7\)"):
+        stream.push(speech_like(400), rows[:1, :3])
+    with pytest.raises(ValueError, match="13 frames ahead"):
+        stream.push(speech_like(400), rows[:14])
+    with pytest.raises(ValueError, match="13 frames behind"):
+        stream.push(speech_like(400 * 13), rows[:0])
+    assert stream.push(speech_like(800), rows[:2]).shape == (2, 800 - stream.latency_samples)
+
+
+def test_nothing_after_flush_and_the_end_must_match():
+    pipeline = make_tiny_pipeline(3)
+    stream = pipeline.stream()
+    stream.push(speech_like(900), moving_positions(2))
+    with pytest.raises(ValueError, match=r"ceil\(900 / 400\) = 3 position rows, got 2"):
+        stream.flush()
+    stream = pipeline.stream()
+    first = stream.push(speech_like(900), moving_positions(3))
+    assert first.shape[1] + stream.flush().shape[1] == 900
+    with pytest.raises(RuntimeError, match="after flush"):
+        stream.push(speech_like(10), moving_positions(0))
+    with pytest.raises(RuntimeError, match="already"):
+        stream.flush()
+    assert stream.samples_out == 900
+
+
+@cuda
+def test_the_stream_on_a_gpu_is_its_offline_output():
+    pipeline = tiny_with_priors().to("cuda")
+    mono, rows = speech_like(3000), moving_positions(8)
+    out, _ = streamed(pipeline, mono, rows, random_blocks(0, 700, 3000))
+    torch.testing.assert_close(out, offline(pipeline, mono, rows), atol=1e-5, rtol=0)
