@@ -6,6 +6,7 @@
 # with another seed. Rerun it to continue: every stage resumes from its last checkpoint.
 #
 #   bash examples/train_default_model.sh [WORK_DIR]      # default: runs/default_model
+#   SIZE=live bash examples/train_default_model.sh runs/live_model   # the size that streams live
 #
 # The recipe (see the README's recipe table for what each lever does): the sampler's six noise
 # levels only, a prior of the warp attenuated by each ear's 1/r spreading, whose residual is
@@ -13,6 +14,7 @@
 set -euo pipefail
 work=${1:-runs/default_model}
 steps=${STEPS:-3000}
+size=${SIZE:-small}
 # Sampling temperature, chosen on the training data's own validation split (the README's table).
 temperature=${TEMPERATURE:-0.1}
 if [ ! -f "$work/data/synthetic.json" ]; then
@@ -26,7 +28,7 @@ fi
 train_stage() {  # stage, prior scale, prior gain
   OMP_NUM_THREADS=1 binauralgrad train --stage "$1" --data-dir "$work/data/trainset" \
       --validation-dir "$work/data/testset" --output-dir "$work/stage$1" --resume latest \
-      --model-config small --batch-size 4 --clip-length 12000 --max-steps "$steps" \
+      --model-config "$size" --batch-size 4 --clip-length 12000 --max-steps "$steps" \
       --noise-levels fast --prior attenuated_warp --prior-std envelope --prior-scale "$2" --prior-gain "$3" \
       --learning-rate 1e-3 --warmup-steps 100 --lr-schedule cosine \
       --checkpoint-every 200 --validate-every 200 --num-workers 0 --no-progress \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -15,11 +16,17 @@ def mkldnn_ops_available() -> bool:
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"))
 
 
+@functools.cache
 def cpu_bf16_supported() -> bool:
-    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX)."""
+    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX).
+
+    The CPU's flags are not enough: oneDNN may be capped below them (ONEDNN_MAX_CPU_ISA, as when
+    an AVX2 machine is emulated), and then bfloat16 runs emulated, a hundred times slower.
+    """
     check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(mkldnn_ops_available() and ((check and check()) or (amx and amx())))
+    flags = mkldnn_ops_available() and ((check and check()) or (amx and amx()))
+    return bool(flags) and _mkldnn_failure(torch.bfloat16) is None
 
 
 def resolve_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
@@ -72,6 +79,15 @@ def mkldnn_works(dtype: torch.dtype) -> bool:
     They are private (`torch.ops.mkldnn`), so a torch release may change or drop them; then the
     fast path falls back to the public matmul convolutions, with a warning, instead of failing.
     """
+    reason = _mkldnn_failure(dtype)
+    if reason is not None:
+        warnings.warn(f"oneDNN's fused convolutions are unusable here ({reason}); the fast path "
+                      "uses the slower matmul convolutions", RuntimeWarning, stacklevel=4)
+    return reason is None
+
+
+def _mkldnn_failure(dtype: torch.dtype) -> str | None:
+    """Why oneDNN's fused ops fail on a tiny input in `dtype`, or None where they work."""
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(1, 9, 4, generator=generator).to(dtype)
     kernel = torch.randn(3, 4, 3, generator=generator).to(dtype)
@@ -82,46 +98,61 @@ def mkldnn_works(dtype: torch.dtype) -> bool:
         out = MkldnnConv.conv(rows, weight, bias, dilation=2)
         summed = torch.zeros_like(out)
         MkldnnConv.conv_(summed, rows, weight, bias, dilation=2)
-        tolerance = 1e-4 if dtype == torch.float32 else 5e-2
-        works = all(torch.allclose(value.float().transpose(1, 2), expected, atol=tolerance,
-                                   rtol=tolerance) for value in (out, summed))
-        reason = "they disagree with torch's convolution"
     except (RuntimeError, TypeError, AttributeError) as error:
-        works, reason = False, f"{type(error).__name__}: {error}"
-    if not works:
-        warnings.warn(f"oneDNN's fused convolutions are unusable here ({reason}); the fast path "
-                      "uses the slower matmul convolutions", RuntimeWarning, stacklevel=4)
-    return works
+        return f"{type(error).__name__}: {error}"
+    tolerance = 1e-4 if dtype == torch.float32 else 5e-2
+    if all(torch.allclose(value.float().transpose(1, 2), expected, atol=tolerance, rtol=tolerance)
+           for value in (out, summed)):
+        return None
+    return "they disagree with torch's convolution"
 
 
 class MatmulConv:
-    """The same convolutions as (unfolded) matrix products: any device and dtype."""
+    """The same convolutions as matrix products: any device and dtype.
+
+    Products accumulate in place (`addmm_`, BLAS's beta = 1) one tap at a time, straight from
+    strided views of the rows: a stream's short pushes spend as long on temporaries (unfolded
+    taps, products, biased copies) as on the arithmetic.
+    """
 
     name = "matmul"
 
     @staticmethod
     def weight(kernel: torch.Tensor) -> torch.Tensor:
-        """(N, K, k) -> (k * K, N), tap-major, for `unfold(rows) @ weight`."""
+        """(N, K, k) -> (k * K, N), tap-major: tap j's matrix is rows j*K .. (j+1)*K - 1."""
         return kernel.permute(2, 1, 0).reshape(-1, kernel.shape[0]).contiguous()
 
     @staticmethod
     def conv(rows, weight, bias, dilation: int = 1) -> torch.Tensor:
-        taps = weight.shape[0] // rows.shape[-1]
-        length = rows.shape[1] - (taps - 1) * dilation
-        if taps > 1:
-            rows = torch.cat([rows[:, k * dilation: k * dilation + length]
-                              for k in range(taps)], -1)
-        out = torch.matmul(rows, weight)
-        return out if bias is None else out + bias
+        """rows (B, L, K) -> (B, L - (k - 1) * dilation, N)."""
+        length = rows.shape[1] - (weight.shape[0] // rows.shape[-1] - 1) * dilation
+        out = rows.new_empty(rows.shape[0], length, weight.shape[1])
+        MatmulConv.conv_into(out, rows, weight, dilation)
+        if bias is not None:
+            out.add_(bias)
+        return out
+
+    @staticmethod
+    def conv_(out, rows, weight, bias, dilation: int = 1) -> None:
+        """out += conv(rows) + bias, in place."""
+        channels, length = rows.shape[-1], out.shape[1]
+        for batch in range(out.shape[0]):
+            target = out[batch]
+            for tap in range(weight.shape[0] // channels):
+                target.addmm_(rows[batch, tap * dilation: tap * dilation + length],
+                              weight[tap * channels: (tap + 1) * channels])
+        if bias is not None:
+            out.add_(bias)
 
     @classmethod
-    def conv_(cls, out, rows, weight, bias, dilation: int = 1) -> None:
-        out.add_(cls.conv(rows, weight, bias, dilation))
-
-    @classmethod
-    def conv_into(cls, out, rows, weight) -> None:
-        """out = conv(rows) without bias (a 1 x 1 kernel), written into `out`."""
-        if out.shape[0] == 1 and out.is_contiguous() and rows.shape[0] == 1:
-            torch.matmul(rows[0], weight, out=out[0])
-        else:
-            out.copy_(cls.conv(rows, weight, None))
+    def conv_into(cls, out, rows, weight, dilation: int = 1) -> None:
+        """out = conv(rows) without bias, written into `out`."""
+        channels, length = rows.shape[-1], out.shape[1]
+        for batch in range(out.shape[0]):
+            target, first = out[batch], rows[batch, :length]
+            if target.is_contiguous():
+                torch.mm(first, weight[:channels], out=target)
+            else:
+                target.copy_(first @ weight[:channels])
+        if weight.shape[0] > channels:
+            cls.conv_(out, rows[:, dilation:], weight[channels:], None, dilation)
