@@ -31,7 +31,8 @@ class PreparedInputs:
     batched: bool
 
 
-def _as_tensor(value, name: str) -> torch.Tensor:
+def as_real_tensor(value, name: str, *, allow_empty: bool = False) -> torch.Tensor:
+    """An array or tensor of real numbers, checked: ValueError naming `name` otherwise."""
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
     if not isinstance(value, torch.Tensor):
@@ -39,7 +40,7 @@ def _as_tensor(value, name: str) -> torch.Tensor:
                          f"got {type(value).__name__}")
     if not (value.is_floating_point() or value.dtype in (torch.int16, torch.int32, torch.int64)):
         raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    if value.numel() == 0:
+    if value.numel() == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (shape {tuple(value.shape)})")
     if value.is_floating_point() and not torch.isfinite(value).all():
         raise ValueError(f"{name} contains NaN or inf")
@@ -57,8 +58,8 @@ def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> Pr
     Raises:
         ValueError: naming the shape or value that is wrong.
     """
-    mono = _as_tensor(mono, "mono")
-    positions = _as_tensor(positions, "positions")
+    mono = as_real_tensor(mono, "mono")
+    positions = as_real_tensor(positions, "positions")
     if mono.dim() == 3 and mono.shape[1] == 1:
         mono = mono[:, 0]
     if mono.dim() not in (1, 2):

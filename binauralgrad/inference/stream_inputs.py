@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.inputs import as_real_tensor
 from binauralgrad.prior import ENVELOPE_FLOOR, frame_rms, needs_spreading
 
 OPEN_END = 2**62  # a stream's length until flush: beyond any sample
@@ -70,8 +70,10 @@ class StreamInputs:
 
     def push(self, mono_block, position_rows) -> None:
         """Appends (n,) mono samples and (k, 7) position rows (either may be empty)."""
-        block = _as_float(mono_block, "mono_block", self.device).reshape(-1)
-        rows = _as_float(position_rows, "position_rows", self.device)
+        block = as_real_tensor(mono_block, "mono_block", allow_empty=True)
+        block = block.to(self.device, torch.float32).reshape(-1)
+        rows = as_real_tensor(position_rows, "position_rows", allow_empty=True)
+        rows = rows.to(self.device, torch.float32)
         if rows.dim() != 2 or rows.shape[1] != POSITION_COLUMNS:
             raise ValueError(f"position_rows must be (k, 7) rows of x y z qx qy qz qw, got shape "
                              f"{tuple(rows.shape)}")
@@ -172,17 +174,3 @@ class StreamInputs:
 def _interpolation_end(frames: int) -> int:
     """Samples whose interpolation between frame centres reads only the first `frames` frames."""
     return max(0, frames * FRAME_SAMPLES - (FRAME_SAMPLES + 1) // 2)
-
-
-def _as_float(value, name: str, device: torch.device) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
-    if not isinstance(value, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor or numpy array, "
-                         f"got {type(value).__name__}")
-    if not (value.is_floating_point() or value.dtype in (torch.int16, torch.int32, torch.int64)):
-        raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    value = value.to(device=device, dtype=torch.float32)
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-    return value

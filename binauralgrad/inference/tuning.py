@@ -35,6 +35,9 @@ CANDIDATE_TILES = (1024, 2048, 4096, 8192, 16384)
 # The conditioner cache holds most of the working memory (about 2 GB at paper size): it is
 # chosen only where it is at least this much faster.
 CACHE_GAIN = 1.10
+# Part of every stored key: raise it when a kernel changes, so that choices measured with the
+# old kernels are measured again.
+KERNELS_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def machine_key(denoiser: BinauralDenoiser, dtype: torch.dtype) -> str:
     config = denoiser.config
     shape = (f"{config.residual_layers}x{config.residual_channels}/"
              f"{config.dilation_cycle_length}c{config.condition_channels}")
-    return "|".join([_cpu_name(), torch.backends.cpu.get_cpu_capability(),
+    return "|".join([f"kernels {KERNELS_REVISION}", _cpu_name(),
+                     torch.backends.cpu.get_cpu_capability(),
                      os.environ.get("ONEDNN_MAX_CPU_ISA", ""), f"torch {torch.__version__}",
                      f"{torch.get_num_threads()} threads", shape, str(dtype).split(".")[-1]])
 
