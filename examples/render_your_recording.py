@@ -20,8 +20,13 @@ import numpy as np
 import torch
 
 from binauralgrad import BinauralGradPipeline, dsp
-from binauralgrad.cli.path_options import add_path_options, describe_positions, positions_for
-from binauralgrad.constants import DEFAULT_MODEL_DIR, SAMPLE_RATE
+from binauralgrad.cli.path_options import (
+    add_path_options,
+    add_recording_arguments,
+    describe_positions,
+    positions_for,
+)
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.evaluation.plots import new_figure, save_figure
 from binauralgrad.io.audio import limit_peak, read_mono, write_audio
 from binauralgrad.io.positions import write_positions
@@ -61,10 +66,7 @@ def plot_top_view(rows: np.ndarray, path: Path, *, title: str, overwrite: bool) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recording", type=Path, help="mono recording: WAV, FLAC, OGG, any rate")
-    parser.add_argument("output", type=Path, help="binaural file to write (.wav, .flac, .ogg)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
-                        help="pipeline folder or Hub repo id (default: the embedded model)")
+    add_recording_arguments(parser)
     parser.add_argument("--channel", type=int, help="channel of a multichannel file, from 1")
     parser.add_argument("--downmix", action="store_true", help="average a multichannel file")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

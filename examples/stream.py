@@ -13,24 +13,25 @@ and writes what came out (the same audio as `pipe(mono, positions)` with the sam
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from binauralgrad import BinauralGradPipeline
-from binauralgrad.cli.path_options import add_path_options, describe_positions, positions_for
-from binauralgrad.constants import DEFAULT_MODEL_DIR, SAMPLE_RATE
+from binauralgrad.cli.path_options import (
+    add_path_options,
+    add_recording_arguments,
+    describe_positions,
+    positions_for,
+)
+from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.inference.stream_timing import run_stream
 from binauralgrad.io.audio import limit_peak, read_mono, write_audio
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recording", type=Path, help="mono recording: WAV, FLAC, OGG, any rate")
-    parser.add_argument("output", type=Path, help="binaural file to write (.wav, .flac, .ogg)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
-                        help="pipeline folder or Hub repo id (default: the embedded model)")
+    add_recording_arguments(parser)
     parser.add_argument("--block-ms", type=float, default=20.0,
                         help="audio per push in milliseconds (default %(default)g)")
     parser.add_argument("--no-pace", dest="pace", action="store_false",
