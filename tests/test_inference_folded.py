@@ -44,8 +44,8 @@ def folded_pass(model: FastDenoiser, noisy: torch.Tensor, timestep: torch.Tensor
     work = model.workspace(noisy.shape[0], length)
     for index, dilation in enumerate(model.dilations):
         padded = F.pad(rows, (0, 0, dilation, dilation))  # the zeros beyond the window
-        rows = model.layer(index, padded, model.project_condition(condition, index),
-                           biases[index], 0, length, work)
+        preactivation = model.project_condition(condition, index, biases[index][0])
+        rows = model.layer(index, padded, preactivation, biases[index], 0, length, work)
     return model.head(rows).transpose(1, 2)
 
 

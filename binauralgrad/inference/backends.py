@@ -67,9 +67,12 @@ class MkldnnConv:
             [0, 0], [1, 1], [1, dilation], 1, "add", None, None, [], None)
 
     @classmethod
-    def conv_into(cls, out, rows, weight) -> None:
-        """out = conv(rows) without bias, written into `out`."""
-        out.zero_()
+    def conv_into(cls, out, rows, weight, bias=None) -> None:
+        """out = conv(rows) + bias, written into `out`."""
+        if bias is None:
+            out.zero_()
+        else:
+            out.copy_(bias.expand_as(out))
         cls.conv_(out, rows, weight, None)
 
 
@@ -127,9 +130,7 @@ class MatmulConv:
         """rows (B, L, K) -> (B, L - (k - 1) * dilation, N)."""
         length = rows.shape[1] - (weight.shape[0] // rows.shape[-1] - 1) * dilation
         out = rows.new_empty(rows.shape[0], length, weight.shape[1])
-        MatmulConv.conv_into(out, rows, weight, dilation)
-        if bias is not None:
-            out.add_(bias)
+        MatmulConv.conv_into(out, rows, weight, bias, dilation)
         return out
 
     @staticmethod
@@ -145,14 +146,16 @@ class MatmulConv:
             out.add_(bias)
 
     @classmethod
-    def conv_into(cls, out, rows, weight, dilation: int = 1) -> None:
-        """out = conv(rows) without bias, written into `out`."""
+    def conv_into(cls, out, rows, weight, bias=None, dilation: int = 1) -> None:
+        """out = conv(rows) + bias, written into `out` (the bias inside the first product)."""
         channels, length = rows.shape[-1], out.shape[1]
         for batch in range(out.shape[0]):
             target, first = out[batch], rows[batch, :length]
-            if target.is_contiguous():
+            if not target.is_contiguous():
+                target.copy_(first @ weight[:channels] + (0 if bias is None else bias))
+            elif bias is None:
                 torch.mm(first, weight[:channels], out=target)
             else:
-                target.copy_(first @ weight[:channels])
+                torch.addmm(bias, first, weight[:channels], out=target)
         if weight.shape[0] > channels:
             cls.conv_(out, rows[:, dilation:], weight[channels:], None, dilation)

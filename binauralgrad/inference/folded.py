@@ -208,14 +208,16 @@ class FastDenoiser:
         condition = layer("merge", torch.cat([dsp, view], dim=-1), None)
         return condition.to(self.dtype)
 
-    def project_condition(self, condition: torch.Tensor, index: int) -> torch.Tensor:
-        """Layer `index`'s conditioner projection of (B, n, C) condition rows -> (B, n, 2R)."""
-        return self.ops.conv(condition, self.condition_weights[index], None)
+    def project_condition(self, condition: torch.Tensor, index: int,
+                          bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Layer `index`'s conditioner projection of (B, n, C) condition rows -> (B, n, 2R),
+        plus `bias` (a step's `step_biases()[index][0]` makes it `layer`'s preactivation)."""
+        return self.ops.conv(condition, self.condition_weights[index], bias)
 
-    def project_condition_into(self, out: torch.Tensor, condition: torch.Tensor,
-                               index: int) -> None:
+    def project_condition_into(self, out: torch.Tensor, condition: torch.Tensor, index: int,
+                               bias: torch.Tensor | None = None) -> None:
         """`project_condition` written into `out` (no new buffer: fresh large ones page-fault)."""
-        self.ops.conv_into(out, condition, self.condition_weights[index])
+        self.ops.conv_into(out, condition, self.condition_weights[index], bias)
 
     def input_rows(self, sample: torch.Tensor) -> torch.Tensor:
         """(B, n, C_out) noisy sample -> (B, n, 2R): first hidden state and a zero skip sum."""
@@ -242,7 +244,8 @@ class FastDenoiser:
         Args:
             rows: hidden state and skip sum for window samples first - d .. first + n + d - 1
                 (zero beyond the window).
-            preactivation: (B, n, 2R) this layer's projected condition for the output samples;
+            preactivation: (B, n, 2R) this layer's projected condition for the output samples
+                plus the step's input bias `bias[0]` (one operation fewer than adding it here);
                 the dilated convolution is added to it in place (`work.y` or a view of it).
             bias: this step's `step_biases()[index]`.
             first: window index of the first output sample; length: the window's.
@@ -251,7 +254,7 @@ class FastDenoiser:
         dilation = self.dilations[index]
         count = rows.shape[1] - 2 * dilation
         y = preactivation
-        self.ops.conv_(y, rows[..., : self.channels], self.dilated_weights[index], bias[0],
+        self.ops.conv_(y, rows[..., : self.channels], self.dilated_weights[index], None,
                        dilation)
         _remove_edge_taps(y, bias, first, count, dilation, length)
         z = _gate(y, work.u[:, :count], work.z[:, :count])

@@ -50,14 +50,14 @@ class Ring:
         index = first % self.capacity
         return self.data[:, index: index + last - first]
 
-    def read_into(self, out: torch.Tensor, first: int, last: int) -> None:
-        """Copies rows first .. last - 1 into `out` (in two parts where they wrap)."""
+    def read_into(self, out: torch.Tensor, first: int, last: int, plus: torch.Tensor) -> None:
+        """out = rows first .. last - 1 + `plus` (in two parts where they wrap)."""
         self._check(first, last, self.capacity)
         index, count = first % self.capacity, last - first
         part = min(count, self.capacity - index)
-        out[:, :part] = self.data[:, index: index + part]
+        torch.add(self.data[:, index: index + part], plus, out=out[:, :part])
         if part < count:
-            out[:, part:] = self.data[:, : count - part]
+            torch.add(self.data[:, : count - part], plus, out=out[:, part:])
 
     def _check(self, first: int, last: int, most: int) -> None:
         if not self.start <= first <= last <= self.end or last - first > most:

@@ -37,7 +37,7 @@ CANDIDATE_TILES = (1024, 2048, 4096, 8192, 16384)
 CACHE_GAIN = 1.10
 # Part of every stored key: raise it when a kernel changes, so that choices measured with the
 # old kernels are measured again.
-KERNELS_REVISION = 2
+KERNELS_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -192,9 +192,9 @@ def _time_pass(model: FastDenoiser, tile: int, cache: bool, repeats: int,
         for index, dilation in enumerate(model.dilations):
             y = work.y[:, :tile]
             if cache:  # as the wavefront reads its ring
-                y.copy_(projected[index])
+                torch.add(projected[index], biases[index][0], out=y)
             else:
-                model.project_condition_into(y, condition, index)
+                model.project_condition_into(y, condition, index, biases[index][0])
             # Interior samples (far from either edge), as almost all of a long input.
             model.layer(index, rows[:, : tile + 2 * dilation], y, biases[index], 10**6,
                         10**7, work)

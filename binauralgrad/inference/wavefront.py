@@ -151,11 +151,12 @@ class StageStream:
         self.condition_done = last
         return True
 
-    def _conditioner_into(self, out: torch.Tensor, index: int, first: int, last: int) -> None:
+    def _preactivation_into(self, out: torch.Tensor, index: int, first: int, last: int,
+                            bias: torch.Tensor) -> None:
         if self.cache:
-            self.rings[index].read_into(out, first, last)
+            self.rings[index].read_into(out, first, last, bias)
         else:
-            self.model.project_condition_into(out, self.rings[0].read(first, last), index)
+            self.model.project_condition_into(out, self.rings[0].read(first, last), index, bias)
 
     def _advance_pass(self, current: _Pass, incoming, *, first: bool):
         if first:  # the stage's initial noise, drawn per absolute sample
@@ -199,7 +200,7 @@ class StageStream:
         count = last - first
         layer.pending = rows[:, count:].clone()  # before the layer writes its output over rows
         preactivation = self.work.y[:, :count]
-        self._conditioner_into(preactivation, index, first, last)
+        self._preactivation_into(preactivation, index, first, last, current.biases[index][0])
         out = self.model.layer(index, rows[:, : count + 2 * layer.dilation], preactivation,
                                current.biases[index], first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
