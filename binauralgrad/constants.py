@@ -7,6 +7,8 @@ FRAME_SAMPLES = 400  # audio samples per 120 Hz position row
 POSITION_COLUMNS = 7  # x y z qx qy qz qw
 # A small pipeline trained on the package's simulated data ships inside the package.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+# The same recipe at half the width (the "live" size): it streams in real time on two CPU cores.
+LIVE_MODEL_DIR = Path(__file__).resolve().parent / "live_model"
 EVALUATION_PROTOCOLS = ("paper", "full")  # see binauralgrad.evaluation.metrics.metric_names
 # Chunked synthesis: context each side of a chunk, and the cross-fade at the joins.
 DEFAULT_OVERLAP_S = 0.25

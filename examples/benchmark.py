@@ -275,16 +275,17 @@ def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
 
 
 def stream_models(names, seconds: float, paper_seconds: float, device: str) -> list[tuple]:
-    """(name, pipeline, dtype, audio seconds) per streamed model: "default" (the embedded model,
-    float32 and bfloat16 where native), "paper" and "tiny" (random weights)."""
-    from binauralgrad.constants import DEFAULT_MODEL_DIR
+    """(name, pipeline, dtype, audio seconds) per streamed model: "default" and "live" (the
+    embedded models, float32 and bfloat16 where native), "paper" and "tiny" (random weights)."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
 
     models = []
-    if "default" in names:
-        default = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR, device=device)
-        models.append(("embedded default", default, torch.float32, seconds))
-        if device == "cuda" or cpu_bf16_supported():
-            models.append(("embedded default", default, torch.bfloat16, seconds))
+    for name, folder in (("default", DEFAULT_MODEL_DIR), ("live", LIVE_MODEL_DIR)):
+        if name in names:
+            embedded = BinauralGradPipeline.from_pretrained(folder, device=device)
+            models.append((f"embedded {name}", embedded, torch.float32, seconds))
+            if device == "cuda" or cpu_bf16_supported():
+                models.append((f"embedded {name}", embedded, torch.bfloat16, seconds))
     if "paper" in names:
         models.append(("paper size", pipeline_of("paper", device), torch.float32, paper_seconds))
     if "tiny" in names:
@@ -293,7 +294,8 @@ def stream_models(names, seconds: float, paper_seconds: float, device: str) -> l
 
 
 def stream_rows(seconds: float, paper_seconds: float, device: str = "cpu",
-                blocks_ms=STREAM_BLOCKS_MS, names=("default", "paper", "tiny")) -> list[dict]:
+                blocks_ms=STREAM_BLOCKS_MS, names=("default", "live", "paper", "tiny")
+                ) -> list[dict]:
     """The stream (`pipe.stream()`) per model and block size: its algorithmic latency, RTF
     (compute seconds per audio second, flush included) and slowest push, with blocks fed as
     fast as it takes them. Its output is checked against the offline pipeline's."""

@@ -31,7 +31,7 @@ from binauralgrad.io.audio import limit_peak, read_mono, write_audio
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_recording_arguments(parser)
+    add_recording_arguments(parser, live=True)
     parser.add_argument("--block-ms", type=float, default=20.0,
                         help="audio per push in milliseconds (default %(default)g)")
     parser.add_argument("--no-pace", dest="pace", action="store_false",

@@ -8,7 +8,7 @@ import torch
 from conftest import TINY, make_tiny_pipeline, moving_positions, randomize, speech_like
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
-from binauralgrad.constants import DEFAULT_MODEL_DIR
+from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
 from binauralgrad.inference.stream import stream_latency
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -73,8 +73,9 @@ def test_blocks_of_one_frame_and_of_single_samples(pipe):
     assert torch.equal(streamed(pipe, mono, rows, [1] * 300 + [1700])[0], expected)
 
 
-def test_the_embedded_default_streams_its_offline_output():
-    pipeline = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR)
+@pytest.mark.parametrize("folder", [DEFAULT_MODEL_DIR, LIVE_MODEL_DIR], ids=["default", "live"])
+def test_the_embedded_models_stream_their_offline_output(folder):
+    pipeline = BinauralGradPipeline.from_pretrained(folder)
     length = 9000
     mono, rows = speech_like(length, 3), moving_positions(-(-length // 400))
     out, stream = streamed(pipeline, mono, rows, random_blocks(4, 2500, length), seed=3)
@@ -182,3 +183,12 @@ def test_the_stream_on_a_gpu_is_its_offline_output():
     mono, rows = speech_like(3000), moving_positions(8)
     out, _ = streamed(pipeline, mono, rows, random_blocks(0, 700, 3000))
     torch.testing.assert_close(out, offline(pipeline, mono, rows), atol=1e-5, rtol=0)
+
+
+def test_the_live_model_is_the_default_at_half_the_width():
+    live = BinauralGradPipeline.from_pretrained(LIVE_MODEL_DIR)
+    default = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR)
+    for mine, theirs in ((live.stage_one, default.stage_one), (live.stage_two, default.stage_two)):
+        assert mine.config.residual_channels * 2 == theirs.config.residual_channels
+        assert mine.config.dilations == theirs.config.dilations  # so the same latency
+        assert mine.config.prior == theirs.config.prior

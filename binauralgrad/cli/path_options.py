@@ -37,14 +37,16 @@ def point(text: str) -> tuple[float, ...]:
     return values
 
 
-def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
-    """The examples' recording in, binaural file out, and the model that renders it."""
-    from binauralgrad.constants import DEFAULT_MODEL_DIR
+def add_recording_arguments(parser: argparse.ArgumentParser, *, live: bool = False) -> None:
+    """The examples' recording in, binaural file out, and the model that renders it (the
+    embedded default, or with `live` the embedded live model, which streams in real time)."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
 
     parser.add_argument("recording", type=Path, help="mono recording: WAV, FLAC, OGG, any rate")
     parser.add_argument("output", type=Path, help="binaural file to write (.wav, .flac, .ogg)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
-                        help="pipeline folder or Hub repo id (default: the embedded model)")
+    model, name = (LIVE_MODEL_DIR, "live") if live else (DEFAULT_MODEL_DIR, "default")
+    parser.add_argument("--model", default=str(model),
+                        help=f"pipeline folder or Hub repo id (default: the embedded {name} model)")
 
 
 def add_path_options(parser: argparse.ArgumentParser) -> None:

@@ -69,11 +69,12 @@ class MkldnnConv:
     @classmethod
     def conv_into(cls, out, rows, weight, bias=None) -> None:
         """out = conv(rows) + bias, written into `out`."""
-        if bias is None:
-            out.zero_()
-        else:
-            out.copy_(bias.expand_as(out))
+        # From zero and the bias after: oneDNN sums its partial products into `out`, so a start
+        # at the bias would round otherwise than the conditioner cache's projection plus bias.
+        out.zero_()
         cls.conv_(out, rows, weight, None)
+        if bias is not None:
+            out.add_(bias)
 
 
 def mkldnn_works(dtype: torch.dtype) -> bool:
