@@ -25,6 +25,7 @@ from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.io.cards import pipeline_card
 from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
+from binauralgrad.prior import prior_terms, stage_prior
 from binauralgrad.schedule import NoiseSchedule
 
 PIPELINE_FILE = "pipeline.json"
@@ -73,6 +74,34 @@ class BinauralGradPipeline:
             if stage.config.num_train_steps != self.schedule.num_train_steps:
                 raise ValueError(f"a denoiser has {stage.config.num_train_steps} step embeddings"
                                  f" but the schedule {self.schedule.num_train_steps} steps")
+
+    @property
+    def stages(self) -> tuple[BinauralDenoiser, BinauralDenoiser]:
+        return self.stage_one, self.stage_two
+
+    @torch.inference_mode()
+    def prior_alone(self, mono, positions) -> torch.Tensor:
+        """What the stages' DSP priors alone say: the output of denoisers that learnt nothing.
+
+        Stage one's prior mean, then stage two's prior mean given it (`binauralgrad.prior`):
+        for the embedded models, each ear's warp with its 1 / r spreading, times the gain. Every
+        quality table shows it beside the model, so that the prior's gain over the warp is not
+        mistaken for the model's. Zero for the paper's stages (they have no prior).
+
+        Args:
+            mono, positions: as for `__call__`.
+
+        Returns:
+            (2, T), or (B, 2, T) for batched input.
+        """
+        inputs = prepare_inputs(mono, positions, device=self.device)
+        warped = geometric_warp(inputs.mono, inputs.positions)
+        configs = [stage.config for stage in self.stages]
+        terms = prior_terms(configs, inputs.mono, inputs.positions)
+        first = stage_prior(configs[0], warped, None, *terms).decode(torch.zeros_like(inputs.mono))
+        both = stage_prior(configs[1], warped, first, *terms).decode(torch.zeros_like(warped))
+        both = both[..., : inputs.length].float()
+        return both if inputs.batched else both[0]
 
     @property
     def device(self) -> torch.device:

@@ -40,7 +40,15 @@ VARIANTS = {
                              "warmup_steps": 100, "lr_schedule": "cosine"},
 }
 VARIANTS["attenuated warp prior"] = {**VARIANTS["warp prior with gain"], "prior": "attenuated_warp"}
-METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft")
+# Levers for learning what the prior cannot (a measured head): the geometry at the listener's
+# head as the model's view of the positions, then losses on the clean signal the noise
+# prediction implies (its latent MSE, weighted towards the noisy steps; its multi-resolution STFT).
+VARIANTS["ears view"] = {**VARIANTS["attenuated warp prior"], "view": "ears"}
+VARIANTS["ears view + clean loss"] = {**VARIANTS["ears view"], "lambda_clean": 4.0}
+VARIANTS["ears view + clean + mrstft"] = {**VARIANTS["ears view + clean loss"],
+                                          "lambda_mrstft": 0.2}
+METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft", "eval/itd_error")
+PRIOR_ALONE = "prior alone"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4, help="clips per step (default: 4)")
     parser.add_argument("--clip-length", type=int, default=12000,
                         help="samples per training clip (default: 12000)")
+    parser.add_argument("--validation-clips", type=int, default=4,
+                        help="held-out clips to score (default: 4)")
     parser.add_argument("--validation-clip-length", type=int, default=48000,
                         help="samples per held-out clip (default: 48000)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
@@ -88,7 +98,9 @@ def _launch(name: str, args):
     folder.mkdir(parents=True, exist_ok=True)
     options = {"model_config": args.model_config, "batch_size": args.batch_size,
                "clip_length": args.clip_length, "max_steps": args.max_steps,
-               "checkpoint_every": 100, "validate_every": 100, "validation_clips": 4,
+               "checkpoint_every": 100, "validate_every": 100,
+               "validation_clips": args.validation_clips,
+               "validation_temperature": args.temperatures[0],
                "validation_clip_length": args.validation_clip_length, "num_workers": 0,
                **VARIANTS[name]}
     command = [sys.executable, str(Path(__file__).with_name("train.py")),
@@ -112,7 +124,10 @@ def _write_time(args, name: str, seconds: float) -> None:
 def recipe_table(output_dir: Path, names, args) -> str:
     """A markdown table: each variant's validation scores at each temperature, and its time."""
     lines = ["| recipe | temperature | steps | minutes | Wave L2 (x1000) | Amplitude L2 "
-             "| Phase L2 | MRSTFT |", "|---|---|---|---|---|---|---|---|"]
+             "| Phase L2 | MRSTFT | ITD (us) |", "|---|---|---|---|---|---|---|---|---|"]
+    prior = prior_row(output_dir, names, args)
+    if prior:
+        lines.append(prior)
     for name in names:
         folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
         timing = folder / "wall_time.json"
@@ -121,10 +136,42 @@ def recipe_table(output_dir: Path, names, args) -> str:
             minutes = json.loads(timing.read_text())["seconds"] / 60
         steps = _steps_done(folder)
         for temperature, scores in score_variant(folder, args, args.temperatures).items():
-            values = [scores[METRICS[0]] * 1000] + [scores[key] for key in METRICS[1:]]
             lines.append(f"| {name} | {temperature:g} | {steps} | {minutes:.1f} | "
-                         + " | ".join(f"{value:.3f}" for value in values) + " |")
+                         + _cells(scores) + " |")
     return "\n".join(lines)
+
+
+def _cells(scores: dict[str, float]) -> str:
+    values = [scores[METRICS[0]] * 1000] + [scores.get(key, float("nan")) for key in METRICS[1:]]
+    return " | ".join(f"{value:.3f}" for value in values)
+
+
+def prior_row(output_dir: Path, names, args) -> str | None:
+    """The table row of the variants' shared prior alone (of the first variant with a prior)."""
+    from binauralgrad.models.denoiser import load_denoiser
+    from binauralgrad.training.validation import prior_scores
+
+    for name in names:
+        folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
+        if not (folder / "denoiser").is_dir():
+            continue
+        denoiser = load_denoiser(folder / "denoiser")
+        if denoiser.config.diffuses_signal:
+            continue
+        batch, config = _validation_batch(folder, args)
+        scores = prior_scores(denoiser, batch, stage=config.stage)
+        scores = {key.replace("eval_prior/", "eval/"): value for key, value in scores.items()}
+        return f"| {PRIOR_ALONE} (of {name}) | - | 0 | 0 | {_cells(scores)} |"
+    return None
+
+
+def _validation_batch(folder: Path, args):
+    from binauralgrad.training.config import TrainingConfig
+    from binauralgrad.training.validation import load_validation_batch
+
+    values = json.loads((folder / "training_config.json").read_text())
+    config = TrainingConfig.from_dict({**values, "validation_dir": args.validation_dir})
+    return load_validation_batch(config), config
 
 
 def _steps_done(folder: Path) -> int:
@@ -139,12 +186,9 @@ def score_variant(folder: Path, args, temperatures) -> dict[float, dict[str, flo
     """The exported denoiser's validation scores ({eval/...}) at each sampling temperature."""
     from binauralgrad.models.denoiser import load_denoiser
     from binauralgrad.schedule import NoiseSchedule
-    from binauralgrad.training.config import TrainingConfig
-    from binauralgrad.training.validation import load_validation_batch, validate
+    from binauralgrad.training.validation import validate
 
-    values = json.loads((folder / "training_config.json").read_text())
-    config = TrainingConfig.from_dict({**values, "validation_dir": args.validation_dir})
-    batch = load_validation_batch(config)
+    batch, config = _validation_batch(folder, args)
     denoiser = load_denoiser(folder / "denoiser")
     return {temperature: validate(denoiser, NoiseSchedule(temperature=temperature), batch,
                                   stage=config.stage, seed=config.seed)

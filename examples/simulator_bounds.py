@@ -8,7 +8,10 @@ which it does not). This script scores, against each reference, systems that kno
 
 - geometric warp: the DSP baseline, as the benchmark scores it;
 - attenuated warp: the warp with each ear's 1/r spreading times 0.4 (the default model's prior);
-- direct sound: the simulator's own free-field rendering (all a model can know exactly);
+- direct sound: the simulator's own free-field rendering through the scene's own head, measured
+  or spherical (all a model can know exactly);
+- spherical head's direct sound (sets with measured heads): what a perfect model of the
+  original simulator's rigid sphere would give;
 - another room: a perfect sample of the simulator, with a fresh room of the same kind;
 - true room, another tail: the true room's direct sound and reflections, a fresh late tail.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,30 +31,39 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad import dsp
+from binauralgrad.data.render import REFERENCE_DISTANCE, render_binaural
 from binauralgrad.data.room import random_room
-from binauralgrad.data.synthetic import REFERENCE_DISTANCE, dataset_room, render_binaural
+from binauralgrad.data.synthetic import SETTINGS_FILE, dataset_room, sequence_scene
+from binauralgrad.data.world import World
 from binauralgrad.evaluation import compute_metrics, format_table, metric_names, weighted_mean
 from binauralgrad.io import read_positions, read_wav
 
 PRIOR_GAIN = 0.4  # the default model's prior gain (examples/train_default_model.sh)
 
 
-def systems(mono: np.ndarray, positions: np.ndarray, room, other_room) -> dict[str, np.ndarray]:
-    """(2, T) outputs of every system for one scene."""
+def systems(mono: np.ndarray, positions: np.ndarray, room, other_room, *, measured=None,
+            anechoic: bool = False) -> dict[str, np.ndarray]:
+    """(2, T) outputs of every system for one scene heard through `measured` (None: the
+    sphere); an anechoic scene's room rows are its direct sound (it has no room to know)."""
     mono_t = torch.from_numpy(mono)[None, None]
     rows = torch.from_numpy(positions.T.astype(np.float32))[None]
     warped = dsp.geometric_warp(mono_t, rows)
     attenuated = PRIOR_GAIN * warped * dsp.spreading_gain(rows, mono_t.shape[-1])
     other_tail = other_room.tail[:, : room.tail.shape[1]]
     other_tail = np.pad(other_tail, ((0, 0), (0, room.tail.shape[1] - other_tail.shape[1])))
-    return {
+    direct = render_binaural(mono, positions, room=None, measured=measured)
+    outputs = {
         "geometric warp": warped[0].numpy(),
         "attenuated warp": attenuated[0].numpy(),
-        "direct sound": render_binaural(mono, positions, room=None),
-        "another room": render_binaural(mono, positions, room=other_room),
-        "true room, another tail": render_binaural(
-            mono, positions, room=dataclasses.replace(room, tail=other_tail)),
+        "direct sound": direct,
+        "another room": direct if anechoic else render_binaural(
+            mono, positions, room=other_room, measured=measured),
+        "true room, another tail": direct if anechoic else render_binaural(
+            mono, positions, room=dataclasses.replace(room, tail=other_tail), measured=measured),
     }
+    if measured is not None:
+        outputs["spherical head's direct sound"] = render_binaural(mono, positions, room=None)
+    return outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     names = [name for name in metric_names() if not (args.no_pesq and name == "pesq")]
     scores: dict[str, list[dict]] = {}
     lengths = []
+    world = World.from_settings(json.loads((args.root / SETTINGS_FILE).read_text()))
+    heads = dict(zip(world.heads, world.load(), strict=True))
     for folder in tqdm(folders, desc="scenes"):
         mono = read_wav(folder / "mono.wav")[0]
         reference = read_wav(folder / "binaural.wav")
         positions = read_positions(folder / "tx_positions.txt", num_samples=len(mono))
         room = dataset_room(args.root, args.split, folder.name)
         other = random_room(rng, reference_distance=REFERENCE_DISTANCE)
-        for name, output in systems(mono, positions, room, other).items():
+        head, anechoic = sequence_scene(args.root, args.split, folder.name)
+        outputs = systems(mono, positions, room, other, measured=heads[head], anechoic=anechoic)
+        for name, output in outputs.items():
             scores.setdefault(name, []).append(compute_metrics(output, reference, metrics=names))
         lengths.append(len(mono))
     table = format_table({name: weighted_mean(rows, lengths) for name, rows in scores.items()},

@@ -17,15 +17,17 @@ DEFAULT_PRIORS = {"prior": "attenuated_warp", "prior_std": "envelope", "prior_sc
                   "prior_gain": 0.4}
 
 
-def tiny_with_priors(seed: int = 0) -> BinauralGradPipeline:
-    stages = [randomize(BinauralDenoiser(make(**TINY, **DEFAULT_PRIORS)), seed + index)
+def tiny_with_priors(seed: int = 0, **options) -> BinauralGradPipeline:
+    stages = [randomize(BinauralDenoiser(make(**TINY, **DEFAULT_PRIORS, **options)), seed + index)
               for index, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
     return BinauralGradPipeline(*stages)
 
 
-@pytest.fixture(scope="module", params=["paper priors", "default priors"])
+@pytest.fixture(scope="module", params=["paper priors", "default priors", "ears view"])
 def pipe(request):
-    return make_tiny_pipeline(3) if request.param == "paper priors" else tiny_with_priors(5)
+    if request.param == "paper priors":
+        return make_tiny_pipeline(3)
+    return tiny_with_priors(5, **({"view": "ears"} if request.param == "ears view" else {}))
 
 
 def offline(pipeline, mono, rows, seed=0, **options):

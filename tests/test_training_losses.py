@@ -11,7 +11,7 @@ import torch
 
 from binauralgrad.io.original import load_original_denoiser
 from binauralgrad.schedule import NoiseSchedule
-from binauralgrad.training.losses import LossTerms, diffusion_loss
+from binauralgrad.training.losses import IMPLIED_ALPHA_BAR_FLOOR, LossTerms, diffusion_loss
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGES = {1: "one", 2: "two"}
@@ -74,10 +74,35 @@ def test_phase_term_weight_and_zero_weight():
 
 
 def test_log_keys():
-    terms = LossTerms(*(torch.tensor(float(value)) for value in range(4)))
+    terms = LossTerms(*(torch.tensor(float(value)) for value in range(6)))
     assert terms.as_floats() == {"train/loss": 0.0, "train/mse_main": 1.0,
-                                 "train/mse_aux": 2.0, "train/phase_aux": 3.0}
-    assert terms.stacked().shape == (4,)
+                                 "train/mse_aux": 2.0, "train/phase_aux": 3.0,
+                                 "train/clean_main": 4.0, "train/mrstft_main": 5.0}
+    assert terms.stacked().shape == (6,)
+    unweighted = LossTerms(*(torch.tensor(float(value)) for value in range(4)))
+    assert unweighted.as_floats()["train/clean_main"] == 0.0
+
+
+def test_clean_terms_score_the_clean_signal_the_noise_prediction_implies():
+    model, _ = load_original_denoiser(FIXTURES / "original_stage_one_small.pt", 1)
+    batch, timesteps, noise = _fixture_batch(1)
+    schedule = NoiseSchedule()
+    with torch.no_grad():
+        plain = diffusion_loss(model, batch, timesteps, noise, schedule, stage=1)
+        both = diffusion_loss(model, batch, timesteps, noise, schedule, stage=1,
+                              lambda_clean=2.0, lambda_mrstft=0.5)
+        prediction = model(schedule.add_noise(batch["mean"], noise, timesteps), timesteps,
+                           warped=batch["warped"], mono=batch["mono"],
+                           positions=batch["positions"]).sample
+    alpha_bar = schedule.alpha_bars(timesteps).view(-1, 1, 1)
+    floored = alpha_bar.clamp(min=IMPLIED_ALPHA_BAR_FLOOR)
+    # The implied clean latent's error is the noise error scaled by sqrt((1 - a) / a).
+    expected = torch.mean((1 - alpha_bar) / floored * (prediction - noise) ** 2)
+    assert float(both.clean_main) == pytest.approx(float(expected), rel=1e-4)
+    assert float(plain.clean_main) == 0.0 and float(plain.mrstft_main) == 0.0
+    assert float(both.mrstft_main) > 0.0
+    assert float(both.total) == pytest.approx(
+        float(plain.total + 2.0 * both.clean_main + 0.5 * both.mrstft_main), rel=1e-5)
 
 
 def test_noise_of_the_wrong_shape_is_refused():

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "make-synthetic",
         help="simulate a small data set in the Binaural Speech layout",
         description="Write trainset/ and testset/ (with validation_sequence/) from a simulator: "
-        "a talker moving around a listener with a spherical head in a shoebox room.",
+        "a talker walking around a listener in a shoebox room, heard through a spherical "
+        "head or a measured one (--hrtf).",
     )
     synthetic.add_argument("out_dir", metavar="OUT_DIR",
                            help="the data set folder to write (trainset/, testset/)")
@@ -42,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument(
         "--speech-dir", metavar="DIR", help="use these recordings (wav/flac/ogg) as the talker"
     )
+    synthetic.add_argument(
+        "--hrtf", action="append", metavar="HEAD",
+        help="the listener's head: spherical (the default), mit-kemar (the MIT KEMAR set of "
+             "Debian's libmysofa1) or a SOFA file (SimpleFreeFieldHRIR, e.g. your personalised "
+             "HRTF); repeat to mix heads, each sequence drawing one (a head named twice is "
+             "drawn twice as often)")
+    synthetic.add_argument(
+        "--anechoic-share", type=float, default=0.0, metavar="F",
+        help="fraction of sequences with no room, direct sound only (default: 0)")
     synthetic.add_argument("--overwrite", action="store_true", help="replace existing files")
     synthetic.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     synthetic.set_defaults(func=run_make_synthetic)
@@ -68,9 +78,11 @@ def run_geowarp(args: argparse.Namespace) -> int:
 def run_make_synthetic(args: argparse.Namespace) -> int:
     """Handler of `binauralgrad make-synthetic`."""
     from binauralgrad.data.synthetic import is_made, make_synthetic_dataset, synthetic_settings
+    from binauralgrad.data.world import SPHERICAL, World
 
+    world = World(tuple(args.hrtf or (SPHERICAL,)), args.anechoic_share)
     settings = synthetic_settings(args.train_minutes, args.test_minutes, args.sequences,
-                                  args.seed, args.speech_dir)
+                                  args.seed, args.speech_dir, world)
     kept = not args.overwrite and is_made(args.out_dir, settings)
     folders = make_synthetic_dataset(
         args.out_dir,
@@ -79,6 +91,7 @@ def run_make_synthetic(args: argparse.Namespace) -> int:
         sequences=args.sequences,
         seed=args.seed,
         speech_dir=args.speech_dir,
+        world=world,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )

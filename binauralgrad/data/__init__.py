@@ -7,6 +7,7 @@ from binauralgrad.data.dataset import (
     chunk_starts,
     load_binaural_dataset,
 )
+from binauralgrad.data.render import render_binaural
 from binauralgrad.data.sequence import (
     SequenceInfo,
     compute_geowarp,
@@ -15,7 +16,8 @@ from binauralgrad.data.sequence import (
     load_sequence,
     write_geowarp,
 )
-from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
+from binauralgrad.data.synthetic import make_synthetic_dataset
+from binauralgrad.data.world import World
 
 __all__ = [
     "BinauralCollator",
@@ -27,6 +29,7 @@ __all__ = [
     "load_binaural_dataset",
     "load_sequence",
     "make_synthetic_dataset",
+    "World",
     "render_binaural",
     "write_geowarp",
 ]

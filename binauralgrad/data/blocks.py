@@ -37,6 +37,43 @@ def frame_filter(signal: np.ndarray, responses: np.ndarray, *, window_length: in
     return out.reshape(-1)[hop : hop + len(signal)].astype(np.float32)
 
 
+def varying_fir(signal: np.ndarray, responses: np.ndarray, *, hop: int) -> np.ndarray:
+    """Filters a signal with a different impulse response per frame, crossfading between them.
+
+    y = sum_k (x w_k) * h_k, with w_k the triangle that is 1 at frame k's centre (sample
+    k * hop + hop // 2) and 0 at its neighbours' (held at the ends): the windows sum to 1, so a
+    constant response is an exact convolution, and a changing one moves smoothly with no
+    wrap-around (each product is a full linear convolution).
+
+    Args:
+        signal: (T,) samples, T <= K * hop.
+        responses: (K, L) one impulse response per frame.
+        hop: samples per frame (even).
+
+    Returns:
+        (T,) float32 filtered signal (the convolution's tail past T is cut).
+    """
+    frames, taps = responses.shape
+    if len(signal) > frames * hop:
+        raise ValueError(f"{frames} responses of hop {hop} cover {frames * hop} samples, "
+                         f"not {len(signal)}")
+    responses = np.concatenate([responses[:1], responses, responses[-1:]])  # held ends
+    lead = hop + hop // 2  # segment j then starts at padded sample j * hop
+    padded = np.zeros((frames + 3) * hop)
+    padded[lead : lead + len(signal)] = signal
+    blocks = padded.reshape(frames + 3, hop)
+    triangle = 1.0 - np.abs(np.arange(2 * hop) - hop) / hop
+    segments = np.concatenate([blocks[:-1], blocks[1:]], axis=1) * triangle
+    spans = -(-(2 * hop + taps - 1) // hop)  # hops that one segment's convolution reaches
+    size = 1 << int(np.ceil(np.log2(spans * hop)))
+    products = np.fft.irfft(np.fft.rfft(segments, n=size) * np.fft.rfft(responses, n=size),
+                            n=size)[:, : spans * hop].reshape(frames + 2, spans, hop)
+    out = np.zeros((frames + 2 + spans, hop))
+    for span in range(spans):
+        out[span : span + frames + 2] += products[:, span]
+    return out.reshape(-1)[lead : lead + len(signal)].astype(np.float32)
+
+
 def frame_count(num_samples: int, *, window_length: int) -> int:
     """Number of `frame_filter` frames for a signal of `num_samples`."""
     return -(-num_samples // (window_length // 2)) + 1

@@ -24,8 +24,10 @@ from binauralgrad.io.atomic import write_text
 from binauralgrad.io.audio import read_wav, write_wav
 from binauralgrad.io.positions import read_positions
 
-# Output sub-folder -> row label of the table.
-SYSTEMS = {"binauralgrad": "BinauralGrad", "dsp": "DSP (geometric warp)"}
+# Output sub-folder -> row label of the table. "prior" is scored for models with a DSP prior,
+# so that nobody mistakes the prior's gain over the warp for what the denoisers learnt.
+SYSTEMS = {"binauralgrad": "BinauralGrad", "prior": "Prior alone (the model's DSP prior)",
+           "dsp": "DSP (geometric warp)"}
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
 PLOTS = "plots"
@@ -75,11 +77,17 @@ def _target(output_dir: Path, system: str, folder: Path) -> Path:
     return output_dir / system / f"{folder.name}.wav"
 
 
+def _systems(pipeline) -> list[str]:
+    """The systems scored for a pipeline: the model, its prior alone if it has one, the warp."""
+    has_prior = any(not stage.config.diffuses_signal for stage in pipeline.stages)
+    return [name for name in SYSTEMS if name != "prior" or has_prior]
+
+
 def _synthesize_sequence(
     pipeline, folder: Path, output_dir: Path, *, seed: int, fast: bool, overwrite: bool
 ) -> None:
-    """Writes `<output_dir>/{binauralgrad,dsp}/<sequence>.wav` unless present (resume)."""
-    targets = {system: _target(output_dir, system, folder) for system in SYSTEMS}
+    """Writes `<output_dir>/<system>/<sequence>.wav` for every system unless present (resume)."""
+    targets = {system: _target(output_dir, system, folder) for system in _systems(pipeline)}
     if not overwrite and all(path.exists() for path in targets.values()):
         return
     mono = read_wav(folder / "mono.wav", channels=1)[0]
@@ -88,6 +96,9 @@ def _synthesize_sequence(
         rows = torch.from_numpy(np.ascontiguousarray(positions.T))[None]
         warped = geometric_warp(torch.from_numpy(mono)[None, None], rows)[0]
         write_wav(targets["dsp"], warped.numpy(), overwrite=overwrite)
+    if "prior" in targets and (overwrite or not targets["prior"].exists()):
+        alone = pipeline.prior_alone(mono, positions)
+        write_wav(targets["prior"], alone.cpu().float().numpy(), overwrite=overwrite)
     if overwrite or not targets["binauralgrad"].exists():
         generator = torch.Generator().manual_seed(seed)
         output = pipeline(mono, positions, generator=generator, steps="fast" if fast else "full",
@@ -95,9 +106,10 @@ def _synthesize_sequence(
         write_wav(targets["binauralgrad"], output.audio.cpu().numpy(), overwrite=overwrite)
 
 
-def _score_sequence(index: int, folder: Path, output_dir: Path, protocol: str) -> dict:
+def _score_sequence(index: int, folder: Path, output_dir: Path, protocol: str,
+                    systems: list[str]) -> dict:
     scores = {}
-    for system in SYSTEMS:
+    for system in systems:
         pair = SequencePair(
             folder.name, _target(output_dir, system, folder), folder / REFERENCE_FILE
         )
@@ -151,17 +163,14 @@ def run_benchmark(
     state = _process_state()
     scores = []
     with state.split_between_processes(list(enumerate(folders))) as share:
-        # Loaded before any work so that a wrong model fails at once; not at all when resuming
-        # a run whose model audio is all written.
-        needed = overwrite or any(
-            not _target(output_dir, "binauralgrad", f).exists() for _, f in share
-        )
-        pipeline = _load_pipeline(model, state.device, dtype) if needed else None
+        # Loaded before any work so that a wrong model fails at once.
+        pipeline = _load_pipeline(model, state.device, dtype)
+        systems = _systems(pipeline)
         main_bar = progress and state.is_main_process
         for index, folder in tqdm(share, desc="Benchmark", unit="sequence", disable=not main_bar):
             options = dict(seed=seed + index, fast=fast, overwrite=overwrite)
             _synthesize_sequence(pipeline, folder, output_dir, **options)
-            scores.append(_score_sequence(index, folder, output_dir, protocol))
+            scores.append(_score_sequence(index, folder, output_dir, protocol, systems))
     if state.num_processes > 1:
         scores = gather_object(scores)
     result = None
@@ -171,7 +180,7 @@ def run_benchmark(
             model=str(model), testset=str(testset), seed=seed, fast=fast, dtype=dtype_name
         )
         settings.update(protocol=protocol, num_processes=state.num_processes)
-        result = _assemble(scores, settings)
+        result = _assemble(scores, settings, systems)
         _write_results(
             result, folders, output_dir, plots=plots, overwrite=overwrite, progress=progress
         )
@@ -199,11 +208,11 @@ def _load_pipeline(model, device: torch.device, dtype: torch.dtype):
     return BinauralGradPipeline.from_pretrained(model, device=device, dtype=dtype)
 
 
-def _assemble(scores: list[dict], settings: dict) -> BenchmarkResult:
+def _assemble(scores: list[dict], settings: dict, names: list[str]) -> BenchmarkResult:
     scores = sorted(scores, key=lambda item: item["index"])
     lengths = {item["name"]: item["length"] for item in scores}
     systems = {}
-    for system in SYSTEMS:
+    for system in names:
         sequences = {item["name"]: item["scores"][system] for item in scores}
         overall = weighted_mean(list(sequences.values()), list(lengths.values()))
         systems[system] = EvaluationResult(overall, sequences, lengths, settings["protocol"])
@@ -233,7 +242,7 @@ def _write_results(
         files = {
             folder.name: {
                 "reference": folder / REFERENCE_FILE,
-                **{SYSTEMS[s]: output_dir / s / f"{folder.name}.wav" for s in SYSTEMS},
+                **{SYSTEMS[s]: output_dir / s / f"{folder.name}.wav" for s in result.systems},
             }
             for folder in folders
         }

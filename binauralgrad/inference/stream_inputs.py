@@ -9,6 +9,7 @@ from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
 from binauralgrad.inputs import as_real_tensor
 from binauralgrad.prior import ENVELOPE_FLOOR, frame_rms, needs_spreading
+from binauralgrad.view import VIEW_CHANNELS, view_features
 
 OPEN_END = 2**62  # a stream's length until flush: beyond any sample
 WARP_HISTORY_S = 1.0  # mono kept behind the warp's frontier: talkers up to 343 m away
@@ -145,14 +146,16 @@ class StreamInputs:
                 values[..., low - first: high - first] += ENVELOPE_FLOOR
         return values
 
-    def view(self, first: int, last: int) -> torch.Tensor:
-        """(1, 7, last - first) positions held for 400 samples each, zero outside."""
+    def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
+        """(1, V, last - first) `view_features` of the positions held for 400 samples, zero
+        outside."""
         low, high = max(first, 0), min(last, self.length)
-        values = self.rows.data.new_zeros(1, POSITION_COLUMNS, last - first)
+        values = self.rows.data.new_zeros(1, VIEW_CHANNELS[view], last - first)
         if high > low:
             frames = torch.arange(low, high, device=self.device) // FRAME_SAMPLES
             rows = self.rows.rows(self.rows.start, self.rows.end)[0]
-            values[0, :, low - first: high - first] = rows[frames - self.rows.start].t()
+            features = view_features(rows.t()[None], view)[0]
+            values[0, :, low - first: high - first] = features[:, frames - self.rows.start]
         return values
 
     def trim(self, oldest: int) -> None:

@@ -140,7 +140,7 @@ class StageStream:
         audio = [self.windows.read("warped", low, high), self.windows.read("mono", low, high)]
         if self.mean is not None:
             audio.append(self.mean.output.channels(low, high, self.length))
-        view = self.windows.view(low, high)
+        view = self.windows.view(low, high, self.model.config.view)
         condition = self.model.encode(torch.cat(audio, 1), view, first, self.length)
         if self.cache:
             for index, ring in enumerate(self.rings):

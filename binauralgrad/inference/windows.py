@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
 
 from binauralgrad.constants import FRAME_SAMPLES
+from binauralgrad.view import view_features
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Windows:
     length: int
     envelope: torch.Tensor | None = None
     spreading: torch.Tensor | None = None
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # views of `positions`
 
     ended = True  # the whole windows are known (a stream's inputs end only when flushed)
 
@@ -61,11 +63,14 @@ class Windows:
                  for item, start in zip(self.items, self.starts, strict=True)]
         return F.pad(torch.stack(parts), (low - first, last - high))
 
-    def view(self, first: int, last: int) -> torch.Tensor:
-        """(B, 7, last - first) positions held for 400 samples each (the reference's upsampling)."""
+    def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
+        """(B, V, last - first) `view_features` of the positions, held for 400 samples each."""
+        if view not in self.features:
+            self.features[view] = view_features(self.positions, view)
+        rows = self.features[view]
         low, high = max(first, 0), min(last, self.length)
         parts = []
         for item, start in zip(self.items, self.starts, strict=True):
             frames = torch.arange(start + low, start + high, device=self.positions.device)
-            parts.append(self.positions[item][:, frames // FRAME_SAMPLES])
+            parts.append(rows[item][:, frames // FRAME_SAMPLES])
         return F.pad(torch.stack(parts), (low - first, last - high))

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.prior import PRIOR_STDS, PRIORS
+from binauralgrad.view import VIEWS
 
 # The condition encoder: k=3 convolutions, two per input branch, then one over both.
 ENCODER_KERNEL = 3
@@ -31,6 +32,8 @@ class DenoiserConfig:
             / (prior_scale, or prior_scale times the mono signal's envelope); the warp prior
             is the warp times prior_gain (the ears' level over the mono microphone's). The
             sampler reads them from here, so a saved model samples as it was trained.
+        view: what the condition encoder sees of the positions (`binauralgrad.view`): the
+            tracking rows ("rows", the paper's) or the geometry at the listener's head ("ears").
     """
 
     out_channels: int = 1
@@ -46,6 +49,7 @@ class DenoiserConfig:
     prior_std: str = "constant"
     prior_scale: float = 1.0
     prior_gain: float = 1.0
+    view: str = "rows"
 
     @property
     def diffuses_signal(self) -> bool:
@@ -87,6 +91,8 @@ class DenoiserConfig:
                     not 0 < value < math.inf:
                 raise ValueError(f"DenoiserConfig.{name} must be a positive number, "
                                  f"got {value!r}")
+        if self.view not in VIEWS:
+            raise ValueError(f"DenoiserConfig.view must be one of {list(VIEWS)}, got {self.view!r}")
         if not isinstance(self.use_mean_condition, bool):
             raise ValueError(f"DenoiserConfig.use_mean_condition must be a bool, got "
                              f"{self.use_mean_condition!r}")

@@ -13,11 +13,11 @@ from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from torch import nn
 from torch.nn import functional as F
 
-from binauralgrad.constants import POSITION_COLUMNS
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
 from binauralgrad.prior import Prior, prior_terms, stage_prior
+from binauralgrad.view import VIEW_CHANNELS, view_features
 
 LEAKY_SLOPE = 0.4
 
@@ -47,17 +47,17 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int = 1,
 class ConditionEncoder(nn.Module):
     """Encodes `[warped, mono, (mean)]` and the audio-rate positions into one condition."""
 
-    def __init__(self, audio_channels: int, condition_channels: int):
+    def __init__(self, audio_channels: int, condition_channels: int, view_channels: int):
         super().__init__()
         quarter, half = condition_channels // 4, condition_channels // 2
         self.dsp_conv1 = _conv(audio_channels, quarter, ENCODER_KERNEL)
         self.dsp_conv2 = _conv(quarter, half, ENCODER_KERNEL)
-        self.view_conv1 = _conv(POSITION_COLUMNS, quarter, ENCODER_KERNEL)
+        self.view_conv1 = _conv(view_channels, quarter, ENCODER_KERNEL)
         self.view_conv2 = _conv(quarter, half, ENCODER_KERNEL)
         self.merge_conv = _conv(condition_channels, condition_channels, ENCODER_KERNEL)
 
     def forward(self, audio: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
-        """Args: audio (B, A, T), view (B, 7, T). Returns: (B, condition_channels, T)."""
+        """Args: audio (B, A, T), view (B, V, T). Returns: (B, condition_channels, T)."""
         dsp = F.leaky_relu(self.dsp_conv1(audio), LEAKY_SLOPE)
         dsp = F.leaky_relu(self.dsp_conv2(dsp), LEAKY_SLOPE)
         view = F.leaky_relu(self.view_conv1(view), LEAKY_SLOPE)
@@ -113,7 +113,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         audio_channels = 3 + int(config.use_mean_condition)  # warped (2) + mono + mean
         self.input_projection = _conv(config.out_channels, config.residual_channels)
         self.diffusion_embedding = DiffusionStepEmbedding(config.num_train_steps)
-        self.condition_encoder = ConditionEncoder(audio_channels, config.condition_channels)
+        self.condition_encoder = ConditionEncoder(audio_channels, config.condition_channels,
+                                                 VIEW_CHANNELS[config.view])
         self.residual_layers = nn.ModuleList(
             ResidualLayer(config.residual_channels, config.condition_channels, dilation)
             for dilation in config.dilations
@@ -158,7 +159,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         """
         self._check_conditions(warped, mono, positions, mean)
         audio = [warped, mono] + ([mean] if self.config.use_mean_condition else [])
-        view = positions.repeat_interleave(self.config.frame_samples, dim=-1)
+        view = view_features(positions, self.config.view)
+        view = view.repeat_interleave(self.config.frame_samples, dim=-1)
         return self.condition_encoder(torch.cat(audio, dim=1), view)
 
     def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,

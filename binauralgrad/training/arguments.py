@@ -14,6 +14,7 @@ from binauralgrad.training.config import (
     NOISE_LEVELS,
     TrainingConfig,
 )
+from binauralgrad.view import VIEWS
 
 _DEFAULTS = {item.name: item.default for item in fields(TrainingConfig)
              if item.default is not MISSING}
@@ -57,6 +58,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
              "1 m for attenuated_warp)")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")
+    add("--lambda-clean", type=float,
+        help="weight of the MSE of the clean latent implied by the noise prediction")
+    add("--lambda-mrstft", type=float,
+        help="weight of the multi-resolution STFT loss of the implied clean signal")
+    add("--view", choices=VIEWS,
+        help="what the model sees of the positions: rows (the tracked columns, the paper) or "
+             "ears (direction, distance, facing and spreading at the listener's head)")
     add("--mixed-precision", choices=MIXED_PRECISIONS,
         help="overrides the accelerate config's mixed precision")
     add("--gradient-accumulation-steps", type=int, help="micro-steps per optimizer step")
@@ -72,6 +80,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     add("--validation-dir", help="held-out split for --validate-every, e.g. data/testset")
     add("--validation-clips", type=int, help="held-out clips sampled per validation")
     add("--validation-clip-length", type=int, help="samples per held-out clip")
+    add("--validation-temperature", type=float,
+        help="sampling temperature of the validation (the one the model is sampled at)")
     add("--push-to-hub", metavar="REPO", help="upload the exported denoiser to this Hub repo")
     add("--chunk-length", type=int, help="samples per dataset row (the paper: 96000)")
     add("--hop-length", type=int, help="samples between dataset rows (the paper: 48000)")

@@ -11,6 +11,7 @@ from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.io.atomic import write_text
 from binauralgrad.models.config import DenoiserConfig
 from binauralgrad.prior import PRIOR_STDS, PRIORS
+from binauralgrad.view import VIEWS
 
 MODEL_CONFIGS = ("paper", "small", "live", "tiny")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
@@ -57,6 +58,12 @@ class TrainingConfig:
             warp ("warp") times prior_gain, scaled by a constant or by the mono's envelope.
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
+        lambda_clean: weight of the MSE between the clean latent that the noise prediction
+            implies, (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar), and the true one: the
+            noise MSE reweighted towards the high noise levels, where the output is decided.
+        lambda_mrstft: weight of the multi-resolution STFT loss between that implied clean
+            latent, decoded to the signal (prior mean + std z), and the target.
+        view: what the model sees of the positions (`DenoiserConfig.view`).
         mixed_precision: "no", "fp16" or "bf16" (Accelerate's autocast and scaler); None takes
             the `accelerate launch` config's setting ("no" without one).
         gradient_accumulation_steps: micro-steps per optimizer step.
@@ -71,6 +78,8 @@ class TrainingConfig:
         validate_every: sample and score the held-out set every this many steps (0: never).
         validation_dir: the held-out split; needed when validate_every > 0.
         validation_clips, validation_clip_length: how many clips of how many samples to score.
+        validation_temperature: the sampling temperature of the validation (the one the model
+            will be sampled at, so that the curves show what it will give).
         push_to_hub: a Hub repo id to upload the exported denoiser to at the end.
         chunk_length, hop_length: how the dataset cuts sequences into rows (samples).
         num_workers: DataLoader worker processes.
@@ -93,6 +102,9 @@ class TrainingConfig:
     prior_gain: float = 1.0
     clip_length: int = 32000
     lambda_phase: float = 0.01
+    lambda_clean: float = 0.0
+    lambda_mrstft: float = 0.0
+    view: str = "rows"
     mixed_precision: str | None = None
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = None
@@ -107,6 +119,7 @@ class TrainingConfig:
     validation_dir: str | None = None
     validation_clips: int = 4
     validation_clip_length: int = 48000
+    validation_temperature: float = 1.0
     push_to_hub: str | None = None
     chunk_length: int = 96000
     hop_length: int = 48000
@@ -124,6 +137,7 @@ class TrainingConfig:
         _check_choice("noise_levels", self.noise_levels, NOISE_LEVELS)
         _check_choice("prior", self.prior, PRIORS)
         _check_choice("prior_std", self.prior_std, PRIOR_STDS)
+        _check_choice("view", self.view, VIEWS)
         if self.mixed_precision is not None:
             _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
         for name in ("max_steps", "batch_size", "clip_length", "gradient_accumulation_steps",
@@ -137,8 +151,14 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"TrainingConfig.{name} must be a positive number, got {value!r}")
-        if not (_is_number(self.lambda_phase) and self.lambda_phase >= 0):
-            raise ValueError(f"TrainingConfig.lambda_phase must be >= 0, got {self.lambda_phase!r}")
+        if not (_is_number(self.validation_temperature) and
+                0 <= self.validation_temperature <= 1):
+            raise ValueError("TrainingConfig.validation_temperature must lie in [0, 1], got "
+                             f"{self.validation_temperature!r}")
+        for name in ("lambda_phase", "lambda_clean", "lambda_mrstft"):
+            value = getattr(self, name)
+            if not (_is_number(value) and value >= 0):
+                raise ValueError(f"TrainingConfig.{name} must be >= 0, got {value!r}")
         if self.ema_decay is not None and not (_is_number(self.ema_decay) and
                                                0 < self.ema_decay < 1):
             raise ValueError(f"TrainingConfig.ema_decay must lie in (0, 1), got {self.ema_decay!r}")
@@ -176,7 +196,7 @@ class TrainingConfig:
         preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
         return preset(**MODEL_SIZES[self.model_config], prior=self.prior,
                       prior_std=self.prior_std, prior_scale=self.prior_scale,
-                      prior_gain=self.prior_gain)
+                      prior_gain=self.prior_gain, view=self.view)
 
     def learning_rate_at(self, step: int) -> float:
         """The learning rate of optimizer step `step` (0-based): warm-up, then the schedule."""

@@ -21,7 +21,9 @@ def read_metrics(metrics_file: str | os.PathLike) -> list[dict]:
 def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLike, *,
                          title: str = "") -> Path:
     """Training loss and every `eval/*` metric against the step, one panel each (log scale),
-    with the geometric warp's score on the same clips (`eval_dsp/*`) as a dashed line.
+    with the geometric warp's score on the same clips (`eval_dsp/*`) as a dashed line and the
+    model's own prior alone (`eval_prior/*`) as a dotted one: the model pays where it is below
+    the dotted line.
 
     Args:
         metrics_file: the run's metrics.jsonl.
@@ -43,6 +45,8 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
     # The DSP baseline on the same clips, logged once as eval_dsp/<metric>.
     baselines = {f"eval/{key.split('/', 1)[1]}": row[key] for row in rows for key in row
                  if key.startswith("eval_dsp/")}
+    priors = {f"eval/{key.split('/', 1)[1]}": row[key] for row in rows for key in row
+              if key.startswith("eval_prior/")}
     figure = new_figure(3.4 * max(1, len(panels)), 3.0)
     axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for axis, (key, values) in zip(axes, panels.items(), strict=False):
@@ -57,6 +61,9 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
         if key in baselines:
             axis.axhline(baselines[key], color="tab:red", linestyle="--", linewidth=1,
                          label="geometric warp")
+        if key in priors:
+            axis.axhline(priors[key], color="tab:green", linestyle=":", linewidth=1.4,
+                         label="prior alone")
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=8)
         if np.all(numbers > 0):

@@ -176,25 +176,27 @@ class Trainer:
         """
         config, accelerator = self.config, self.accelerator
         steps = config.gradient_accumulation_steps
-        terms = torch.zeros(4, device=accelerator.device)
+        terms = torch.zeros(len(TERM_NAMES), device=accelerator.device)
         for micro in range(steps):
             batch = next(batches)
             # Gradients are all-reduced once per optimizer step, on the last micro-batch.
             with accelerator.no_sync(self.model) if micro < steps - 1 else nullcontext():
                 loss = diffusion_loss(self.model, batch, batch["timesteps"], batch["noise"],
                                       self.schedule, stage=config.stage,
-                                      lambda_phase=config.lambda_phase, gather=self._gather)
+                                      lambda_phase=config.lambda_phase, gather=self._gather,
+                                      lambda_clean=config.lambda_clean,
+                                      lambda_mrstft=config.lambda_mrstft)
                 accelerator.backward(loss.total / steps)
             terms += loss.stacked() / steps
         # One collective per step carries the loss (for logging and the NaN check on every
         # process alike) and the stop flag (a signal on any process stops all of them).
         shared = accelerator.reduce(torch.cat([terms, terms.new_tensor([float(stop.raised)])]),
                                     reduction="mean")
-        if not torch.isfinite(shared[:4]).all():
+        if not torch.isfinite(shared[:-1]).all():
             latest = ckpt.latest_checkpoint(self.output_dir / ckpt.CHECKPOINTS)
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.state.step + 1} (loss, mse_main, mse_aux, "
-                f"phase_aux = {shared[:4].tolist()}); the step was not applied; last good "
+                f"non-finite loss at step {self.state.step + 1} ({', '.join(TERM_NAMES)} = "
+                f"{shared[:-1].tolist()}); the step was not applied; last good "
                 f"checkpoint: {latest or 'none yet'}")
         grad_norm = accelerator.clip_grad_norm_(self.model.parameters(),
                                                 config.max_grad_norm or math.inf)
@@ -205,7 +207,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.unwrapped)
-        return shared[:4].cpu(), torch.as_tensor(grad_norm).float().cpu(), bool(shared[4] > 0)
+        return shared[:-1].cpu(), torch.as_tensor(grad_norm).float().cpu(), bool(shared[-1] > 0)
 
     def _after_step(self, result: TrainingResult, grad_norm, meter, bar) -> None:
         config, step = self.config, self.state.step
@@ -234,6 +236,7 @@ class Trainer:
         from binauralgrad.training.validation import (
             baseline_scores,
             load_validation_batch,
+            prior_scores,
             validate,
         )
 
@@ -241,14 +244,18 @@ class Trainer:
         if self.accelerator.is_main_process:
             if self._validation_batch is None:
                 self._validation_batch = load_validation_batch(self.config)
-                # Once per run: the DSP baseline on the same clips, for the learning curves.
+                # Once per run: the DSP baseline and the model's prior alone on the same
+                # clips, the learning curves' reference levels.
                 values = baseline_scores(self._validation_batch, stage=self.config.stage)
+                values.update(prior_scores(self.unwrapped, self._validation_batch,
+                                           stage=self.config.stage))
             denoiser = self.unwrapped
             if self.ema is not None:  # score the weights that will be exported
                 from binauralgrad.training.export import exportable_denoiser
 
                 denoiser = exportable_denoiser(denoiser, self.ema).to(self.accelerator.device)
-            values.update(validate(denoiser, self.schedule, self._validation_batch,
+            sampling = NoiseSchedule(temperature=self.config.validation_temperature)
+            values.update(validate(denoiser, sampling, self._validation_batch,
                                    stage=self.config.stage, seed=self.config.seed))
         self.accelerator.wait_for_everyone()
         return values

@@ -1,4 +1,5 @@
-"""The training loss: noise MSE of the output and the auxiliary outputs, plus their phase loss."""
+"""The training loss: noise MSE of the output and the auxiliary outputs, plus their phase loss,
+and optionally the implied clean signal's MSE and multi-resolution STFT loss."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from binauralgrad.evaluation.metrics import phase_distance
+from binauralgrad.evaluation.metrics import mrstft_loss, phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
 from binauralgrad.schedule import NoiseSchedule
 
 # Concatenates a tensor over all processes; only this process's part carries gradient.
 Gather = Callable[[torch.Tensor], torch.Tensor]
 PHASE_IGNORE_BELOW = 0.1  # the original training's energy threshold (the benchmark uses 0.2)
-TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux")  # log names of LossTerms.stacked()
+IMPLIED_ALPHA_BAR_FLOOR = 0.04  # see diffusion_loss
+# Log names of LossTerms.stacked().
+TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux", "clean_main", "mrstft_main")
 
 
 @dataclass
@@ -23,16 +26,28 @@ class LossTerms:
     """One evaluation of the loss; every field is a scalar tensor.
 
     Attributes:
-        total: mse_main + mse_aux + lambda_phase * phase_aux (what is minimised).
+        total: mse_main + mse_aux + lambda_phase * phase_aux + lambda_clean * clean_main +
+            lambda_mrstft * mrstft_main (what is minimised).
         mse_main: MSE between the true noise and the final prediction (paper Eq. 4).
         mse_aux: one MSE over all auxiliary predictions together (their mean, not their sum).
         phase_aux: the phase loss of the auxiliary predictions, re-noised, against the noisy input.
+        clean_main: MSE between the clean latent implied by the final prediction and the true
+            one (zero unless weighted).
+        mrstft_main: multi-resolution STFT loss of the implied clean signal against the target
+            (zero unless weighted).
     """
 
     total: torch.Tensor
     mse_main: torch.Tensor
     mse_aux: torch.Tensor
     phase_aux: torch.Tensor
+    clean_main: torch.Tensor | None = None
+    mrstft_main: torch.Tensor | None = None
+
+    def __post_init__(self):
+        zero = self.mse_main.new_zeros(())
+        self.clean_main = zero if self.clean_main is None else self.clean_main
+        self.mrstft_main = zero if self.mrstft_main is None else self.mrstft_main
 
     def as_floats(self, prefix: str = "train/") -> dict[str, float]:
         """The terms as Python floats under log keys (`train/loss`, `train/mse_main`, ...)."""
@@ -40,8 +55,9 @@ class LossTerms:
                 for name, value in zip(TERM_NAMES, self.stacked(), strict=True)}
 
     def stacked(self) -> torch.Tensor:
-        """(4,) total, mse_main, mse_aux, phase_aux, detached (for reducing over processes)."""
-        return torch.stack([self.total, self.mse_main, self.mse_aux, self.phase_aux]).detach()
+        """The terms in TERM_NAMES order, detached (for reducing over processes)."""
+        return torch.stack([self.total, self.mse_main, self.mse_aux, self.phase_aux,
+                            self.clean_main, self.mrstft_main]).detach()
 
 
 def clean_target(batch: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
@@ -61,7 +77,8 @@ def model_conditions(batch: dict[str, torch.Tensor], stage: int) -> dict[str, to
 
 def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
                    noise: torch.Tensor, schedule: NoiseSchedule, *, stage: int,
-                   lambda_phase: float = 0.01, gather: Gather | None = None) -> LossTerms:
+                   lambda_phase: float = 0.01, gather: Gather | None = None,
+                   lambda_clean: float = 0.0, lambda_mrstft: float = 0.0) -> LossTerms:
     """Noises the stage's target, runs the denoiser and scores its noise predictions.
 
     A denoiser with a prior (`DenoiserConfig.prior`) learns the latent of its target, the
@@ -77,6 +94,8 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
         stage: 1 or 2.
         lambda_phase: weight of the phase term.
         gather: for data-parallel runs, see `loss_terms`.
+        lambda_clean, lambda_mrstft: weights of the implied clean latent's MSE and of its
+            decoded signal's multi-resolution STFT loss (`clean_terms`).
 
     Returns:
         LossTerms.
@@ -86,12 +105,38 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
         raise ValueError(f"noise must match the stage-{stage} target {tuple(target.shape)}, "
                          f"got {tuple(noise.shape)}")
     conditions = model_conditions(batch, stage)
-    clean = _unwrap(model).prior(**conditions).encode(target)
+    prior = _unwrap(model).prior(**conditions)
+    clean = prior.encode(target)
     noisy = schedule.add_noise(clean, noise, timesteps)
     output = model(noisy, timesteps, return_aux=True, **conditions)
     alpha_bar = schedule.alpha_bars(timesteps.to(clean.device)).view(-1, 1, 1)
-    return loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
-                      lambda_phase=lambda_phase, gather=gather)
+    terms = loss_terms(output, clean=clean, noisy=noisy, noise=noise, alpha_bar=alpha_bar,
+                       lambda_phase=lambda_phase, gather=gather)
+    if lambda_clean or lambda_mrstft:
+        # x_0 = (x_t - sqrt(1 - a) eps) / sqrt(a); the floor on a keeps the paper's uniform
+        # levels (a down to 1e-4) from weighting the noisiest steps by thousands.
+        implied = (noisy - (1.0 - alpha_bar).sqrt() * output.sample.float()) / \
+            alpha_bar.clamp(min=IMPLIED_ALPHA_BAR_FLOOR).sqrt()
+        terms = clean_terms(terms, implied, clean, prior.decode(implied), target,
+                            lambda_clean=lambda_clean, lambda_mrstft=lambda_mrstft)
+    return terms
+
+
+def clean_terms(terms: LossTerms, implied: torch.Tensor, clean: torch.Tensor,
+                signal: torch.Tensor, target: torch.Tensor, *, lambda_clean: float,
+                lambda_mrstft: float) -> LossTerms:
+    """`terms` with the implied clean latent's MSE and its signal's MRSTFT loss added.
+
+    Args:
+        implied: (B, C, T) the clean latent the noise prediction implies; clean: the true one.
+        signal: (B, C, T) `implied` decoded by the prior; target: the true signal.
+    """
+    zero = terms.total.new_zeros(())
+    clean_main = torch.mean((implied - clean) ** 2) if lambda_clean else zero
+    mrstft_main = mrstft_loss(signal.float(), target.float()) if lambda_mrstft else zero
+    total = terms.total + lambda_clean * clean_main + lambda_mrstft * mrstft_main
+    return LossTerms(total, terms.mse_main, terms.mse_aux, terms.phase_aux, clean_main,
+                     mrstft_main)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

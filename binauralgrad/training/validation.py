@@ -15,6 +15,12 @@ from binauralgrad.training.losses import clean_target, model_conditions
 
 # The benchmark's distances; PESQ (resampling, 5 s windows) is left to `binauralgrad evaluate`.
 VALIDATION_METRICS = ("wave_l2", "amplitude_l2", "phase_l2", "mrstft")
+STAGE_TWO_METRICS = VALIDATION_METRICS + ("itd_error",)  # timing between the ears
+
+
+def stage_metrics(stage: int) -> tuple[str, ...]:
+    """The metrics a stage is validated on: stage two adds the ITD error (it has two ears)."""
+    return STAGE_TWO_METRICS if stage == 2 else VALIDATION_METRICS
 
 
 def load_validation_batch(config: TrainingConfig) -> dict[str, torch.Tensor]:
@@ -47,8 +53,29 @@ def baseline_scores(batch: dict[str, torch.Tensor], *, stage: int) -> dict[str, 
     warped = batch["warped"].float().cpu()
     prediction = warped.mean(dim=1, keepdim=True) if stage == 1 else warped
     scores = compute_metrics(prediction, clean_target(batch, stage).float().cpu(),
-                             metrics=VALIDATION_METRICS)
+                             metrics=stage_metrics(stage))
     return {f"eval_dsp/{name}": float(value) for name, value in scores.items()}
+
+
+def prior_scores(denoiser: BinauralDenoiser, batch: dict[str, torch.Tensor], *,
+                 stage: int) -> dict[str, float]:
+    """The stage's prior alone (its mean: a denoiser that learnt nothing), scored as `validate`.
+
+    Empty for the paper's stages, which have no prior. With it beside the model's scores, a
+    learning curve shows what the denoiser adds over its own prior, not over the warp.
+
+    Returns:
+        {"eval_prior/wave_l2": ..., ...}
+    """
+    if denoiser.config.diffuses_signal:
+        return {}
+    device = next(denoiser.parameters()).device
+    conditions = model_conditions({key: value.to(device) for key, value in batch.items()}, stage)
+    target = clean_target(batch, stage).float().cpu()
+    with torch.no_grad():
+        alone = denoiser.prior(**conditions).decode(torch.zeros_like(target).to(device))
+    scores = compute_metrics(alone.float().cpu(), target, metrics=stage_metrics(stage))
+    return {f"eval_prior/{name}": float(value) for name, value in scores.items()}
 
 
 def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[str, torch.Tensor],
@@ -73,5 +100,5 @@ def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[st
     finally:
         denoiser.train(was_training)
     scores = compute_metrics(prediction.float().cpu(), clean_target(batch, stage).float().cpu(),
-                             metrics=VALIDATION_METRICS)
+                             metrics=stage_metrics(stage))
     return {f"eval/{name}": float(value) for name, value in scores.items()}

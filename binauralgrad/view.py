@@ -1,0 +1,58 @@
+"""What a denoiser sees of the positions: the tracking rows, or the geometry at the listener's head.
+
+"rows" (the paper's): the seven columns `x y z qx qy qz qw` as tracked. A small network must then
+learn on its own that a head-related response depends on the direction and distance of the mouth
+from the head, a trigonometric function of these columns.
+"ears": that geometry, computed with the warp's own (`dsp.mouth_position`):
+    0-2  the unit vector from the listener's head centre (between the ears) to the mouth;
+    3    log of that distance in metres (near and far talkers sound different, not just quieter);
+    4    how directly the talker faces the listener: the cosine between the talker's facing and
+         the direction to the listener's head (their directivity);
+    5-6  each ear's 1 / r spreading (left, right), as the attenuated warp prior applies it.
+Both are per-row functions, computed on 120 Hz rows and held for 400 samples each, so windows,
+tiles and streams slice them exactly as they slice the rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from binauralgrad.constants import POSITION_COLUMNS
+
+if TYPE_CHECKING:  # configs import the names below without loading torch
+    import torch
+
+VIEWS = ("rows", "ears")
+VIEW_CHANNELS = {"rows": POSITION_COLUMNS, "ears": 7}
+
+
+def view_features(positions: torch.Tensor, view: str) -> torch.Tensor:
+    """A denoiser's position features of tracking rows.
+
+    Args:
+        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        view: one of VIEWS (see the module docstring).
+
+    Returns:
+        (B, VIEW_CHANNELS[view], K), the dtype of `positions`.
+    """
+    import torch
+
+    from binauralgrad import dsp
+
+    if view == "rows":
+        return positions
+    if view != "ears":
+        raise ValueError(f"view must be one of {list(VIEWS)}, got {view!r}")
+    mouth = dsp.mouth_position(positions)
+    ears = dsp.ear_positions(dtype=positions.dtype, device=positions.device)
+    centre = ears.mean(dim=0)[None, :, None]
+    offset = mouth - centre
+    distance = offset.norm(dim=1, keepdim=True).clamp(min=dsp.HEAD_CLEARANCE)
+    direction = offset / distance
+    forward = torch.tensor([1.0, 0.0, 0.0], dtype=positions.dtype, device=positions.device)
+    rows = positions.transpose(1, 2)
+    facing = dsp.rotate_inverse(forward, dsp.normalized_quaternions(rows[..., 3:]))
+    towards = -(direction.transpose(1, 2) * facing).sum(-1, keepdim=True).transpose(1, 2)
+    spreading = dsp.frame_spreading(positions).to(positions.dtype)
+    return torch.cat([direction, distance.log(), towards, spreading], dim=1)
