@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_evaluation_folder import PNG_SIGNATURE, make_testset, noisy, write_predictions
 
@@ -45,3 +46,16 @@ def test_write_plots_writes_every_listed_figure(testset, tmp_path):
     written = write_plots(tmp_path / "plots", files, results)
     assert written == plot_files(tmp_path / "plots", ["subject1", "subject2"])
     assert all(path.stat().st_size > 10_000 for path in written)
+
+
+def test_spectrograms_show_what_each_system_adds_over_the_prior():
+    from binauralgrad.evaluation.plots import residuals
+
+    rng = np.random.default_rng(0)
+    reference, model, prior, warp = (rng.standard_normal((2, 100)) for _ in range(4))
+    audio = {"BinauralGrad": model, "Prior alone (the model's DSP prior)": prior,
+             "DSP (geometric warp)": warp}
+    added = residuals(reference, audio)
+    assert set(added) == {"reference - prior", "BinauralGrad - prior"}
+    np.testing.assert_array_equal(added["BinauralGrad - prior"], model - prior)
+    assert residuals(reference, {"BinauralGrad": model}) == {}

@@ -271,7 +271,23 @@ def write_plots(
     for name, files in tqdm(sequences.items(), desc="Plotting", disable=not progress):
         audio = {label: read_wav(path, channels=2) for label, path in files.items()}
         reference = audio.pop("reference")
-        for kind, plot in (("cues", plot_cues), ("spectrograms", plot_spectrograms)):
-            path = Path(folder) / f"{name}_{kind}.png"
-            written.append(plot(reference, audio, path, title=name, overwrite=overwrite))
+        path = Path(folder) / f"{name}_cues.png"
+        written.append(plot_cues(reference, audio, path, title=name, overwrite=overwrite))
+        path = Path(folder) / f"{name}_spectrograms.png"
+        written.append(plot_spectrograms(reference, {**audio, **residuals(reference, audio)},
+                                         path, title=name, overwrite=overwrite))
     return written
+
+
+def residuals(reference: np.ndarray, audio: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What the reference and each other system add over a prior-alone system, if there is one.
+
+    Beside the reference's own residual, a model's residual that has learnt something shows
+    the same structure (formants, onsets, the head's notches), not a noise floor.
+    """
+    prior = next((label for label in audio if label.startswith("Prior alone")), None)
+    if prior is None:
+        return {}
+    others = {"reference": reference, **{k: v for k, v in audio.items() if k != prior}}
+    return {f"{label} - prior": signal - audio[prior] for label, signal in others.items()
+            if not label.startswith("DSP")}
