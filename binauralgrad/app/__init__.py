@@ -7,7 +7,7 @@ from binauralgrad._lazy import lazy_exports
 # Public name -> defining module, imported on first use: the shared functions need neither
 # gradio nor torch to import; only `build_app` needs the `app` extra.
 _EXPORTS = {
-    **dict.fromkeys(("PathSettings", "command_line", "rows_and_label"), "binauralgrad.app.paths"),
+    **dict.fromkeys(("PathSettings", "command_line", "rows_for"), "binauralgrad.app.paths"),
     **dict.fromkeys(("MAX_SECONDS", "MODELS", "Rendering", "Results", "load_recording",
                      "render", "write_results", "top_view", "cue_figure"),
                     "binauralgrad.app.session"),

@@ -78,6 +78,21 @@ class PathSettings:
         option = "--path" if self.file.suffix.lower() == ".json" else "--positions"
         return [option, self.file.name]
 
+    def summary(self) -> str:
+        """One line for a person: what the path is, without the fields left at no effect."""
+        if self.kind == "standing":
+            return (f"standing at azimuth {self.azimuth_deg:g} deg, elevation "
+                    f"{self.elevation_deg:g} deg, {self.distance_m:g} m away")
+        if self.kind == "circle":
+            return (f"walking a circle of {self.radius_m:g} m, {self.period_s:g} s a lap, "
+                    f"{self.direction}")
+        if self.kind == "line":
+            pace = f"at {self.speed_m_s:g} m/s" if self.speed_m_s else "over the whole clip"
+            return (f"walking from ({', '.join(map(_number, self.start))}) to "
+                    f"({', '.join(map(_number, self.end))}) m {pace}")
+        what = "the path described in" if self.path_file else "the tracking rows of"
+        return f"{what} {self.file.name}"
+
     @property
     def path_file(self) -> Path | None:
         """The JSON file a description came from (for its label), else None."""
@@ -90,15 +105,16 @@ def _number(value: float) -> str:
     return f"{float(value):g}"
 
 
-def rows_and_label(settings: PathSettings, num_samples: int):
-    """(ceil(T / 400), 7) rows for T samples at 48 kHz and a one-line label, as the CLI's.
+def rows_for(settings: PathSettings, num_samples: int):
+    """(ceil(T / 400), 7) float32 rows for T samples at 48 kHz, as the command line makes them.
 
     Raises:
-        ValueError / FileNotFoundError: the command line's message for the same mistake.
+        ValueError / FileNotFoundError: the command line's message for the same mistake (a
+            bad file, rows or a walk that do not cover the audio, a talker too close).
     """
     from binauralgrad.cli.path_options import positions_for
 
-    return positions_for(settings.description(), num_samples, path_file=settings.path_file)
+    return positions_for(settings.description(), num_samples, path_file=settings.path_file)[0]
 
 
 def command_line(recording: str, settings: PathSettings, *, model: str | None = None,

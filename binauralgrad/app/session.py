@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from binauralgrad.constants import APP_MAX_SECONDS as MAX_SECONDS
 from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR, SAMPLE_RATE
 
-MAX_SECONDS = 60.0  # the page's limit on a CPU: about a minute of synthesis with the default
 SILENCE_DBFS = -80.0  # a recording whose peak stays below this has no voice to place
 MODELS = {"default": DEFAULT_MODEL_DIR, "live": LIVE_MODEL_DIR}  # the embedded pipelines
 DOWNMIX = "downmix"  # the page's choice beside the channel numbers of a multichannel file
@@ -122,13 +122,16 @@ def render(pipeline, mono: np.ndarray, rows: np.ndarray, *, seed: int = 0,
 
 @dataclass
 class Results:
-    """The files of one synthesis in its folder, and the gain that kept the output in range."""
+    """The files of one synthesis in its folder, and the gain that kept the output in range.
+
+    `figure` is None for a clip shorter than one frame of the cues (40 ms).
+    """
 
     binaural: Path
     baseline: Path
     mono: Path
     positions: Path
-    figure: Path
+    figure: Path | None
     gain_db: float
 
 
@@ -140,6 +143,7 @@ def write_results(rendering: Rendering, folder: str | os.PathLike, *,
         rendering: what `render` returned. folder: an existing folder of this synthesis alone.
         name: the stem of the files (the recording's). title: the figure's title.
     """
+    from binauralgrad.evaluation.metrics.cues import FRAME_S
     from binauralgrad.io.audio import limit_peak, write_audio
     from binauralgrad.io.positions import write_positions
 
@@ -153,7 +157,10 @@ def write_results(rendering: Rendering, folder: str | os.PathLike, *,
     for key, audio in (("binaural", binaural), ("baseline", baseline), ("mono", mono)):
         write_audio(paths[key], audio, sample_rate=SAMPLE_RATE)
     write_positions(paths["positions"], rendering.rows)
-    cue_figure(rendering, paths["figure"], title=title)
+    if rendering.mono.shape[-1] >= round(FRAME_S * SAMPLE_RATE):
+        cue_figure(rendering, paths["figure"], title=title)
+    else:  # too short for one frame of the cues
+        paths["figure"] = None
     return Results(**paths, gain_db=float(20 * np.log10(gain)))
 
 
