@@ -29,6 +29,9 @@ USER_ERRORS = (ValueError, FileNotFoundError)  # shown in the page; anything els
 INTRO = """# BinauralGrad: hear your voice placed around you
 Upload or record a mono clip, say where the talker is, and synthesise. **Use headphones**: the
 left and right channels are the listener's two ears."""
+# System fonts: no font files to fetch, and no mix of a bundled face with a fallback.
+SYSTEM_FONTS = (["ui-sans-serif", "system-ui", "Helvetica", "Arial", "sans-serif"],
+                ["ui-monospace", "Menlo", "Consolas", "monospace"])
 PATH_KINDS = [("Standing", "standing"), ("Walking a circle", "circle"),
               ("Walking a line", "line"), ("Positions file", "file")]
 
@@ -182,8 +185,10 @@ def output_players() -> list:
 
 def results_row() -> list:
     """The figure, the status and the command line, under both columns."""
-    figure = gr.Image(label="The path, and the output's interaural time and level differences "
-                            "over time", type="filepath", interactive=False, elem_id="cues")
+    gr.Markdown("**The path, and the output's interaural time and level differences over "
+                "time** (the DSP baseline's for comparison)")
+    figure = gr.Image(label="Interaural cues", show_label=False, type="filepath",
+                      interactive=False, elem_id="cues")
     status = gr.Markdown(elem_id="status")
     command = gr.Textbox(label="The same on the command line", interactive=False,
                          elem_id="command")
@@ -218,7 +223,8 @@ def build_app(*, models: dict[str, str | os.PathLike] | None = None,
                     seed = gr.Number(0, precision=0, label="Seed", elem_id="seed")
                 button = gr.Button("Synthesise", variant="primary", elem_id="synthesise")
             with gr.Column():
-                view = gr.Plot(label="Seen from above", format="png", elem_id="top-view")
+                view = gr.Plot(label="Seen from above", show_label=False, format="png",
+                               elem_id="top-view")
                 outputs = output_players()
         outputs += results_row()
         wire(demo, page, recording, channel, path, view, model, seed, button, outputs)
@@ -229,9 +235,21 @@ def wire(demo, page, recording, channel, path, view, model, seed, button, output
     """The events: a new recording, a changed path, the page's load and the button."""
     status = outputs[-2]
     recording.change(on_recording, [recording, *path], [channel, view, status])
-    for control in path:
-        control.change(redraw, [recording, *path], [view, status], trigger_mode="always_last")
+    # One listener for every path control: a change during a redraw is drawn after it, with
+    # the values of the moment (a listener per control would let an older drawing win).
+    gr.on([control.change for control in path], redraw, [recording, *path], [view, status],
+          trigger_mode="always_last")
     demo.load(redraw, [recording, *path], [view, status])
     # A partial keeps `synthesise`'s signature, whose gr.Progress default Gradio looks for.
     button.click(partial(synthesise, page), [recording, channel, model, seed, *path], outputs,
                  concurrency_limit=1)
+
+
+def serve(demo: gr.Blocks, *, host: str, port: int | None, workspace: str | os.PathLike) -> str:
+    """Starts serving `demo` (one synthesis at a time, the others queued); returns its URL."""
+    sans, mono = SYSTEM_FONTS
+    demo.queue(default_concurrency_limit=1)
+    _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True,
+                            quiet=True, ssr_mode=False, allowed_paths=[str(workspace)],
+                            footer_links=[], theme=gr.themes.Default(font=sans, font_mono=mono))
+    return url

@@ -46,24 +46,22 @@ def run_app(args: argparse.Namespace) -> int:
         os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         try:
-            from binauralgrad.app.ui import build_app
+            from binauralgrad.app.ui import build_app, serve
         except ImportError as error:
             raise ValueError(f"the app needs the optional extra 'app' ({error}): {EXTRA}") \
                 from None
-        from binauralgrad.app.session import MODELS
+        from binauralgrad.app.session import MODELS, load_pipeline
 
         models = dict(MODELS)
-        if args.model:
+        if args.model:  # a folder or repo that does not load fails now, not on the page
+            load_pipeline(args.model, device=args.device)
             models = {args.model: args.model, **models}
         demo = build_app(models=models, workspace=workspace, max_seconds=args.max_seconds,
                          device=args.device)
-        demo.queue(default_concurrency_limit=1)
-        _, url, _ = demo.launch(server_name=args.host, server_port=args.port,
-                                prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                                allowed_paths=[workspace], footer_links=[])
+        url = serve(demo, host=args.host, port=args.port, workspace=workspace)
         print(f"binauralgrad app: serving {url} (Ctrl+C stops it)", flush=True)
         # A `kill` ends the process through the same clean-up as Ctrl+C: the folder goes too.
-        previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+        previous = signal.signal(signal.SIGTERM, _stop_on_signal)
         try:
             demo.block_thread()
         finally:
@@ -73,5 +71,5 @@ def run_app(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exit_on_signal(signum, frame) -> None:
-    raise SystemExit(0)
+def _stop_on_signal(signum, frame) -> None:
+    raise KeyboardInterrupt  # Gradio's wait ends on it as on Ctrl+C
