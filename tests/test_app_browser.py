@@ -233,10 +233,9 @@ def save_screenshot(driver, path: Path) -> None:
 def test_a_stereo_upload_asks_for_a_channel(server, browser, clips):
     wait = open_page(browser, server.url)
     upload(browser, wait, clips["stereo"])
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#channel"))
-    question = find(browser, "#channel").text
-    assert "This recording has 2 channels; the model takes one voice: pick a channel or " \
-           "downmix" in question
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#channel input"))
+    assert "This recording has several channels, and the model takes one voice: pick a " \
+           "channel or downmix" in find(browser, "#channel").text
     assert [box.get_attribute("value") for box in
             browser.find_elements(By.CSS_SELECTOR, "#channel input")] == ["1", "2", "downmix"]
     find(browser, "#synthesise").click()  # without a choice: the command line's message

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from binauralgrad.constants import APP_MAX_SECONDS as MAX_SECONDS
-from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR, SAMPLE_RATE
+from binauralgrad.constants import APP_MAX_SECONDS, DEFAULT_MODEL_DIR, LIVE_MODEL_DIR, SAMPLE_RATE
 
+MAX_SECONDS = APP_MAX_SECONDS  # the page's limit on a CPU (`binauralgrad app --max-seconds`)
 SILENCE_DBFS = -80.0  # a recording whose peak stays below this has no voice to place
 MODELS = {"default": DEFAULT_MODEL_DIR, "live": LIVE_MODEL_DIR}  # the embedded pipelines
 DOWNMIX = "downmix"  # the page's choice beside the channel numbers of a multichannel file

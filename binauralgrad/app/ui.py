@@ -32,6 +32,8 @@ left and right channels are the listener's two ears."""
 # System fonts: no font files to fetch, and no mix of a bundled face with a fallback.
 SYSTEM_FONTS = (["ui-sans-serif", "system-ui", "Helvetica", "Arial", "sans-serif"],
                 ["ui-monospace", "Menlo", "Consolas", "monospace"])
+CHANNEL_QUESTION = ("This recording has several channels, and the model takes one voice: pick "
+                    "a channel or downmix")
 PATH_KINDS = [("Standing", "standing"), ("Walking a circle", "circle"),
               ("Walking a line", "line"), ("Positions file", "file")]
 
@@ -89,9 +91,7 @@ def on_recording(recording, *path_values):
     except USER_ERRORS as error:
         return (gr.update(choices=[], value=None, visible=False), None,
                 _problem(error, "This recording does not work:", recording))
-    ask = gr.update(choices=choices, value=None, visible=bool(choices),
-                    label=f"This recording has {len(choices) - 1} channels; the model takes "
-                          f"one voice: pick a channel or downmix")
+    ask = gr.update(choices=choices, value=None, visible=bool(choices))
     return ask, *redraw(recording, *path_values)
 
 
@@ -104,7 +104,7 @@ def _problem(error: Exception, heading: str, *uploads: str | None) -> str:
 
 
 def synthesise(page: Page, recording, channel, model, seed, *path_values,
-               progress=gr.Progress(track_tqdm=True)):
+               progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio finds it there)
     """The button: the three players, the downloads, the figure, a status and the command line."""
     if not recording:
         return (None,) * 5 + ("Upload or record a clip first.", "")
@@ -187,7 +187,7 @@ def results_row() -> list:
     """The figure, the status and the command line, under both columns."""
     gr.Markdown("**The path, and the output's interaural time and level differences over "
                 "time** (the DSP baseline's for comparison)")
-    figure = gr.Image(label="Interaural cues", show_label=False, type="filepath",
+    figure = gr.Image(label="Interaural cues", show_label=False, type="filepath", format="png",
                       interactive=False, elem_id="cues")
     status = gr.Markdown(elem_id="status")
     command = gr.Textbox(label="The same on the command line", interactive=False,
@@ -215,7 +215,7 @@ def build_app(*, models: dict[str, str | os.PathLike] | None = None,
                                      label=f"Your recording (mono, any format and rate, up to "
                                            f"{max_seconds:g} s)", buttons=["download"],
                                      elem_id="recording")
-                channel = gr.Radio([], visible=False, label="Channel", elem_id="channel")
+                channel = gr.Radio([], visible=False, label=CHANNEL_QUESTION, elem_id="channel")
                 path = path_controls()
                 with gr.Row():
                     model = gr.Radio(list(page.models), value=next(iter(page.models)),
