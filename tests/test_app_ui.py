@@ -74,13 +74,24 @@ def test_the_top_view_follows_the_settings_and_explains_a_bad_one(tmp_path):
     too_close = ["circle", 45.0, 0.0, 1.5, 0.1, *CIRCLE[5:]]
     figure, status = redraw(None, *too_close)
     assert figure is None and "This path does not work" in status and "0.2 m" in status
+    walk = ["line", *CIRCLE[1:11], 5, None]  # 6 m at 5 m/s: 1.2 s
+    clip = tmp_path / "upload" / "talk.wav"
+    clip.parent.mkdir()
+    write_wav(clip, speech_like(48000)[None])
+    assert "lower the speed to at most" in redraw(None, *walk)[1]  # longer: the 8 s preview
+    assert redraw(str(clip), *walk)[1] == ""  # the 1 s recording
+    clip.write_bytes(b"not audio")
+    figure, status = redraw(str(clip), *CIRCLE)
+    assert figure is not None and "This recording does not work" in status
+    assert "talk.wav: not a readable audio file" in status and str(clip.parent) not in status
 
 
 def test_a_multichannel_upload_asks_for_a_channel(tmp_path):
     clip = tmp_path / "stereo.wav"
     write_wav(clip, np.stack([speech_like(4800)] * 2))
-    ask, figure, status = on_recording(str(clip), *CIRCLE)
+    ask = on_recording(str(clip))
     assert ask["visible"] and ask["choices"] == ["1", "2", "downmix"]
-    assert figure is not None
     write_wav(tmp_path / "mono.wav", speech_like(4800)[None])
-    assert not on_recording(str(tmp_path / "mono.wav"), *CIRCLE)[0]["visible"]
+    assert not on_recording(str(tmp_path / "mono.wav"))["visible"]
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    assert not on_recording(str(tmp_path / "bad.wav"))["visible"]

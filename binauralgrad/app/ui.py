@@ -64,35 +64,37 @@ def settings_from(kind, azimuth, elevation, distance, radius, period, direction,
                         speed_m_s=speed or None, file=file)
 
 
-def _duration_s(recording: str | None) -> float:
+def _duration_s(recording: str) -> float:
     from binauralgrad.io.audio import audio_info
 
-    try:
-        info = audio_info(recording)
-    except (*USER_ERRORS, TypeError):  # no recording yet, or one the page will refuse
-        return PREVIEW_S
-    return info.frames / info.samplerate if info.frames else PREVIEW_S
+    info = audio_info(recording)
+    return info.frames / info.samplerate if info.frames > 0 else PREVIEW_S
 
 
 def redraw(recording, *path_values):
-    """The top view for the current settings over the recording's length, and a status line."""
+    """The top view over the recording's length (or PREVIEW_S), and what is wrong, if anything."""
+    problems, seconds = [], PREVIEW_S
+    if recording:
+        try:
+            seconds = _duration_s(recording)
+        except USER_ERRORS as error:
+            problems.append(_problem(error, "This recording does not work:", recording))
     try:
         settings = settings_from(*path_values)
-        rows = rows_for(settings, round(_duration_s(recording) * SAMPLE_RATE))
+        rows = rows_for(settings, round(seconds * SAMPLE_RATE))
     except USER_ERRORS as error:
-        return None, _problem(error, "This path does not work:", path_values[-1])
-    return top_view(rows, title=settings.summary()), ""
+        problems.append(_problem(error, "This path does not work:", path_values[-1]))
+        return None, "\n\n".join(problems)
+    return top_view(rows, title=settings.summary()), "\n\n".join(problems)
 
 
-def on_recording(recording, *path_values):
-    """A new recording: ask for a channel when it has several, and redraw over its length."""
+def on_recording(recording):
+    """A new recording: the channel choice, shown only for a multichannel file."""
     try:
         choices = channel_choices(recording) if recording else []
-    except USER_ERRORS as error:
-        return (gr.update(choices=[], value=None, visible=False), None,
-                _problem(error, "This recording does not work:", recording))
-    ask = gr.update(choices=choices, value=None, visible=bool(choices))
-    return ask, *redraw(recording, *path_values)
+    except USER_ERRORS:  # `redraw` says what is wrong with it
+        choices = []
+    return gr.update(choices=choices, value=None, visible=bool(choices))
 
 
 def _problem(error: Exception, heading: str, *uploads: str | None) -> str:
@@ -207,7 +209,9 @@ def build_app(*, models: dict[str, str | os.PathLike] | None = None,
     """
     page = Page(models={name: str(model) for name, model in (models or MODELS).items()},
                 workspace=Path(workspace), max_seconds=max_seconds, device=device)
-    with gr.Blocks(title="BinauralGrad", analytics_enabled=False) as demo:
+    # Gradio's copies of uploads and results older than an hour go hourly, as `new_folder`'s.
+    with gr.Blocks(title="BinauralGrad", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
@@ -234,11 +238,11 @@ def build_app(*, models: dict[str, str | os.PathLike] | None = None,
 def wire(demo, page, recording, channel, path, view, model, seed, button, outputs) -> None:
     """The events: a new recording, a changed path, the page's load and the button."""
     status = outputs[-2]
-    recording.change(on_recording, [recording, *path], [channel, view, status])
-    # One listener for every path control: a change during a redraw is drawn after it, with
-    # the values of the moment (a listener per control would let an older drawing win).
-    gr.on([control.change for control in path], redraw, [recording, *path], [view, status],
-          trigger_mode="always_last")
+    recording.change(on_recording, recording, channel)
+    # One listener for the recording and every path control: a change during a redraw is drawn
+    # after it, with the values of the moment (one listener each would let an older one win).
+    gr.on([control.change for control in (recording, *path)], redraw, [recording, *path],
+          [view, status], trigger_mode="always_last")
     demo.load(redraw, [recording, *path], [view, status])
     # A partial keeps `synthesise`'s signature, whose gr.Progress default Gradio looks for.
     button.click(partial(synthesise, page), [recording, channel, model, seed, *path], outputs,
