@@ -62,5 +62,10 @@ def test_summaries_and_refusals():
         "standing at azimuth 90 deg")
     with pytest.raises(ValueError, match="kind must be one of standing, circle, line, file"):
         PathSettings(kind="spiral")
+    with pytest.raises(ValueError, match="period_s is empty: give a number"):
+        PathSettings(kind="circle", period_s=None)
+    with pytest.raises(ValueError, match="end is empty"):
+        PathSettings(kind="line", end=(2.0, None))
+    PathSettings(kind="standing", period_s=None)  # another kind's empty box does not matter
     with pytest.raises(ValueError, match="within 0.2 m of the listener"):
         PathSettings(kind="circle", radius_m=0.1).description()

@@ -13,6 +13,9 @@ from binauralgrad.positions.paths import DEFAULT_PERIOD_S
 # tracking rows both come in as an uploaded file).
 KINDS = ("standing", "circle", "line", "file")
 PREVIEW_S = 8.0  # the top view's length before a recording is there
+# The fields each kind needs a number in (a page's number box can be left empty).
+_NUMBERS = {"standing": ("azimuth_deg", "elevation_deg", "distance_m"),
+            "circle": ("radius_m", "period_s"), "line": ("start", "end"), "file": ()}
 
 
 @dataclass
@@ -38,6 +41,10 @@ class PathSettings:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+        for name in _NUMBERS[self.kind]:
+            value = getattr(self, name)
+            if value is None or (isinstance(value, tuple) and None in value):
+                raise ValueError(f"{name} is empty: give a number")
         if self.kind == "file" and not self.file:
             raise ValueError("no positions file: upload a tracking file (x y z qx qy qz qw rows "
                              "at 120 Hz) or a path description (.json)")
