@@ -1,6 +1,6 @@
-"""`binauralgrad app` in a real headless Chromium (Selenium): upload, a circle, synthesis in two
-tabs at once, the binaural file checked by ear-side level, a stereo upload, nothing fetched from
-outside the machine, and a clean stop.
+"""`binauralgrad app` in a real headless Chromium (Selenium): upload, a circle, synthesis with its
+progress bar in two tabs at once, the binaural file checked by ear-side level, a stereo upload,
+nothing fetched from outside the machine, and a clean stop.
 
 Needs the `app` extra, selenium, and Debian's `chromium` and `chromium-driver` (.ci/run installs
 them); skipped with the reason otherwise. With BINAURALGRAD_APP_SCREENSHOT=docs/app.png it also
@@ -190,8 +190,16 @@ def level_db(audio: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
     return 10 * np.log10(np.mean(np.square(part, dtype=np.float64), axis=1))
 
 
+def pipeline_progress(driver) -> bool:
+    """Whether the binaural player shows the pipeline's own progress bar (samples done)."""
+    text = find(driver, "#binaural").text
+    return "BinauralGrad" in text and "sample" in text
+
+
 def test_a_circle_synthesised_in_two_tabs_at_once(server, browser, clips):
     first = start_circle(browser, server.url, clips["voice"], seed=0)
+    # 2 s take seconds on a CPU: the bar follows the pipeline's samples, not just a spinner.
+    WebDriverWait(browser, WAIT_S, poll_frequency=0.1).until(pipeline_progress)
     tab_one = browser.current_window_handle
     browser.switch_to.new_window("tab")  # a second person, while the first one waits
     second = start_circle(browser, server.url, clips["short"], seed=1)

@@ -105,9 +105,20 @@ def _problem(error: Exception, heading: str, *uploads: str | None) -> str:
     return f"**{heading}**\n\n```\n{message}\n```"
 
 
-def synthesise(page: Page, recording, channel, model, seed, *path_values,
-               progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio finds it there)
-    """The button: the three players, the downloads, the figure, a status and the command line."""
+def synthesise(page: Page, recording, channel, model, seed, kind, azimuth, elevation, distance,
+               radius, period, direction, start_x, start_y, end_x, end_y, speed, file,
+               progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio looks for it there)
+    """The button: the three players, the downloads, the figure, a status and the command line.
+
+    Every input is a named parameter: Gradio hands its progress tracker (which also follows the
+    pipeline's tqdm bar) only to a `progress` it finds among them, not after a `*args`.
+    """
+    path_values = (kind, azimuth, elevation, distance, radius, period, direction, start_x,
+                   start_y, end_x, end_y, speed, file)
+    return _synthesise(page, recording, channel, model, seed, path_values, progress)
+
+
+def _synthesise(page: Page, recording, channel, model, seed, path_values, progress):
     if not recording:
         return (None,) * 5 + ("Upload or record a clip first.", "")
     command, seed = "", int(seed or 0)
