@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int,
                         help="port to serve on (default: the first free one from 7860)")
     parser.add_argument("--max-seconds", type=float, default=APP_MAX_SECONDS, metavar="S",
-                        help="longest recording the page takes (default %(default)g, about a "
-                             "minute of synthesis on a CPU; longer ones get the command line)")
+                        help="longest recording the page takes (default %(default)g, a minute "
+                             "or two of synthesis on a CPU; longer ones get the command line)")
     parser.add_argument("--device", default="cpu",
                         help="cpu, cuda, cuda:1, ... (default %(default)s)")
     parser.set_defaults(func=run_app)
