@@ -13,6 +13,7 @@ import torch
 # Tests never reach the Hub; set before huggingface_hub is imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app's tests: nothing leaves
 # The fast path's built-in choices (no per-machine measurement, nothing written under ~/.cache);
 # tests/test_inference_tuning.py measures in a temporary folder.
 os.environ.setdefault("BINAURALGRAD_TUNING", "off")

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "binauralgrad.cli.evaluate",
     "binauralgrad.cli.train",
     "binauralgrad.cli.demo",
+    "binauralgrad.cli.app",
 )
 
 

@@ -147,11 +147,22 @@ def positions_for(source, num_samples: int, *, path_file: Path | None = None
 
     Returns:
         (ceil(T / 400), 7) float32 rows, and a one-line label for the user.
+
+    Raises:
+        ValueError: rows that do not cover the audio, or a path that ends before it.
     """
+    from binauralgrad.constants import FRAME_SAMPLES
     from binauralgrad.io.positions import read_positions
 
     if isinstance(source, Path):
-        return read_positions(source), f"tracking rows from {source}"
+        rows = read_positions(source)
+        frames = -(-num_samples // FRAME_SAMPLES)
+        if len(rows) != frames:
+            # The pipeline's own wording, before the model loads, naming the file.
+            raise ValueError(f"{source}: positions has {len(rows)} rows, but {num_samples} samples "
+                             f"at 48 kHz need ceil({num_samples} / {FRAME_SAMPLES}) = {frames} "
+                             f"rows at 120 Hz")
+        return rows, f"tracking rows from {source}"
     if isinstance(source, Waypoints):
         label = (f"{len(source.times_s)} waypoints over {source.times_s[0]:g} .. "
                  f"{source.times_s[-1]:g} s ({source.interpolation})")

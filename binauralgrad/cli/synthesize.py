@@ -73,18 +73,9 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_pipeline(args: argparse.Namespace):
-    import torch
+    from binauralgrad.app.session import load_pipeline
 
-    from binauralgrad.pipeline import BinauralGradPipeline
-
-    return BinauralGradPipeline.from_pretrained(args.model, device=args.device,
-                                                dtype=getattr(torch, args.dtype))
-
-
-def model_label(model: str) -> str:
-    if Path(model).resolve() == DEFAULT_MODEL_DIR:
-        return f"the embedded default model ({DEFAULT_MODEL_DIR})"
-    return model
+    return load_pipeline(args.model, device=args.device, dtype=args.dtype)
 
 
 def positions_path(output: Path) -> Path:
@@ -126,14 +117,14 @@ def fit_level(audio, args: argparse.Namespace):
 
 
 def run_synthesize(args: argparse.Namespace) -> int:
-    import torch
-
-    from binauralgrad.io.audio import read_mono, resample, write_audio
+    # The page (`binauralgrad app`) reads, checks and renders with the same functions.
+    from binauralgrad.app.session import load_recording, model_label, render
+    from binauralgrad.io.audio import resample, write_audio
     from binauralgrad.io.positions import write_positions
 
     source = describe_positions(args)  # before the slow parts: option mistakes fail at once
     check_outputs(args)
-    mono, file_rate = read_mono(args.mono, channel=args.channel, downmix=args.downmix)
+    mono, file_rate = load_recording(args.mono, channel=args.channel, downmix=args.downmix)
     rows, path_label = positions_for(source, len(mono), path_file=args.path)
     pipeline = load_pipeline(args)
     if args.compile:
@@ -143,11 +134,10 @@ def run_synthesize(args: argparse.Namespace) -> int:
     print(f"model: {model_label(args.model)}")
     print(f"path: {path_label}")
     print(f"input: {args.mono} ({len(mono) / SAMPLE_RATE:.2f} s at 48 kHz{rate_note})")
-    result = pipeline(mono, rows, generator=torch.Generator().manual_seed(args.seed),
-                      steps="full" if args.full else "fast", progress=not args.quiet,
-                      chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
-                      max_memory_mb=args.max_memory_mb)
-    audio = result.audio.float().cpu().numpy()
+    audio = render(pipeline, mono, rows, seed=args.seed, steps="full" if args.full else "fast",
+                   progress=not args.quiet, chunk_seconds=args.chunk_seconds,
+                   overlap_seconds=args.overlap_seconds,
+                   max_memory_mb=args.max_memory_mb).binaural
     if args.output_rate != SAMPLE_RATE:
         audio = resample(audio, SAMPLE_RATE, args.output_rate)
     written = write_audio(args.output, fit_level(audio, args), sample_rate=args.output_rate,

@@ -120,14 +120,18 @@ def cue_bands(sample_rate: int = SAMPLE_RATE) -> list[float]:
 
 
 def draw_cues(axes, reference: np.ndarray, predictions: Mapping[str, np.ndarray], *,
-              sample_rate: int = SAMPLE_RATE) -> None:
-    """Draws the ITD track on axes[0] and an ILD band's track on each further axis."""
-    signals = {"reference": reference, **predictions}
+              sample_rate: int = SAMPLE_RATE, reference_label: str = "reference") -> None:
+    """Draws the ITD track on axes[0] and an ILD band's track on each further axis.
+
+    Frames are blank where the first signal, `reference` (labelled `reference_label`), is quiet.
+    """
+    signals = {reference_label: reference, **predictions}
     itd = {label: itd_track(audio, sample_rate=sample_rate) for label, audio in signals.items()}
     ild = {label: ild_track(audio, sample_rate=sample_rate) for label, audio in signals.items()}
-    centres = ild["reference"].band_centres_hz.tolist()
+    centres = ild[reference_label].band_centres_hz.tolist()
     bands = [centres.index(c) for c in _ILD_BANDS_HZ if c in centres][: len(axes) - 1]
-    itd_active, ild_active = itd["reference"].active[0].numpy(), ild["reference"].active[0].numpy()
+    itd_active = itd[reference_label].active[0].numpy()
+    ild_active = ild[reference_label].active[0].numpy()
     for index, label in enumerate(signals):
         style = _line_style(index)
         times = itd[label].times_s.numpy()

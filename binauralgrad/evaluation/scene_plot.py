@@ -65,13 +65,16 @@ def _circle(radius: float) -> np.ndarray:
 
 def plot_scene(positions: np.ndarray, reference: np.ndarray,
                predictions: Mapping[str, np.ndarray], path: str | os.PathLike, *,
-               title: str = "", sample_rate: int = SAMPLE_RATE, overwrite: bool = False) -> Path:
+               title: str = "", sample_rate: int = SAMPLE_RATE, overwrite: bool = False,
+               reference_label: str = "reference") -> Path:
     """The path from above beside the ITD and ILD tracks of the reference and each prediction.
 
     Args:
         positions: (K, 7) tracking rows. reference: (2, T) the true ears.
         predictions: {label: (2, T) audio}, e.g. the model and the DSP baseline.
         path: the PNG to write (atomically; an existing file only with `overwrite`).
+        reference_label: the legend's name of `reference` (e.g. a model's output, where no
+            true ears exist).
 
     Returns:
         The path written.
@@ -83,7 +86,8 @@ def plot_scene(positions: np.ndarray, reference: np.ndarray,
     first = figure.add_subplot(grid[0, 1])
     axes = [first] + [figure.add_subplot(grid[row, 1], sharex=first)
                       for row in range(1, 1 + len(bands))]
-    draw_cues(axes, reference, predictions, sample_rate=sample_rate)
+    draw_cues(axes, reference, predictions, sample_rate=sample_rate,
+              reference_label=reference_label)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower right", fontsize=9, ncol=len(labels))
     figure.suptitle(title or "The talker's path and the interaural cues it produces")
