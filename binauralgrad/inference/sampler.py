@@ -14,7 +14,7 @@ from binauralgrad.inference.tuning import choose
 from binauralgrad.inference.wavefront import run_wavefront
 from binauralgrad.inference.windows import Windows
 from binauralgrad.models.denoiser import BinauralDenoiser
-from binauralgrad.prior import prior_terms
+from binauralgrad.prior import PriorTerms
 from binauralgrad.schedule import NoiseSchedule
 
 
@@ -46,7 +46,8 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]
     tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows), choice)
-    whole = prior_terms([stage_one.config, stage_two.config], mono, positions)
+    whole = PriorTerms([stage_one.config, stage_two.config]).whole(
+        mono, positions, stage_one.config.frame_samples)
     warped, results = warped.float(), []
     with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
               disable=not progress) as bar:

@@ -11,7 +11,6 @@ from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.stream_inputs import StreamInputs
 from binauralgrad.inference.tuning import choose
 from binauralgrad.inference.wavefront import StageStream
-from binauralgrad.prior import needs_spreading
 
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
@@ -37,20 +36,12 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
         The latency in samples: the largest, over a frame's sample phases, of (last input sample
         an output sample needs) - (its index).
     """
-    def prior_need(config, sample):
-        upper = (2 * sample + 1 - frame_samples) // (2 * frame_samples) + 1
-        need = sample
-        if config.prior_std == "envelope":
-            need = max(need, frame_samples * (upper + 1) - 1)
-        if needs_spreading(config):
-            need = max(need, frame_samples * upper)
-        return need
-
     def stage_need(stage, sample):
         config = configs[stage]
         field = sum(config.dilations)
         condition = sample + num_steps * field - config.dilations[0] + config.encoder_reach
-        need = max(condition, prior_need(config, sample + (num_steps - 1) * field))
+        need = max(condition, config.prior.input_needed(sample + (num_steps - 1) * field,
+                                                         frame_samples))
         if stage == 1:
             need = max(need, stage_need(0, condition))
         return need

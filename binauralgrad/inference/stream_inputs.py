@@ -8,7 +8,7 @@ from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
 from binauralgrad.inputs import as_real_tensor
-from binauralgrad.prior import ENVELOPE_FLOOR, frame_rms, needs_spreading
+from binauralgrad.prior import PriorTerms, envelope_from_frames, frame_rms
 
 OPEN_END = 2**62  # a stream's length until flush: beyond any sample
 WARP_HISTORY_S = 1.0  # mono kept behind the warp's frontier: talkers up to 343 m away
@@ -40,8 +40,7 @@ class StreamInputs:
         self.rows = SampleBuffer(1, POSITION_COLUMNS, like)
         self.distances = SampleBuffer(1, 2, like)
         self.gain, self.rms = SampleBuffer(1, 2, like), SampleBuffer(1, 1, like)
-        self.needs_envelope = any(config.prior_std == "envelope" for config in configs)
-        self.needs_spreading = any(needs_spreading(config) for config in configs)
+        self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
 
@@ -61,12 +60,7 @@ class StreamInputs:
     @property
     def prior_end(self) -> int:
         """Samples whose prior terms (warp, envelope, spreading) are known."""
-        end = self.warped.end
-        if self.needs_envelope:
-            end = min(end, _interpolation_end(self.rms.end))
-        if self.needs_spreading:
-            end = min(end, _interpolation_end(self.gain.end))
-        return end
+        return self.terms.known_end(self.warped.end, self.rms.end, self.gain.end, FRAME_SAMPLES)
 
     def push(self, mono_block, position_rows) -> None:
         """Appends (n,) mono samples and (k, 7) position rows (either may be empty)."""
@@ -139,10 +133,10 @@ class StreamInputs:
         held = frames.rows(frames.start, frames.end).transpose(1, 2)
         values = held.new_zeros(1, held.shape[1], last - first)
         if high > low:
-            values[..., low - first: high - first] = dsp.upsample_frames(
-                held, low, high, frame_offset=frames.start, total_frames=self.total_frames)
-            if name == "envelope":
-                values[..., low - first: high - first] += ENVELOPE_FLOOR
+            upsample = envelope_from_frames if name == "envelope" else dsp.upsample_frames
+            values[..., low - first: high - first] = upsample(
+                held, low, high, frame_samples=FRAME_SAMPLES, frame_offset=frames.start,
+                total_frames=self.total_frames)
         return values
 
     def view(self, first: int, last: int) -> torch.Tensor:
@@ -169,8 +163,3 @@ class StreamInputs:
     def state_bytes(self) -> int:
         return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
                                                      self.distances, self.gain, self.rms))
-
-
-def _interpolation_end(frames: int) -> int:
-    """Samples whose interpolation between frame centres reads only the first `frames` frames."""
-    return max(0, frames * FRAME_SAMPLES - (FRAME_SAMPLES + 1) // 2)

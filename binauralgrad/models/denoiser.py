@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -17,7 +17,7 @@ from binauralgrad.constants import POSITION_COLUMNS
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import Prior, prior_terms, stage_prior
+from binauralgrad.prior import Prior, PriorTerms, stage_prior
 
 LEAKY_SLOPE = 0.4
 
@@ -164,7 +164,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
     def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
               mean: torch.Tensor | None = None, **_) -> Prior:
         """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
-        return stage_prior(self.config, warped, mean, *prior_terms([self.config], mono, positions))
+        terms = PriorTerms([self.config]).whole(mono, positions, self.config.frame_samples)
+        return stage_prior(self.config, warped, mean, *terms)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,
@@ -266,10 +267,12 @@ def load_denoiser(path_or_repo_id: str | os.PathLike, *, subfolder: str | None =
         values = json.loads(config_file.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_file} is not valid JSON ({error})") from error
-    known = {field.name for field in fields(DenoiserConfig)}
-    if not isinstance(values, dict) or set(values) - known:
-        extra = sorted(set(values) - known) if isinstance(values, dict) else values
-        raise ValueError(f"{config_file} is not a DenoiserConfig (unexpected: {extra})")
-    model = BinauralDenoiser(DenoiserConfig(**values)).to(device)
+    try:
+        config = DenoiserConfig.from_dict(values)
+    except TypeError as error:
+        raise ValueError(f"{config_file} is not a DenoiserConfig ({error})") from error
+    except ValueError as error:
+        raise ValueError(f"{config_file}: {error}") from error
+    model = BinauralDenoiser(config).to(device)
     _load_weights(model, path_or_repo_id, subfolder, device, **download_kwargs)
     return model.eval()
