@@ -14,9 +14,9 @@ import torch
 from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inference import (
-    FastOptions,
     PositionalNoise,
-    receptive_field,
+    WavefrontOptions,
+    pipeline_reach,
     sample_reference,
     sample_wavefront,
 )
@@ -193,7 +193,7 @@ class BinauralGradPipeline:
         Returns:
             BinauralOutput with audio (2, T), or (B, 2, T) for batched input.
         """
-        fast, implementation = resolve_sampling(steps, fast, implementation, {
+        steps, implementation = resolve_sampling(steps, fast, implementation, {
             "dtype": dtype, "tile_seconds": tile_seconds, "chunk_seconds": chunk_seconds,
             "overlap_seconds": overlap_seconds, "crossfade_seconds": crossfade_seconds,
             "max_memory_mb": max_memory_mb})
@@ -206,15 +206,15 @@ class BinauralGradPipeline:
         stages = (self.stage_one, self.stage_two, self.schedule, inputs.mono, inputs.positions,
                   warped, noise)
         if implementation == "reference":
-            mean, audio = sample_reference(*stages, fast=fast, progress=progress)
+            mean, audio = sample_reference(*stages, steps=steps, progress=progress)
         else:
-            options = FastOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
+            options = WavefrontOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
                                   chunk_seconds=chunk_seconds,
                                   overlap_seconds=_default(overlap_seconds, DEFAULT_OVERLAP_S),
                                   crossfade_seconds=_default(crossfade_seconds,
                                                              DEFAULT_CROSSFADE_S),
                                   max_memory_mb=max_memory_mb)
-            mean, audio = sample_wavefront(*stages, fast=fast, progress=progress,
+            mean, audio = sample_wavefront(*stages, steps=steps, progress=progress,
                                            options=options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)
         for field in ("audio", "mean", "warped"):
@@ -240,11 +240,15 @@ class BinauralGradPipeline:
         return BinauralStream(self, generator=generator, steps=steps, dtype=dtype,
                               tile_seconds=tile_seconds, max_skew_frames=max_skew_frames)
 
-    def receptive_field_seconds(self, fast: bool = True) -> float:
-        """How far (each side) an output sample depends on the input: the exact chunk overlap."""
-        steps = len(self.schedule.sampling_steps(fast))
+    def receptive_field_seconds(self, steps: str = "fast") -> float:
+        """How far (each side) an output sample depends on the input: the exact chunk overlap.
+
+        Args:
+            steps: "fast" or "full" (True / False: the deprecated spelling).
+        """
+        count = len(self.schedule.sampling_steps(steps))
         configs = [self.stage_one.config, self.stage_two.config]
-        return receptive_field(configs, steps) / SAMPLE_RATE
+        return pipeline_reach(configs, count) / SAMPLE_RATE
 
 
 def _default(value, default):

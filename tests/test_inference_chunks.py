@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from binauralgrad import DenoiserConfig
-from binauralgrad.inference.chunks import plan_chunks, receptive_field, stitch
+from binauralgrad.inference.plan import pipeline_reach, plan_chunks, stitch
 
 PAPER = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
 
@@ -65,4 +65,4 @@ def test_stitching_cross_fades_between_disagreeing_pieces():
 
 def test_receptive_field_of_the_paper_pipeline():
     # 2 stages x (6 passes x 3 x (1 + 2 + ... + 512) + 3 for the condition encoder).
-    assert receptive_field(PAPER, 6) == 2 * (6 * 3069 + 3) == 36_834
+    assert pipeline_reach(PAPER, 6) == 2 * (6 * 3069 + 3) == 36_834

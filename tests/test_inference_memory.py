@@ -9,10 +9,10 @@ from conftest import moving_positions, speech_like
 from binauralgrad import BinauralDenoiser, DenoiserConfig, NoiseSchedule
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inference import wavefront
-from binauralgrad.inference.folded import FastDenoiser
-from binauralgrad.inference.memory import MIN_TILE, estimate_memory, plan_tile
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.windows import Windows
+from binauralgrad.inference.plan import MIN_TILE, estimate_memory, plan_tile
+from binauralgrad.inference.sources import Windows
 from binauralgrad.inputs import prepare_inputs
 from binauralgrad.training.config import MODEL_SIZES
 
@@ -38,11 +38,11 @@ def measured_peak(size: str, length: int, tile: int, cache: bool, monkeypatch) -
     torch.manual_seed(0)
     stages = (DenoiserConfig.stage_one(**MODEL_SIZES[size]),
               DenoiserConfig.stage_two(**MODEL_SIZES[size]))
-    models = [FastDenoiser(BinauralDenoiser(config)) for config in stages]
+    models = [FoldedDenoiser(BinauralDenoiser(config)) for config in stages]
     inputs = prepare_inputs(speech_like(length), moving_positions(-(-length // 400)))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], inputs.mono.shape[-1])
-    steps = NoiseSchedule().sampling_steps(True)
+    steps = NoiseSchedule().sampling_steps("fast")
     held, peak, tick = {}, [0], wavefront.StageStream.tick
 
     def measured_tick(self):

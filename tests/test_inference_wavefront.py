@@ -6,10 +6,10 @@ import torch
 from conftest import moving_positions, speech_like
 
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.inference.folded import FastDenoiser, Workspace
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sources import Windows
 from binauralgrad.inference.wavefront import run_wavefront
-from binauralgrad.inference.windows import Windows
 from binauralgrad.inputs import prepare_inputs
 
 
@@ -17,8 +17,8 @@ def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
     inputs = prepare_inputs(speech_like(2000), moving_positions(5))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 2000)
-    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
+    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
     cached = run_wavefront(*models, steps, windows, noise, tile=300, cache=True)
     recomputed = run_wavefront(*models, steps, windows, noise, tile=300, cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, recomputed, strict=True))
@@ -28,16 +28,18 @@ def test_a_layer_chain_without_room_copies_and_grows_to_the_same_audio(tiny, mon
     inputs = prepare_inputs(speech_like(2000), moving_positions(5))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 2000)
-    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
+    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
     roomy = run_wavefront(*models, steps, windows, noise, tile=300)
 
+    workspace = FoldedDenoiser.workspace
+
     def cramped(self, batch, capacity):
-        work = Workspace(self, batch, capacity)
+        work = workspace(self, batch, capacity)
         work.front, work.chain = 0, work.chain[:, :1]  # no room below, grown on every need
         return work
 
-    monkeypatch.setattr(FastDenoiser, "workspace", cramped)
+    monkeypatch.setattr(FoldedDenoiser, "workspace", cramped)
     copied = run_wavefront(*models, steps, windows, noise, tile=300)
     assert all(torch.equal(a, b) for a, b in zip(roomy, copied, strict=True))
 

@@ -50,7 +50,7 @@ def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch
 
 def test_synthesis_flops_count_the_paper_models_products():
     from binauralgrad import DenoiserConfig
-    from binauralgrad.inference.cost import gemm_limit, synthesis_flops
+    from binauralgrad.evaluation.speed import gemm_limit, synthesis_flops
 
     configs = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
     # 30 layers x (3 x 128 x 256 + 128 x 256) multiply-adds per pass, 12 passes, and the

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
+from binauralgrad.inference.buffers import SampleBuffer
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.sample_buffer import SampleBuffer
 from binauralgrad.prior import Prior, stage_prior
 
 NOISE_AHEAD = 4096  # samples of a noise draw made at once when a pass asks for fewer

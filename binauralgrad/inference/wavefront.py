@@ -6,15 +6,13 @@ from collections.abc import Callable
 
 import torch
 
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.buffers import Ring, SampleBuffer, held_bytes, ring_capacity
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.ring import Ring, ring_capacity
-from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.inference.plan import CATCH_UP
+from binauralgrad.inference.sources import WavefrontSource
 from binauralgrad.inference.terms import NoiseRows, PriorRows
-from binauralgrad.inference.windows import Windows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
-
-CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
 
 
 class _Layer:
@@ -31,7 +29,8 @@ class _Layer:
 class _Pass:
     """One reverse step of one stage: input projection, residual layers, head and update."""
 
-    def __init__(self, model: FastDenoiser, step: SamplingStep, draw: int, template: torch.Tensor):
+    def __init__(self, model: FoldedDenoiser, step: SamplingStep, draw: int,
+                 template: torch.Tensor):
         self.step, self.draw = step, draw
         timestep = torch.tensor([step.timestep], dtype=torch.float32 if isinstance(
             step.timestep, float) else torch.long)
@@ -62,8 +61,8 @@ class StageStream:
         initial_scale: the initial noise's standard deviation (the schedule's temperature).
     """
 
-    def __init__(self, model: FastDenoiser, stage: int, steps: list[SamplingStep],
-                 windows: Windows, noise: PositionalNoise, tile: int, *, cache: bool = True,
+    def __init__(self, model: FoldedDenoiser, stage: int, steps: list[SamplingStep],
+                 windows: WavefrontSource, noise: PositionalNoise, tile: int, *, cache: bool = True,
                  mean: StageStream | None = None, initial_scale: float = 1.0):
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
@@ -72,7 +71,7 @@ class StageStream:
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
-        capacity = ring_capacity(model.receptive_field, len(steps), tile,
+        capacity = ring_capacity(model.config.pass_reach, len(steps), tile,
                                  model.config.encoder_reach)
         if cache:  # copied out of into each layer's pre-activations: no mirror needed
             self.rings = [Ring(batch, capacity, 0, width, template) for _ in model.dilations]
@@ -261,8 +260,9 @@ class StageStream:
         self.priors.trim(min(current.done for current in self.passes))
 
 
-def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
-                  windows: Windows, noise: PositionalNoise, *, tile: int, cache: bool = True,
+def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
+                  steps: list[SamplingStep], windows: WavefrontSource, noise: PositionalNoise,
+                  *, tile: int, cache: bool = True,
                   on_progress: Callable[[int], object] = lambda done: None,
                   initial_scale: float = 1.0):
     """Samples both stages over `windows` as one wavefront.
