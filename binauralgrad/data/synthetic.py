@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.data import head
-from binauralgrad.data.blocks import delay_line, frame_count, frame_filter, upsample_frames
+from binauralgrad.data.blocks import delay_line, frame_count, frame_filter, ramp_between_hops
 from binauralgrad.data.room import Room, image_sources, random_room
 from binauralgrad.data.sequence import BINAURAL, MONO, RX_POSITIONS, TX_POSITIONS
 from binauralgrad.data.speech import speech_files, speech_from_files, speech_like_signal
@@ -93,7 +93,7 @@ def render_binaural(source: np.ndarray, positions: np.ndarray, *, room: Room | N
             delay, gain = _ear_paths(position, direction, side, amplitude)
             if index:  # reflections: the shadow's broadband stand-in
                 gain = gain * head.shadow_gain(head.incidence_angle(position, side))
-            delay, gain = upsample_frames(np.stack([delay, gain]), num_samples, hop=FRAME_SAMPLES)
+            delay, gain = ramp_between_hops(np.stack([delay, gain]), num_samples, hop=FRAME_SAMPLES)
             path = delay_line(source, delay, gain, max_delay=float(delay.max()))
             ears[ear] += _head_shadow(path, position, side) if index == 0 else path
         if room is not None:

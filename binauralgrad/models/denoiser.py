@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from binauralgrad.constants import POSITION_COLUMNS
+from binauralgrad.inputs import check_conditions
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
@@ -207,21 +208,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         return self.output_projection(hidden)
 
     def _check_conditions(self, warped, mono, positions, mean) -> None:
-        batch, length = mono.shape[0], mono.shape[-1]
-        if mono.dim() != 3 or mono.shape[1] != 1:
-            raise ValueError(f"mono must be (B, 1, T), got {tuple(mono.shape)}")
-        if warped.shape != (batch, 2, length):
-            raise ValueError(f"warped must be (B, 2, T) = ({batch}, 2, {length}), "
-                             f"got {tuple(warped.shape)}")
-        frames = length // self.config.frame_samples
-        if positions.shape != (batch, 7, frames) or frames * self.config.frame_samples != length:
-            raise ValueError(f"positions must be (B, 7, T/{self.config.frame_samples}) "
-                             f"for T={length}, got {tuple(positions.shape)}")
-        if self.config.use_mean_condition and (mean is None or mean.shape != mono.shape):
-            got = None if mean is None else tuple(mean.shape)
-            raise ValueError(f"stage two needs mean (B, 1, T) = {tuple(mono.shape)}, got {got}")
-        if not self.config.use_mean_condition and mean is not None:
-            raise ValueError("this denoiser (stage one) takes no mean condition")
+        check_conditions(warped, mono, positions, mean, frame_samples=self.config.frame_samples,
+                         use_mean_condition=self.config.use_mean_condition)
 
     def _check_noisy(self, noisy: torch.Tensor, condition: torch.Tensor) -> None:
         expected = (condition.shape[0], self.config.out_channels, condition.shape[-1])
