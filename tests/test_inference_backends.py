@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import moving_positions, speech_like, synthesize_moving
 
 from binauralgrad.dsp import geometric_warp
@@ -41,3 +42,11 @@ def test_unusable_onednn_ops_fall_back_to_matmul_with_a_warning(tiny, monkeypatc
     with pytest.warns(RuntimeWarning):
         fallback = synthesize_moving(tiny, 1200)
     assert (fallback.audio - reference.audio).abs().max() < 1e-4
+
+
+def test_select_gives_a_cpu_its_defaults_and_the_users_budget(monkeypatch):
+    monkeypatch.setenv("BINAURALGRAD_TUNING", "off")
+    chosen = backends.select("cpu", torch.float32, max_memory_mb=5)
+    assert (chosen.tile, chosen.cache, chosen.memory_mb, chosen.dtype) == \
+        (4096, True, 5, torch.float32)
+    assert backends.select("cpu", torch.float32).memory_mb is None  # no limit on a CPU unless asked
