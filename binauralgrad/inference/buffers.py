@@ -173,10 +173,9 @@ class Workspace:
     """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
 
     Attributes:
-        chain: (B, size, 2R) rows of the residual layers. A layer's output stays where it was
-            written and the next layer's held rows are put just before it, so a tile passes up
-            the stack without being copied; each layer's rows start lower than the last one's,
-            from `front` at a pass's first layer (see `wavefront.StageStream._layer_rows`).
+        layer_rows: two (B, size, 2R) buffers of a layer's input rows (its held rows, then the
+            tile from the layer below). Layers take turns, so a layer's input, the output that
+            the layer below wrote over its own rows, is never where its rows go.
         y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`folded._gate`).
         z: (B, capacity, R) gated activations.
     """
@@ -186,22 +185,22 @@ class Workspace:
         width = config.residual_channels
         options = {"device": device, "dtype": dtype}
         self.capacity = capacity
-        # Room for a pass to descend: each layer starts about its dilation lower.
-        self.front = 2 * config.pass_reach + capacity
-        self.chain = torch.empty(batch, self._chain_rows(config, capacity), 2 * width, **options)
+        self.layer_rows = [torch.empty(batch, self._rows(config, capacity), 2 * width, **options)
+                           for _ in range(2)]
         self.y = torch.empty(batch, capacity, 2 * width, **options)
         self.u = torch.empty(batch, capacity, 2 * width + GATE_PAD, **options)[..., : 2 * width]
         self.z = torch.empty(batch, capacity, width, **options)
 
     @staticmethod
-    def _chain_rows(config, capacity: int) -> int:
-        return 2 * config.pass_reach + 2 * capacity + 4 * max(config.dilations)
+    def _rows(config, capacity: int) -> int:
+        # A layer's held rows (twice its dilation), a tile and the padding at the end.
+        return capacity + 4 * max(config.dilations)
 
     @classmethod
     def nbytes_for(cls, config, batch: int, capacity: int, element_bytes: int) -> int:
         """Bytes of the buffers for tiles of up to `capacity` samples of a denoiser `config`."""
         width = config.residual_channels
-        rows = cls._chain_rows(config, capacity) * 2 * width + capacity * (
+        rows = 2 * cls._rows(config, capacity) * 2 * width + capacity * (
             2 * width + (2 * width + GATE_PAD) + width)
         return batch * rows * element_bytes
 
@@ -210,12 +209,13 @@ class Workspace:
         return held_bytes(self.tensors())
 
     def tensors(self) -> list[torch.Tensor]:
-        return [self.chain, self.y, self.u, self.z]
+        return [*self.layer_rows, self.y, self.u, self.z]
 
-    def rows(self, start: int, count: int) -> torch.Tensor:
-        """Chain rows start .. start + count - 1, the chain grown if a backlog needs more."""
-        if self.chain.shape[1] < start + count:
-            # Views of the old chain stay valid (they keep its storage alive).
-            self.chain = self.chain.new_empty(self.chain.shape[0], 2 * (start + count),
-                                              self.chain.shape[2])
-        return self.chain[:, start: start + count]
+    def rows(self, layer: int, count: int) -> torch.Tensor:
+        """`count` input rows for residual layer `layer`, grown if a backlog needs more."""
+        slot = layer % 2
+        if self.layer_rows[slot].shape[1] < count:
+            # Views of the old buffer stay valid (they keep its storage alive).
+            old = self.layer_rows[slot]
+            self.layer_rows[slot] = old.new_empty(old.shape[0], 2 * count, old.shape[2])
+        return self.layer_rows[slot][:, :count]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch.nn import functional as F
@@ -23,6 +23,7 @@ OPEN_END = 2**62  # a stream's length until flush: beyond any sample
 WARP_HISTORY_S = 1.0  # mono kept behind the warp's frontier: talkers up to 343 m away
 
 
+@runtime_checkable
 class WavefrontSource(Protocol):
     """The inputs of a wavefront: B rows (windows), read by window-relative sample.
 

@@ -178,7 +178,7 @@ def _time_pass(model: FoldedDenoiser, tile: int, cache: bool, repeats: int,
                  range(len(model.dilations))] if cache else None
     biases = model.step_biases(torch.tensor([0.5]))
     work = model.workspace(1, tile)
-    rows = work.rows(work.front, tile + reach)
+    rows = work.rows(0, tile + reach)
     best = float("inf")
     for attempt in range(repeats + 1):
         rows.copy_(start)  # the layers write over their rows; every pass starts the same

@@ -79,8 +79,6 @@ class StageStream:
             self.rings = [Ring(batch, capacity, CATCH_UP * tile,
                                model.config.condition_channels, template)]
         self.work = model.workspace(batch, CATCH_UP * tile)
-        self._chained = None  # (the last layer output still in the chain, its first row)
-        self._chain_start = 0
         self.condition_done = 0
         self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
                                    windows.length if windows.ended else 0)
@@ -184,10 +182,11 @@ class StageStream:
         padding = layer.dilation if complete and not layer.padded else 0
         if not arriving and not padding and \
                 self._limit(current, index, layer, layer.pending_start + held) <= layer.done:
-            self._chained = None  # idle: nothing new to compute, nothing to copy
             return None
-        rows = self._layer_rows(incoming, held, held + arriving + padding)
+        rows = self.work.rows(index, held + arriving + padding)
         rows[:, :held] = layer.pending
+        if incoming is not None:
+            rows[:, held: held + arriving] = incoming
         if padding:  # the zero padding after the window
             rows[:, held + arriving:] = 0
             layer.padded = True
@@ -203,7 +202,6 @@ class StageStream:
         out = self.model.layer(index, rows[:, : count + 2 * layer.dilation], preactivation,
                                current.biases[index], first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
-        self._chained = (out, self._chain_start + layer.dilation)
         return out
 
     def _limit(self, current: _Pass, index: int, layer: _Layer, end: int) -> int:
@@ -216,30 +214,6 @@ class StageStream:
         if index == len(current.layers) - 1 and not self.windows.ended:
             last = min(last, self.windows.prior_end)  # the update needs the prior's samples
         return last
-
-    def _layer_rows(self, incoming, held: int, total: int) -> torch.Tensor:
-        """`total` chain rows for a layer: `held` rows to fill, then `incoming`, then the rest.
-
-        When `incoming` is the previous layer's output, still in the chain with room before it,
-        the rows are placed around it and it is not copied. Everything below and after it in
-        the chain has been consumed (the previous layer's held rows are already saved).
-        """
-        chained, self._chained = self._chained, None
-        if incoming is not None and chained is not None and chained[0] is incoming \
-                and chained[1] >= held:
-            start = chained[1] - held
-            rows = self.work.rows(start, total)
-            if rows.data_ptr() == incoming.data_ptr() - held * incoming.stride(1) * \
-                    incoming.element_size():
-                self._chain_start = start
-                return rows
-        if chained is not None and chained[0] is incoming:
-            incoming = incoming.clone()  # it may lie where the rows go
-        self._chain_start = self.work.front
-        rows = self.work.rows(self._chain_start, total)
-        if incoming is not None:
-            rows[:, held: held + incoming.shape[1]] = incoming
-        return rows
 
     def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
         """The reverse step (paper Eq. 3) on the samples the last layer just finished."""

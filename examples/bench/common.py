@@ -12,7 +12,6 @@ from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference import tuning
-from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.training.config import MODEL_SIZES
 
 
@@ -71,22 +70,7 @@ def synthesize(pipeline, mono, positions, **options) -> torch.Tensor:
 
 @contextlib.contextmanager
 def variant_setting(setting: str | None):
-    """Runs a variant under a BINAURALGRAD_TUNING setting ("cache=0", ...), or "no chain": the
-    layer chain without room below, so that every layer's rows are copied (as in the tests)."""
-    if setting == "no chain":
-        original = FoldedDenoiser.workspace
-
-        def cramped(self, batch, capacity):
-            work = original(self, batch, capacity)
-            work.front, work.chain = 0, work.chain[:, :1]
-            return work
-
-        FoldedDenoiser.workspace = cramped
-        try:
-            yield
-        finally:
-            FoldedDenoiser.workspace = original
-        return
+    """Runs a variant under a BINAURALGRAD_TUNING setting ("cache=0", "backend=matmul", ...)."""
     before = os.environ.get(tuning.TUNING_ENV)
     if setting is not None:
         os.environ[tuning.TUNING_ENV] = setting

@@ -89,7 +89,6 @@ def equal_length_rows(size: str, seconds: float, repeats: int,
         "fast float32, conditioner cache on": {"setting": "cache=1"},
         "fast float32, conditioner cache off": {"setting": "cache=0"},
         "fast float32, matmul kernels": {"setting": "backend=matmul"},
-        "fast float32, no layer chain (rows copied)": {"setting": "no chain"},
         "fast float32, untuned (built-in defaults)": {"setting": "off"},
     }
     if cpu_bf16_supported():
