@@ -1,12 +1,12 @@
 """Every code block of the README and of docs/ runs.
 
-The fenced blocks are extracted and run in order in a fresh folder that holds what they name:
+Each fenced block is extracted and run in a fresh folder that holds what the blocks name:
 `talk.flac` (0.5 s of speech-like audio), `mono.wav` + `tx_positions.txt`, `walk.json`, a tiny
 simulated data set under `data/`, a tiny random pipeline in `runs/pipeline`, the original's small
 checkpoints, and `examples/`, `accelerate_configs/`, `tests/` linked in. `bash` blocks run as
-one script each (`set -e`), `python` blocks in one namespace per page (so later blocks use
-earlier ones' names; `pipe`, `mono`, `positions`, `source` and `play` are given for blocks that
-show a fragment of a program); `text` blocks are diagrams and layouts, not run.
+one script each (`set -e`), `python` blocks in the test's process (`pipe`, `mono`,
+`positions`, `source` and `play` are given for blocks that show a fragment of a program);
+`text` blocks are diagrams and layouts, not run.
 
 Long-running commands are made cheap by the substitutions in CHEAP, applied to each block's
 text before it runs: installs are skipped (the package under test is on PYTHONPATH), the test
@@ -32,7 +32,7 @@ from conftest import FIXTURES, make_tiny_pipeline, moving_positions, speech_like
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
-# Pages whose blocks start many processes (each command loads torch and a model): `-m slow`.
+# Pages whose commands start many processes (each loads torch and a model): `-m slow`.
 SLOW_PAGES = {"docs/positions.md", "docs/training.md", "docs/usage.md", "docs/simulator.md"}
 TINY_TRAINING = ("--model-config tiny --batch-size 2 --clip-length 4000 --chunk-length 8000 "
                  "--hop-length 4000 --max-steps 1 --num-workers 0 --no-progress")
@@ -100,34 +100,38 @@ def prelude() -> dict:
             "source": source, "play": lambda audio: None}
 
 
-def run_page(page: str, folder: Path, monkeypatch) -> int:
+def run_block(page: str, language: str, code: str, folder: Path, monkeypatch) -> None:
     monkeypatch.chdir(folder)
+    code = cheap(code)
+    if language == "python":
+        exec(compile(code, f"{page} block", "exec"), prelude())  # noqa: S102
+        return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
         "PYTHONPATH", "")]), "HF_HUB_OFFLINE": "1", "BINAURALGRAD_TUNING": "off"}
-    namespace, ran = prelude(), 0
-    for language, code in blocks(page):
-        if language == "text":
-            continue
-        assert language in ("bash", "python"), f"{page}: a ```{language} block (bash, python, text)"
-        code = cheap(code)
-        if language == "python":
-            exec(compile(code, f"{page} block", "exec"), namespace)  # noqa: S102
-        else:
-            done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], env=env,
-                                  capture_output=True, text=True, timeout=900)
-            assert done.returncode == 0, f"{page}:\n{code}\n{done.stdout[-3000:]}" \
-                                         f"{done.stderr[-3000:]}"
-        ran += 1
-    return ran
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{page}:\n{code}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
 
 
-@pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.slow)
-                                  if page in SLOW_PAGES else page for page in PAGES])
-def test_every_code_block_runs(page, template, tmp_path, monkeypatch):
+def cases() -> list:
+    """One case per runnable block; the many-process pages and the training runs are slow."""
+    params = []
+    for page in PAGES:
+        for index, (language, code) in enumerate(blocks(page)):
+            if language == "text":
+                continue
+            assert language in ("bash", "python"), f"{page}: a ```{language} block"
+            slow = (page in SLOW_PAGES and language == "bash") or "binauralgrad train" in code
+            params.append(pytest.param(page, language, code, id=f"{page}#{index}",
+                                       marks=[pytest.mark.slow] if slow else []))
+    return params
+
+
+@pytest.mark.parametrize("page,language,code", cases())
+def test_every_code_block_runs(page, language, code, template, tmp_path, monkeypatch):
     folder = tmp_path / "work"
     shutil.copytree(template, folder, symlinks=True)
-    ran = run_page(page, folder, monkeypatch)
-    assert ran or all(language == "text" for language, _ in blocks(page))
+    run_block(page, language, code, folder, monkeypatch)
 
 
 def test_the_readme_is_a_front_page():
