@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
+from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.inputs import check_positions  # noqa: F401  (part of this module's API)
 
 SPEED_OF_SOUND = 343.0  # m/s, as in the original
 WARP_BLOCK_FRAMES = 480  # position rows per block of `geometric_warp` (4 s of audio)
@@ -35,20 +36,6 @@ __all__ = [
     "time_warp",
     "geometric_warp",
 ]
-
-
-def check_positions(positions: Tensor, *, name: str = "positions") -> None:
-    """Raises ValueError unless `positions` is a finite floating (B, 7, K) tensor."""
-    if not isinstance(positions, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(positions).__name__}")
-    if positions.ndim != 3 or positions.shape[1] != POSITION_COLUMNS:
-        raise ValueError(
-            f"{name} must be (B, 7, K) [x y z qx qy qz qw], got {tuple(positions.shape)}"
-        )
-    if not positions.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {positions.dtype}")
-    if not bool(torch.isfinite(positions).all()):
-        raise ValueError(f"{name} contains NaN or inf")
 
 
 def normalized_quaternions(quaternions: Tensor) -> Tensor:

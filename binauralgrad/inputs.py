@@ -1,4 +1,8 @@
-"""Checking and shaping the pipeline's inputs: mono audio and 120 Hz position rows."""
+"""The inputs' checks, in one place, and their shaping: mono audio and 120 Hz position rows.
+
+The pipeline, the stream, the geometric warp and the denoiser all check their inputs here, so
+a shape is described (and its error worded) once.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,50 @@ def as_real_tensor(value, name: str, *, allow_empty: bool = False) -> torch.Tens
     return value
 
 
+def check_positions(positions: torch.Tensor, *, name: str = "positions") -> None:
+    """Raises ValueError unless `positions` is a finite floating (B, 7, K) tensor."""
+    if not isinstance(positions, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.torch.Tensor, got {type(positions).__name__}")
+    if positions.ndim != 3 or positions.shape[1] != POSITION_COLUMNS:
+        raise ValueError(
+            f"{name} must be (B, 7, K) [x y z qx qy qz qw], got {tuple(positions.shape)}"
+        )
+    if not positions.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {positions.dtype}")
+    if not bool(torch.isfinite(positions).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_position_rows(rows: torch.Tensor, name: str = "positions", *,
+                        batched: bool = True) -> None:
+    """Raises ValueError unless `rows` is (K, 7), or (B, K, 7) where `batched`, time-major."""
+    shapes = "(K, 7) or (B, K, 7)" if batched else "(k, 7)"
+    if rows.dim() not in ((2, 3) if batched else (2,)) or rows.shape[-1] != POSITION_COLUMNS:
+        raise ValueError(f"{name} must be {shapes} rows of x y z qx qy qz qw, got shape "
+                         f"{tuple(rows.shape)}")
+
+
+def check_conditions(warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
+                     mean: torch.Tensor | None, *, frame_samples: int,
+                     use_mean_condition: bool) -> None:
+    """Raises ValueError unless a denoiser's (B, C, T) conditions fit one another."""
+    batch, length = mono.shape[0], mono.shape[-1]
+    if mono.dim() != 3 or mono.shape[1] != 1:
+        raise ValueError(f"mono must be (B, 1, T), got {tuple(mono.shape)}")
+    if warped.shape != (batch, 2, length):
+        raise ValueError(f"warped must be (B, 2, T) = ({batch}, 2, {length}), "
+                         f"got {tuple(warped.shape)}")
+    frames = length // frame_samples
+    if positions.shape != (batch, 7, frames) or frames * frame_samples != length:
+        raise ValueError(f"positions must be (B, 7, T/{frame_samples}) "
+                         f"for T={length}, got {tuple(positions.shape)}")
+    if use_mean_condition and (mean is None or mean.shape != mono.shape):
+        got = None if mean is None else tuple(mean.shape)
+        raise ValueError(f"stage two needs mean (B, 1, T) = {tuple(mono.shape)}, got {got}")
+    if not use_mean_condition and mean is not None:
+        raise ValueError("this denoiser (stage one) takes no mean condition")
+
+
 def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> PreparedInputs:
     """Validates mono audio and positions and brings them into the models' layout.
 
@@ -64,9 +112,7 @@ def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> Pr
         mono = mono[:, 0]
     if mono.dim() not in (1, 2):
         raise ValueError(f"mono must be (T,), (1, T) or (B, T), got shape {tuple(mono.shape)}")
-    if positions.dim() not in (2, 3) or positions.shape[-1] != POSITION_COLUMNS:
-        raise ValueError(f"positions must be (K, 7) or (B, K, 7) rows of x y z qx qy qz qw, "
-                         f"got shape {tuple(positions.shape)}")
+    check_position_rows(positions)
     if mono.dim() == 2 and mono.shape[0] > 1 and positions.dim() == 2:
         # A stereo file read whole, or a forgotten `[0]`, would silently become a batch.
         raise ValueError(
@@ -96,13 +142,12 @@ def prepare_inputs(mono, positions, *, device: torch.device | str = "cpu") -> Pr
 
 
 IMPLEMENTATIONS = ("wavefront", "reference")
-STEPS = ("fast", "full")
 _OLD_IMPLEMENTATION_NAMES = {"fast": "wavefront"}
 
 
 def resolve_sampling(steps: str, fast: bool | None, implementation: str,
-                     wavefront_options: dict) -> tuple[bool, str]:
-    """Checks the pipeline's sampling options; returns (use the fast schedule, implementation).
+                     wavefront_options: dict) -> tuple[str, str]:
+    """Checks the pipeline's sampling options; returns (steps, implementation).
 
     Args:
         steps: "fast" (the 6-step schedule) or "full" (every training step).
@@ -115,6 +160,8 @@ def resolve_sampling(steps: str, fast: bool | None, implementation: str,
         ValueError: an unknown value, or an option that does not apply.
     """
     import warnings
+
+    from binauralgrad.schedule import STEPS
 
     if fast is not None:
         warnings.warn("`fast=` is deprecated: pass steps='fast' or steps='full'",
@@ -135,4 +182,4 @@ def resolve_sampling(steps: str, fast: bool | None, implementation: str,
         raise ValueError(f"{', '.join(given)} only apply to implementation='wavefront'; the "
                          "reference path runs every pass over the whole input in the "
                          "pipeline's dtype")
-    return steps == "fast", implementation
+    return steps, implementation

@@ -14,9 +14,9 @@ import torch
 from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inference import (
-    FastOptions,
     PositionalNoise,
-    receptive_field,
+    WavefrontOptions,
+    pipeline_reach,
     sample_reference,
     sample_wavefront,
 )
@@ -25,7 +25,7 @@ from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.io.cards import pipeline_card
 from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
-from binauralgrad.prior import prior_terms, stage_prior
+from binauralgrad.prior import PriorTerms, stage_prior
 from binauralgrad.schedule import NoiseSchedule
 
 PIPELINE_FILE = "pipeline.json"
@@ -97,7 +97,8 @@ class BinauralGradPipeline:
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         configs = [stage.config for stage in self.stages]
-        terms = prior_terms(configs, inputs.mono, inputs.positions)
+        terms = PriorTerms(configs).whole(inputs.mono, inputs.positions,
+                                          configs[0].frame_samples)
         first = stage_prior(configs[0], warped, None, *terms).decode(torch.zeros_like(inputs.mono))
         both = stage_prior(configs[1], warped, first, *terms).decode(torch.zeros_like(warped))
         both = both[..., : inputs.length].float()
@@ -222,7 +223,7 @@ class BinauralGradPipeline:
         Returns:
             BinauralOutput with audio (2, T), or (B, 2, T) for batched input.
         """
-        fast, implementation = resolve_sampling(steps, fast, implementation, {
+        steps, implementation = resolve_sampling(steps, fast, implementation, {
             "dtype": dtype, "tile_seconds": tile_seconds, "chunk_seconds": chunk_seconds,
             "overlap_seconds": overlap_seconds, "crossfade_seconds": crossfade_seconds,
             "max_memory_mb": max_memory_mb})
@@ -235,15 +236,15 @@ class BinauralGradPipeline:
         stages = (self.stage_one, self.stage_two, self.schedule, inputs.mono, inputs.positions,
                   warped, noise)
         if implementation == "reference":
-            mean, audio = sample_reference(*stages, fast=fast, progress=progress)
+            mean, audio = sample_reference(*stages, steps=steps, progress=progress)
         else:
-            options = FastOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
+            options = WavefrontOptions(dtype=dtype or self.dtype, tile_seconds=tile_seconds,
                                   chunk_seconds=chunk_seconds,
                                   overlap_seconds=_default(overlap_seconds, DEFAULT_OVERLAP_S),
                                   crossfade_seconds=_default(crossfade_seconds,
                                                              DEFAULT_CROSSFADE_S),
                                   max_memory_mb=max_memory_mb)
-            mean, audio = sample_wavefront(*stages, fast=fast, progress=progress,
+            mean, audio = sample_wavefront(*stages, steps=steps, progress=progress,
                                            options=options)
         output = BinauralOutput(audio=audio, mean=mean, warped=warped)
         for field in ("audio", "mean", "warped"):
@@ -269,11 +270,15 @@ class BinauralGradPipeline:
         return BinauralStream(self, generator=generator, steps=steps, dtype=dtype,
                               tile_seconds=tile_seconds, max_skew_frames=max_skew_frames)
 
-    def receptive_field_seconds(self, fast: bool = True) -> float:
-        """How far (each side) an output sample depends on the input: the exact chunk overlap."""
-        steps = len(self.schedule.sampling_steps(fast))
+    def receptive_field_seconds(self, steps: str = "fast") -> float:
+        """How far (each side) an output sample depends on the input: the exact chunk overlap.
+
+        Args:
+            steps: "fast" or "full" (True / False: the deprecated spelling).
+        """
+        count = len(self.schedule.sampling_steps(steps))
         configs = [self.stage_one.config, self.stage_two.config]
-        return receptive_field(configs, steps) / SAMPLE_RATE
+        return pipeline_reach(configs, count) / SAMPLE_RATE
 
 
 def _default(value, default):

@@ -10,6 +10,8 @@ import torch
 
 from binauralgrad.prior import Prior
 
+STEPS = ("fast", "full")  # the sampling schedules: the paper's 6 steps, or every training step
+
 
 def _paper_train_betas() -> list[float]:
     return np.linspace(1e-4, 0.02, 200).tolist()
@@ -147,12 +149,21 @@ class NoiseSchedule:
                 raise ValueError(f"fast noise level {level} is outside the training schedule")
         return steps
 
-    def sampling_steps(self, fast: bool = True) -> list[SamplingStep]:
+    def sampling_steps(self, steps: str = "fast") -> list[SamplingStep]:
         """The reverse steps in the order they run (n = N-1 down to 0).
 
         Args:
-            fast: the 6-step fast schedule (default), or all training steps.
+            steps: "fast", the paper's 6-step schedule (default), or "full", all training steps.
         """
+        if isinstance(steps, bool):  # the old `fast` flag
+            import warnings
+
+            warnings.warn("sampling_steps(True/False) is deprecated: pass steps='fast' or "
+                          "'full'", DeprecationWarning, stacklevel=2)
+            steps = "fast" if steps else "full"
+        if steps not in STEPS:
+            raise ValueError(f"steps must be one of {list(STEPS)}, got {steps!r}")
+        fast = steps == "fast"
         betas = np.asarray(self.fast_betas if fast else self.train_betas)
         alpha_bars = np.cumprod(1.0 - betas)
         timesteps = self.fast_timesteps() if fast else list(range(len(betas)))

@@ -55,7 +55,8 @@ def write_loudest_clip(sequence: Path, target: Path, clip_length: int) -> None:
     write_positions(target / TX_POSITIONS, positions[first:first + frames], overwrite=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Trains, prints the losses; returns the mean fixed-noise loss before and after."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500, help="training steps (default: 500)")
     parser.add_argument("--stage", type=int, choices=(1, 2), default=1,
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         f"t={step}: {before[step]:.3f} -> {after[step]:.3f}" for step in list(before)[::4]))
     print("logged training loss (step: loss): "
           + ", ".join(f"{step}: {loss:.3f}" for step, loss in logged[:3] + logged[-3:]))
+    return {"before": mean_before, "after": mean_after}
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from binauralgrad.cli.path_options import (
     positions_for,
 )
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.inference.stream_timing import run_stream
+from binauralgrad.evaluation.speed import run_stream
 from binauralgrad.io.audio import limit_peak, read_mono, write_audio
 
 

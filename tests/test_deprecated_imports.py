@@ -22,3 +22,16 @@ def test_old_paths_warn_and_give_the_same_object(old, name, new):
     assert value is getattr(importlib.import_module(new), name)
     with pytest.raises(AttributeError):
         _ = importlib.import_module(old).no_such_name
+
+
+def test_the_inference_names_of_0_1_warn_and_give_the_new_objects():
+    import binauralgrad.inference as inference
+    from binauralgrad.inference import folded
+    from binauralgrad.inference.plan import WavefrontOptions
+
+    with pytest.warns(DeprecationWarning, match="WavefrontOptions"):
+        assert inference.FastOptions is WavefrontOptions
+    with pytest.warns(DeprecationWarning, match="FoldedDenoiser"):
+        assert folded.FastDenoiser is folded.FoldedDenoiser
+    with pytest.warns(DeprecationWarning, match="pipeline_reach"):
+        assert inference.receptive_field is inference.pipeline_reach

@@ -129,7 +129,16 @@ def test_numpy_torch_and_float64_agree(signals):
 def test_compute_metrics_reports_every_metric_of_the_protocol(signals, expected):
     paper = compute_metrics(signals["pred_1"], signals["reference"])
     assert list(paper) == list(metric_names("paper"))
-    assert "pesq_full" not in paper and paper["itd_error"] >= 0 and paper["ild_error"] >= 0
+    assert "pesq_full" not in paper
+    cues = ["itd_error", "ild_error"]
+    assert compute_metrics(signals["reference"], signals["reference"], metrics=cues) == \
+        {"itd_error": 0.0, "ild_error": 0.0}
+    # The right ear 10 samples late: an interaural delay off by 10 / 48 kHz = 208.3 us.
+    late = signals["reference"].copy()
+    late[1] = np.concatenate([np.zeros(10, late.dtype), late[1, :-10]])
+    shifted = compute_metrics(late, signals["reference"], metrics=cues)
+    assert shifted["itd_error"] == pytest.approx(10 / 48000 * 1e6, rel=0.01)
+    assert shifted["ild_error"] < 0.1  # a delay leaves the levels alone
     for name in DISTANCES:
         assert paper[name] == pytest.approx(expected["pred_1"][name], rel=1e-4)
     chosen = compute_metrics(

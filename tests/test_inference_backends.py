@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import moving_positions, speech_like, synthesize_moving
 
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inference import backends
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sources import Windows
 from binauralgrad.inference.wavefront import run_wavefront
-from binauralgrad.inference.windows import Windows
 from binauralgrad.inputs import prepare_inputs
 
 
@@ -18,8 +19,8 @@ def test_both_backends_agree(tiny):
     inputs = prepare_inputs(speech_like(1200), moving_positions(3))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 1200)
-    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
-    outputs = [run_wavefront(*(FastDenoiser(stage, backend=backend)
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
+    outputs = [run_wavefront(*(FoldedDenoiser(stage, backend=backend)
                                for stage in (tiny.stage_one, tiny.stage_two)),
                              steps, windows, noise, tile=256)[1]
                for backend in ("matmul", "auto")]
@@ -35,9 +36,17 @@ def test_unusable_onednn_ops_fall_back_to_matmul_with_a_warning(tiny, monkeypatc
 
     monkeypatch.setattr(backends.MkldnnConv, "conv", staticmethod(broken))
     with pytest.warns(RuntimeWarning, match="matmul convolutions"):
-        model = FastDenoiser(tiny.stage_one)
+        model = FoldedDenoiser(tiny.stage_one)
     assert model.ops is backends.MatmulConv
     reference = synthesize_moving(tiny, 1200, implementation="reference")
     with pytest.warns(RuntimeWarning):
         fallback = synthesize_moving(tiny, 1200)
     assert (fallback.audio - reference.audio).abs().max() < 1e-4
+
+
+def test_select_gives_a_cpu_its_defaults_and_the_users_budget(monkeypatch):
+    monkeypatch.setenv("BINAURALGRAD_TUNING", "off")
+    chosen = backends.select("cpu", torch.float32, max_memory_mb=5)
+    assert (chosen.tile, chosen.cache, chosen.memory_mb, chosen.dtype) == \
+        (4096, True, 5, torch.float32)
+    assert backends.select("cpu", torch.float32).memory_mb is None  # no limit on a CPU unless asked

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.training.config import MODEL_SIZES
 
 # Every size preset; the larger ones take more than a few seconds on a CPU.
@@ -34,7 +34,7 @@ def random_denoiser(config: DenoiserConfig, seed: int) -> BinauralDenoiser:
     return denoiser.eval()
 
 
-def folded_pass(model: FastDenoiser, noisy: torch.Tensor, timestep: torch.Tensor,
+def folded_pass(model: FoldedDenoiser, noisy: torch.Tensor, timestep: torch.Tensor,
                 audio: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
     """One pass of the folded model over a whole window, in one tile: (B, C, T) -> (B, C, T)."""
     reach, length = model.config.encoder_reach, noisy.shape[-1]
@@ -76,7 +76,7 @@ def test_one_folded_pass_is_the_denoisers_function(size, stage):
         audio = torch.cat([conditions[name] for name in ("warped", "mono", "mean")
                            if name in conditions], dim=1)
         view = positions.repeat_interleave(FRAME_SAMPLES, dim=-1)
-        folded = folded_pass(FastDenoiser(denoiser), noisy, timestep, audio, view)
+        folded = folded_pass(FoldedDenoiser(denoiser), noisy, timestep, audio, view)
     assert_close_to(folded, expected)
 
 

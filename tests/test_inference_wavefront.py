@@ -1,4 +1,4 @@
-"""The wavefront: the conditioner cache and the layer chain change nothing; windows read zeros."""
+"""The wavefront: the conditioner cache and growing row buffers change nothing; sources."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import torch
 from conftest import moving_positions, speech_like
 
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.inference.folded import FastDenoiser, Workspace
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sources import StreamInputs, WavefrontSource, Windows
 from binauralgrad.inference.wavefront import run_wavefront
-from binauralgrad.inference.windows import Windows
 from binauralgrad.inputs import prepare_inputs
 
 
@@ -17,27 +17,29 @@ def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
     inputs = prepare_inputs(speech_like(2000), moving_positions(5))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 2000)
-    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
+    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
     cached = run_wavefront(*models, steps, windows, noise, tile=300, cache=True)
     recomputed = run_wavefront(*models, steps, windows, noise, tile=300, cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, recomputed, strict=True))
 
 
-def test_a_layer_chain_without_room_copies_and_grows_to_the_same_audio(tiny, monkeypatch):
+def test_row_buffers_that_grow_on_every_need_give_the_same_audio(tiny, monkeypatch):
     inputs = prepare_inputs(speech_like(2000), moving_positions(5))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 2000)
-    models = [FastDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps(True), PositionalNoise(7)
+    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
     roomy = run_wavefront(*models, steps, windows, noise, tile=300)
 
+    workspace = FoldedDenoiser.workspace
+
     def cramped(self, batch, capacity):
-        work = Workspace(self, batch, capacity)
-        work.front, work.chain = 0, work.chain[:, :1]  # no room below, grown on every need
+        work = workspace(self, batch, capacity)
+        work.layer_rows = [rows[:, :1] for rows in work.layer_rows]  # grown on every need
         return work
 
-    monkeypatch.setattr(FastDenoiser, "workspace", cramped)
+    monkeypatch.setattr(FoldedDenoiser, "workspace", cramped)
     copied = run_wavefront(*models, steps, windows, noise, tile=300)
     assert all(torch.equal(a, b) for a, b in zip(roomy, copied, strict=True))
 
@@ -47,3 +49,15 @@ def test_windows_read_zeros_outside_themselves():
     windows = Windows(full.expand(1, 2, 20), full, torch.ones(1, 7, 1), [0], [5], 10)
     assert windows.gather(full, -2, 3).tolist() == [[[0, 0, 5, 6, 7]]]
     assert windows.gather(full, 8, 12).tolist() == [[[13, 14, 0, 0]]]
+
+
+def test_whole_windows_and_a_streams_inputs_are_wavefront_sources(tiny):
+    inputs = prepare_inputs(speech_like(800), moving_positions(2))
+    windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
+                      inputs.positions, [0], [0], 800)
+    configs = [tiny.stage_one.config, tiny.stage_two.config]
+    first, second = (StreamInputs(configs, device=torch.device("cpu")) for _ in range(2))
+    assert all(isinstance(source, WavefrontSource) for source in (windows, first, second))
+    assert windows.ended and not first.ended and first.encoder_end == first.prior_end == 0
+    first.push(speech_like(800), moving_positions(2))
+    assert first.encoder_end == 800 and second.encoder_end == 0  # no state shared by class

@@ -37,13 +37,22 @@ def test_batched_input_gives_batched_output(tiny_pipeline):
                         progress=False)
     assert out.audio.shape == (3, 2, 800) and out.mean.shape == (3, 1, 800)
     (audio,) = tiny_pipeline(torch.from_numpy(mono[0]), torch.from_numpy(positions[0]),
-                             progress=False, return_dict=False)
-    assert audio.shape == (2, 800)
+                             progress=False, return_dict=False,
+                             generator=torch.Generator().manual_seed(0))
+    # Item 0 of the batch is the same input with the same noise as the unbatched call.
+    assert (audio - out.audio[0]).abs().max() < 1e-6
+    assert (out.audio[1] - out.audio[0]).abs().max() > 1e-3  # other input, other noise
+    # The warp delays the ear further from the talker: at y = -1 the right ear lags the left.
+    lags = [int(np.argmax(np.correlate(out.warped[item, 1].numpy(), out.warped[item, 0].numpy(),
+                                       "full"))) - 799 for item in (0, 2)]
+    assert lags[0] > 0 > lags[1]
 
 
-def test_full_schedule_runs(tiny_pipeline):
-    out = synthesize(tiny_pipeline, 400, steps="full")
-    assert out.audio.shape == (2, 400)
+def test_full_schedule_samples_what_the_reference_does(tiny_pipeline):
+    full = synthesize(tiny_pipeline, 400, steps="full")
+    reference = synthesize(tiny_pipeline, 400, steps="full", implementation="reference")
+    assert (full.audio - reference.audio).abs().max() < 1e-5
+    assert (full.audio - synthesize(tiny_pipeline, 400).audio).abs().max() > 1e-3
 
 
 def test_save_and_load_folder_gives_identical_audio(tmp_path, tiny_pipeline):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import TINY, randomize, speech_like, static_positions
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad import prior as priors
+from binauralgrad.prior import PriorConfig
 
 
 def config(**values) -> DenoiserConfig:
@@ -124,9 +127,44 @@ def test_an_envelope_prior_keeps_pauses_quiet_and_chunks_exact(prior):
 def test_save_and_load_keep_the_prior(tmp_path):
     pipeline = warp_prior_pipeline(std="envelope")
     loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
-    assert loaded.stage_two.config.prior == "warp"
-    assert loaded.stage_two.config.prior_std == "envelope"
+    assert loaded.stage_two.config.prior == PriorConfig("warp", "envelope", 0.05)
+    saved = json.loads((tmp_path / "p" / "stage_two" / "config.json").read_text())
+    assert saved["prior"] == {"kind": "warp", "std": "envelope", "scale": 0.05, "gain": 1.0}
     assert torch.equal(synthesize(loaded).audio, synthesize(pipeline).audio)
+
+
+def test_old_flat_configs_load_unchanged(tmp_path):
+    pipeline = warp_prior_pipeline(std="envelope", prior="attenuated_warp")
+    folder = pipeline.save_pretrained(tmp_path / "p")
+    for stage in ("stage_one", "stage_two"):  # rewrite the configs as older versions saved them
+        path = folder / stage / "config.json"
+        values = json.loads(path.read_text())
+        nested = values.pop("prior")
+        values.update({"prior": nested["kind"], **{f"prior_{key}": nested[key]
+                                                   for key in ("std", "scale", "gain")}})
+        path.write_text(json.dumps(values))
+    loaded = BinauralGradPipeline.from_pretrained(folder)
+    assert loaded.stage_one.config == pipeline.stage_one.config
+    assert BinauralDenoiser.from_pretrained(folder / "stage_two").config == \
+        pipeline.stage_two.config  # through the Hub mixin's loader too
+    assert torch.equal(synthesize(loaded).audio, synthesize(pipeline).audio)
+    with pytest.warns(DeprecationWarning, match="prior.std"):
+        assert loaded.stage_one.config.prior_std == "envelope"
+
+
+def test_training_configs_take_the_prior_flat_or_nested(tmp_path):
+    from binauralgrad.training.config import TrainingConfig
+
+    flat = {"stage": 1, "data_dir": "d", "output_dir": "o", "prior": "warp",
+            "prior_std": "envelope", "prior_scale": 0.5, "prior_gain": 0.4}
+    old = TrainingConfig.from_dict(flat)  # a training_config.json of older versions
+    assert old.prior == PriorConfig("warp", "envelope", 0.5, 0.4)
+    assert old.denoiser_config().prior is old.prior
+    assert TrainingConfig.from_dict(old.to_dict()) == old
+    assert old.to_dict()["prior"] == {"kind": "warp", "std": "envelope", "scale": 0.5,
+                                      "gain": 0.4}
+    with pytest.raises(ValueError, match="unknown prior field"):
+        TrainingConfig.from_dict({**flat, "prior": {"kind": "warp", "width": 3}})
 
 
 def test_temperature_scales_the_sampling_noise_on_both_paths():

@@ -30,7 +30,7 @@ def test_fast_timesteps_match_the_original():
 
 def test_sampling_steps_run_from_noisiest_to_clean():
     schedule = NoiseSchedule()
-    fast, full = schedule.sampling_steps(fast=True), schedule.sampling_steps(fast=False)
+    fast, full = schedule.sampling_steps("fast"), schedule.sampling_steps("full")
     assert [step.index for step in fast] == [5, 4, 3, 2, 1, 0]
     assert len(full) == 200 and full[0].timestep == 199 and full[-1].timestep == 0
     assert fast[-1].sigma == 0 and all(step.sigma > 0 for step in fast[:-1])

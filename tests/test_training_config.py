@@ -52,7 +52,8 @@ def test_recipe_options_reach_the_config_and_the_model(tmp_path):
                            "--lr-schedule", "cosine", "--warmup-steps", "10",
                            "--max-steps", "110", "--learning-rate", "1e-3"])
     model = config.denoiser_config()
-    assert (model.prior, model.prior_scale, config.noise_levels) == ("warp", 0.02, "fast")
+    assert (model.prior.kind, model.prior.scale, config.noise_levels) == ("warp", 0.02, "fast")
+    assert config.prior == model.prior  # one PriorConfig, held whole by both
     rates = [config.learning_rate_at(step) for step in (0, 9, 10, 60, 109)]
     assert rates[0] == pytest.approx(1e-4) and rates[1] == rates[2] == pytest.approx(1e-3)
     assert rates[3] == pytest.approx(5e-4, rel=0.02) and rates[4] < 1e-6

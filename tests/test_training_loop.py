@@ -31,7 +31,7 @@ def test_a_warp_prior_run_trains_and_validates(dataset_dir, tmp_path):
     assert all(torch.isfinite(torch.tensor(value)) for value in result.losses.values())
     assert [row for row in read_log(tmp_path) if "eval/wave_l2" in row]
     assert [row for row in read_log(tmp_path) if "eval_dsp/mrstft" in row]  # the baseline, once
-    assert load_denoiser(result.export_dir).config.prior == "warp"
+    assert load_denoiser(result.export_dir).config.prior.kind == "warp"
     assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -129,8 +129,12 @@ def smooth_noise(
     return wander / max(float(wander.std()), 1e-12)
 
 
-def upsample_frames(values: np.ndarray, num_samples: int, *, hop: int) -> np.ndarray:
+def ramp_between_hops(values: np.ndarray, num_samples: int, *, hop: int) -> np.ndarray:
     """Linearly interpolates per-frame values (frame k centred on sample k * hop + hop // 2).
+
+    The simulator's control signals (pitch, delay, gain) in float64 numpy: centres on whole
+    samples, unlike `dsp.upsample_frames`, whose torch interpolation between (k + 0.5) * hop
+    - 0.5 the model's prior and the stream share; the data sets made so far keep their bits.
 
     Args:
         values: (..., K) per-frame values, K * hop >= num_samples.

@@ -91,6 +91,17 @@ def load_binaural_dataset(
     return datasets.Dataset.from_dict(columns)
 
 
+def crop_start(row: dict, clip_length: int, generator: torch.Generator) -> int:
+    """A crop's first sample: 400-aligned, uniform over the row's chunk, from `generator`."""
+    length = int(row["length"])
+    if clip_length > length:
+        raise ValueError(f"clip_length={clip_length} is longer than the dataset's chunks "
+                         f"({length} samples)")
+    frames = (length - clip_length) // FRAME_SAMPLES + 1
+    return int(row["start"]) + FRAME_SAMPLES * int(torch.randint(frames, (1,),
+                                                                 generator=generator))
+
+
 class BinauralCollator:
     """Turns dataset rows into training batches: a random 400-aligned crop of each chunk.
 
@@ -124,8 +135,13 @@ class BinauralCollator:
         self._positions: dict[str, np.ndarray] = {}  # per sequence; each worker fills its own
         self._worker: tuple[int, torch.Generator] | None = None
 
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: list[dict],
+                 starts: list[int] | None = None) -> dict[str, torch.Tensor]:
         """Collates rows of `load_binaural_dataset` into a batch.
+
+        Args:
+            rows: the rows. starts: each crop's first sample (the hook for a caller that draws
+                the crops itself, as `crop_start` does); None draws them here.
 
         Returns:
             float32 tensors `mono` (B, 1, T), `binaural` (B, 2, T), `warped` (B, 2, T),
@@ -134,8 +150,10 @@ class BinauralCollator:
         """
         if not rows:
             raise ValueError("cannot collate an empty batch")
-        generator = self._generator()
-        items = [self._read(row, generator) for row in rows]
+        if starts is None:
+            generator = self._generator()
+            starts = [crop_start(row, self.clip_length, generator) for row in rows]
+        items = [self._read(row, start) for row, start in zip(rows, starts, strict=True)]
         batch = {key: torch.from_numpy(np.stack([item[key] for item in items])) for key in items[0]}
         batch["mean"] = batch["binaural"].mean(dim=1, keepdim=True)
         return batch
@@ -155,14 +173,8 @@ class BinauralCollator:
             self._positions[key] = read_positions(folder / TX_POSITIONS, num_samples=num_samples)
         return self._positions[key]
 
-    def _read(self, row: dict, generator: torch.Generator) -> dict[str, np.ndarray]:
-        clip, length = self.clip_length, int(row["length"])
-        if clip > length:
-            raise ValueError(f"clip_length={clip} is longer than the dataset's chunks ({length})")
-        frames = (length - clip) // FRAME_SAMPLES + 1
-        start = int(row["start"]) + FRAME_SAMPLES * int(
-            torch.randint(frames, (1,), generator=generator)
-        )
+    def _read(self, row: dict, start: int) -> dict[str, np.ndarray]:
+        clip = self.clip_length
         folder, num_samples = Path(row["sequence"]), int(row["num_samples"])
         first = start // FRAME_SAMPLES
         positions = self._sequence_positions(folder, num_samples)[

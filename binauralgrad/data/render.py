@@ -24,7 +24,7 @@ from binauralgrad.data.blocks import (
     delay_line,
     frame_count,
     frame_filter,
-    upsample_frames,
+    ramp_between_hops,
     varying_fir,
 )
 from binauralgrad.data.hrtf import LEAD_TAPS, MeasuredHead
@@ -71,7 +71,7 @@ def _measured_path(signal: np.ndarray, source: np.ndarray, facing: np.ndarray, a
 
 def _delayed(signal: np.ndarray, delay: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """The signal through per-row delays (samples) and gains, interpolated between rows."""
-    delay, gain = upsample_frames(np.stack([delay, gain]), len(signal), hop=FRAME_SAMPLES)
+    delay, gain = ramp_between_hops(np.stack([delay, gain]), len(signal), hop=FRAME_SAMPLES)
     return delay_line(signal, np.maximum(delay, 0.0), gain, max_delay=float(delay.max()))
 
 

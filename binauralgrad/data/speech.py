@@ -9,7 +9,8 @@ import numpy as np
 import soundfile
 
 from binauralgrad.constants import SAMPLE_RATE
-from binauralgrad.data.blocks import frame_count, frame_filter, smooth_noise, upsample_frames
+from binauralgrad.data.blocks import frame_count, frame_filter, ramp_between_hops, smooth_noise
+from binauralgrad.io.audio import resample
 
 WINDOW = 960  # 20 ms frames, hop 10 ms: the rate at which the vocal tract changes
 HOP = WINDOW // 2
@@ -98,7 +99,7 @@ def speech_like_signal(rng: np.random.Generator, num_samples: int) -> np.ndarray
     speaker = rng.uniform(1.0, 1.2)  # shorter vocal tracts raise every formant
     pitch = rng.uniform(90, 210) * (1.15 - 0.3 * plan["progress"])
     pitch *= np.exp(0.08 * smooth_noise(rng, num_frames, cutoff=2.0, rate=SAMPLE_RATE / HOP))
-    f0 = upsample_frames(pitch, num_samples, hop=HOP)
+    f0 = ramp_between_hops(pitch, num_samples, hop=HOP)
     voiced_gain = _smooth(plan["voiced"])[:, None] * _formant_envelopes(
         _smooth(plan["formants"]) * speaker, frequencies
     )
@@ -115,18 +116,6 @@ def normalize_peak(signal: np.ndarray, peak: float = SPEECH_PEAK) -> np.ndarray:
     """Scales a signal so that its largest magnitude is `peak` (silence stays silent)."""
     largest = float(np.max(np.abs(signal))) if len(signal) else 0.0
     return (signal * (peak / largest if largest > 0 else 0.0)).astype(np.float32)
-
-
-def resample(signal: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resampling by zero-padding or truncating the spectrum (whole signal)."""
-    if source_rate == target_rate:
-        return signal.astype(np.float32)
-    length = int(round(len(signal) * target_rate / source_rate))
-    spectrum = np.fft.rfft(signal)
-    resized = np.zeros(length // 2 + 1, dtype=complex)
-    keep = min(len(spectrum), len(resized))
-    resized[:keep] = spectrum[:keep]
-    return (np.fft.irfft(resized, n=length) * (length / len(signal))).astype(np.float32)
 
 
 def speech_files(speech_dir: str | os.PathLike) -> list[Path]:
@@ -150,7 +139,7 @@ def speech_from_files(rng: np.random.Generator, files: list[Path], num_samples: 
                 audio, rate = soundfile.read(str(files[index]), dtype="float32", always_2d=True)
             except soundfile.LibsndfileError as error:
                 raise ValueError(f"{files[index]}: not a readable audio file ({error})") from error
-            audio = resample(audio.mean(axis=1), rate)
+            audio = resample(audio.mean(axis=1), rate, SAMPLE_RATE)
             pieces.append(audio)
             total += len(audio)
             if total >= num_samples:

@@ -1,12 +1,77 @@
-"""Convolutions over time-major rows: oneDNN's fused kernels on CPU, matrix products anywhere."""
+"""Where the wavefront runs: kernels, compute dtype, default tile and memory budget per device.
+
+`select` is the one place a device's choices are made (a GPU path goes here): the convolution
+kernels (oneDNN's fused ones on CPU, matrix products anywhere), the tile and conditioner cache
+(measured per CPU by `tuning`, fixed on GPU) and the working-memory budget.
+"""
 
 from __future__ import annotations
 
 import functools
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A device's choices for the wavefront (see `select`).
+
+    Attributes:
+        kernels: "mkldnn" (oneDNN's fused time-major convolutions), "matmul" or "auto".
+        dtype: the compute dtype actually used (`resolve_dtype`).
+        tile: samples a wavefront node advances per tick.
+        cache: keep every layer's projected condition (else project it again in each pass).
+        memory_mb: the working-memory budget, or None for no limit.
+    """
+
+    kernels: str
+    dtype: torch.dtype
+    tile: int
+    cache: bool
+    memory_mb: float | None = None
+
+
+GPU_TILE = 2**18  # a GPU's kernels want long tiles; the budget lowers it where memory is short
+
+
+def select(device: torch.device | str, dtype: torch.dtype, *, model=None,
+           max_memory_mb: float | None = None, progress: bool = False) -> Backend:
+    """The kernels, dtype, default tile, cache and memory budget for `device`.
+
+    Args:
+        device, dtype: where and in what the wavefront is asked to run.
+        model: the BinauralDenoiser whose shape a CPU's tuning measures (None: the defaults).
+        max_memory_mb: the user's budget; on a GPU without one, half of its free memory.
+        progress: show the one-off tuning's progress bar.
+    """
+    device = torch.device(device)
+    dtype = resolve_dtype(dtype, device)
+    if device.type == "cuda":
+        budget = max_memory_mb
+        if budget is None:
+            budget = torch.cuda.mem_get_info(device)[0] / 2**20 / 2
+        return Backend("auto", dtype, GPU_TILE, True, budget)
+    from binauralgrad.inference.tuning import CPU_DEFAULT, choose
+
+    choice = CPU_DEFAULT if model is None else choose(model, dtype, device, progress=progress)
+    return Backend(choice.backend, dtype, choice.tile, choice.cache, max_memory_mb)
+
+
+def kernels(name: str, device: torch.device, dtype: torch.dtype):
+    """The convolution kernels `name` ("auto", "mkldnn" or "matmul") on `device` in `dtype`."""
+    if name not in ("auto", "mkldnn", "matmul"):
+        raise ValueError(f"backend must be 'auto', 'mkldnn' or 'matmul', got {name!r}")
+    native = device.type == "cpu" and mkldnn_ops_available() and \
+        dtype in (torch.float32, torch.bfloat16)
+    if name == "mkldnn" and not native:
+        raise ValueError(f"the mkldnn backend needs a CPU with oneDNN and float32/bfloat16, "
+                         f"got {device} {dtype}")
+    if name == "mkldnn" or (name == "auto" and native and mkldnn_works(dtype)):
+        return MkldnnConv
+    return MatmulConv
 
 
 def mkldnn_ops_available() -> bool:

@@ -7,13 +7,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-from binauralgrad.inference.backends import (
-    MatmulConv,
-    MkldnnConv,
-    mkldnn_ops_available,
-    mkldnn_works,
-    resolve_dtype,
-)
+from binauralgrad.inference.backends import kernels, resolve_dtype
+from binauralgrad.inference.buffers import Workspace
 from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
 
 
@@ -31,43 +26,7 @@ def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0, out=z)
 
 
-class Workspace:
-    """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
-
-    Attributes:
-        chain: (B, size, 2R) rows of the residual layers. A layer's output stays where it was
-            written and the next layer's held rows are put just before it, so a tile passes up
-            the stack without being copied; each layer's rows start lower than the last one's,
-            from `front` at a pass's first layer (see `StageStream._layer_rows`).
-        y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`_gate`).
-        z: (B, capacity, R) gated activations.
-    """
-
-    def __init__(self, model: FastDenoiser, batch: int, capacity: int):
-        width = model.channels
-        options = {"device": model.device, "dtype": model.dtype}
-        self.capacity = capacity
-        # Room for a pass to descend: each layer starts about its dilation lower.
-        self.front = 2 * model.receptive_field + capacity
-        size = self.front + capacity + 4 * max(model.dilations)
-        self.chain = torch.empty(batch, size, 2 * width, **options)
-        self.y = torch.empty(batch, capacity, 2 * width, **options)
-        self.u = torch.empty(batch, capacity, 2 * width + 16, **options)[..., : 2 * width]
-        self.z = torch.empty(batch, capacity, width, **options)
-
-    def tensors(self) -> list[torch.Tensor]:
-        return [self.chain, self.y, self.u, self.z]
-
-    def rows(self, start: int, count: int) -> torch.Tensor:
-        """Chain rows start .. start + count - 1, the chain grown if a backlog needs more."""
-        if self.chain.shape[1] < start + count:
-            # Views of the old chain stay valid (they keep its storage alive).
-            self.chain = self.chain.new_empty(self.chain.shape[0], 2 * (start + count),
-                                              self.chain.shape[2])
-        return self.chain[:, start: start + count]
-
-
-class FastDenoiser:
+class FoldedDenoiser:
     """A `BinauralDenoiser`'s weights rearranged for sampling; same function, less work.
 
     Three foldings, exact in real arithmetic: the step embedding's add before each dilated
@@ -90,34 +49,15 @@ class FastDenoiser:
         self.device = torch.device(device) if device is not None else \
             next(denoiser.parameters()).device
         self.dtype = resolve_dtype(dtype, self.device)
-        self.ops = self._select_backend(backend)
+        self.ops = kernels(backend, self.device, self.dtype)
         self.dilations = [layer.dilated_conv.dilation[0] for layer in denoiser.residual_layers]
         self._denoiser = denoiser
         with torch.no_grad():
             self._fold(denoiser)
 
-    def _select_backend(self, backend: str):
-        if backend not in ("auto", "mkldnn", "matmul"):
-            raise ValueError(f"backend must be 'auto', 'mkldnn' or 'matmul', got {backend!r}")
-        native = self.device.type == "cpu" and mkldnn_ops_available() and \
-            self.dtype in (torch.float32, torch.bfloat16)
-        if backend == "mkldnn" and not native:
-            raise ValueError(f"the mkldnn backend needs a CPU with oneDNN and float32/bfloat16, "
-                             f"got {self.device} {self.dtype}")
-        if backend == "mkldnn":
-            return MkldnnConv
-        if backend == "auto" and native and mkldnn_works(self.dtype):
-            return MkldnnConv
-        return MatmulConv
-
     @property
     def channels(self) -> int:
         return self.config.residual_channels
-
-    @property
-    def receptive_field(self) -> int:
-        """Samples each side one denoiser pass reads beyond an output sample (the encoder aside)."""
-        return sum(self.dilations)
 
     def _cast(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(device=self.device, dtype=self.dtype)
@@ -232,7 +172,7 @@ class FastDenoiser:
 
     def workspace(self, batch: int, capacity: int) -> Workspace:
         """Buffers for tiles of up to `capacity` output samples."""
-        return Workspace(self, batch, capacity)
+        return Workspace(self.config, batch, capacity, device=self.device, dtype=self.dtype)
 
     def layer(self, index: int, rows: torch.Tensor, preactivation: torch.Tensor,
               bias: tuple[torch.Tensor, ...], first: int, length: int,
@@ -291,3 +231,13 @@ def _remove_edge_taps(y: torch.Tensor, bias, first: int, count: int, dilation: i
     right_start = max(0, length - dilation - first)
     if right_start < count:
         y[:, right_start:] -= bias[2]
+
+
+def __getattr__(name: str):
+    if name == "FastDenoiser":  # the name before 0.2: "fast" also named the 6-step schedule
+        import warnings
+
+        warnings.warn("FastDenoiser is deprecated: use binauralgrad.inference.folded."
+                      "FoldedDenoiser", DeprecationWarning, stacklevel=2)
+        return FoldedDenoiser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from binauralgrad.schedule import NoiseSchedule
 
 
 def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
-                 conditions: dict[str, torch.Tensor], noise: NoiseSource, fast: bool = True,
+                 conditions: dict[str, torch.Tensor], noise: NoiseSource, steps: str = "fast",
                  on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
     """Ancestral sampling of one stage (paper Algorithm 2), every pass over the whole input.
 
@@ -27,7 +27,7 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
             `mean` (B,1,T), in the denoiser's dtype.
         noise: `noise(shape)` is called for the initial noise, then after each step with
             sigma > 0.
-        fast: the 6-step fast schedule (default) or every training step.
+        steps: "fast", the 6-step schedule (default), or "full", every training step.
         on_step: called after each step.
 
     Returns:
@@ -37,9 +37,9 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
     prior = denoiser.prior(**conditions)
     batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
     sample = schedule.temperature * noise((batch, denoiser.config.out_channels, length)).to(dtype)
-    for step in schedule.sampling_steps(fast):
+    for step in schedule.sampling_steps(steps):
         timestep = torch.tensor([step.timestep], device=condition.device,
-                                dtype=torch.float32 if fast else torch.long)
+                                dtype=torch.float32 if steps == "fast" else torch.long)
         predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
         fresh = noise(sample.shape).to(dtype) if step.sigma > 0 else None
         sample = schedule.reverse_step(sample, predicted, step, fresh, prior=prior)
@@ -49,7 +49,7 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
 
 def sample_reference(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
-                     warped: torch.Tensor, noise: PositionalNoise, *, fast: bool = True,
+                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str = "fast",
                      progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages by `sample_stage`, in the denoisers' dtype, on the noise of `noise`.
 
@@ -58,7 +58,7 @@ def sample_reference(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         schedule: the noise schedule.
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the wavefront draws the same).
-        fast: the 6-step schedule or every training step. progress: show a progress bar.
+        steps: "fast" (the 6-step schedule) or "full". progress: show a progress bar.
 
     Returns:
         (mean (B, 1, T), binaural (B, 2, T)).
@@ -68,11 +68,11 @@ def sample_reference(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
     conditions = {key: value.to(parameter.dtype) for key, value in conditions.items()}
     items = list(range(mono.shape[0]))
     starts = [0] * len(items)
-    steps = schedule.sampling_steps(fast)
-    with tqdm(total=2 * len(steps), desc="BinauralGrad", disable=not progress) as bar:
+    count = len(schedule.sampling_steps(steps))
+    with tqdm(total=2 * count, desc="BinauralGrad", disable=not progress) as bar:
         first = noise.source(1, items=items, starts=starts, device=parameter.device)
-        mean = sample_stage(stage_one, schedule, conditions, first, fast, bar.update)
+        mean = sample_stage(stage_one, schedule, conditions, first, steps, bar.update)
         second = noise.source(2, items=items, starts=starts, device=parameter.device)
-        audio = sample_stage(stage_two, schedule, {**conditions, "mean": mean}, second, fast,
+        audio = sample_stage(stage_two, schedule, {**conditions, "mean": mean}, second, steps,
                              bar.update)
     return mean, audio

@@ -5,23 +5,21 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from binauralgrad.inference.backends import resolve_dtype
-from binauralgrad.inference.chunks import stitch
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.backends import select
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.options import FastOptions
-from binauralgrad.inference.tuning import choose
+from binauralgrad.inference.plan import WavefrontOptions, plan_batches, stitch
+from binauralgrad.inference.sources import Windows
 from binauralgrad.inference.wavefront import run_wavefront
-from binauralgrad.inference.windows import Windows
 from binauralgrad.models.denoiser import BinauralDenoiser
-from binauralgrad.prior import prior_terms
+from binauralgrad.prior import PriorTerms
 from binauralgrad.schedule import NoiseSchedule
 
 
 def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
-                     warped: torch.Tensor, noise: PositionalNoise, *, fast: bool = True,
-                     progress: bool = True, options: FastOptions | None = None,
+                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str = "fast",
+                     progress: bool = True, options: WavefrontOptions | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages through the wavefront, over each input whole or in the chunks of `options`.
 
@@ -30,23 +28,28 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         schedule: the noise schedule.
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the reference draws the same).
-        fast: the 6-step schedule or every training step. progress: show a progress bar.
-        options: dtype, tile, chunks, memory budget (default: FastOptions()).
+        steps: "fast" (the 6-step schedule) or "full" (every training step).
+        progress: show a progress bar.
+        options: dtype, tile, chunks, memory budget (default: WavefrontOptions()).
 
     Returns:
         (mean (B, 1, T), binaural (B, 2, T)) float32.
     """
-    options = options or FastOptions()
-    device = mono.device
-    choice = choose(stage_one, resolve_dtype(options.dtype, device), device, progress=progress)
-    models = [FastDenoiser(stage, dtype=options.dtype, backend=choice.backend)
+    options = options or WavefrontOptions()
+    backend = select(mono.device, options.dtype, model=stage_one,
+                     max_memory_mb=options.max_memory_mb, progress=progress)
+    models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
               for stage in (stage_one, stage_two)]
-    steps = schedule.sampling_steps(fast)
+    sampling = schedule.sampling_steps(steps)
     batch, length = mono.shape[0], mono.shape[-1]
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]
-    tile, cache, group = options.schedule(models, len(steps), plan.window, len(windows), choice)
-    whole = prior_terms([stage_one.config, stage_two.config], mono, positions)
+    configs = [stage_one.config, stage_two.config]
+    tile, cache, group = plan_batches(
+        configs, len(sampling), plan.window, len(windows), backend,
+        tile_seconds=options.tile_seconds,
+        element_bytes=torch.empty(0, dtype=backend.dtype).element_size())
+    whole = PriorTerms(configs).whole(mono, positions, stage_one.config.frame_samples)
     warped, results = warped.float(), []
     with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
               disable=not progress) as bar:
@@ -54,7 +57,7 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
             rows = windows[offset: offset + group]
             chosen = Windows(warped, mono, positions, [item for item, _ in rows],
                              [start for _, start in rows], plan.window, *whole)
-            mean, audio = run_wavefront(*models, steps, chosen, noise, tile=tile, cache=cache,
+            mean, audio = run_wavefront(*models, sampling, chosen, noise, tile=tile, cache=cache,
                                         on_progress=_Progress(bar, len(rows)),
                                         initial_scale=schedule.temperature)
             results.append(torch.cat([mean, audio], dim=1))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import torch
 
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
-from binauralgrad.inference.backends import resolve_dtype
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.backends import select
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.stream_inputs import StreamInputs
-from binauralgrad.inference.tuning import choose
+from binauralgrad.inference.plan import pipeline_reach
+from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream
-from binauralgrad.prior import needs_spreading
 
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
@@ -24,10 +23,9 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
     Within a pass, an output sample reads its input sum(dilations) samples ahead and its
     condition sum(dilations) - dilations[0] ahead; the condition reads the audio `encoder_reach`
     ahead; a stage chains `num_steps` passes, and stage two's condition reads stage one's output.
-    The prior's terms at a pass's update are read at the sample itself, but the envelope and the
-    spreading gain interpolate between frame centres: past a frame's centre they need the next
-    frame (its audio complete for the envelope, its row for the spreading). Rows are taken to
-    arrive with the first sample of their frame; rows that lag add their lag.
+    A pass's update reads the prior's terms, which may need input past the sample
+    (`PriorConfig.input_needed`). Rows are taken to arrive with the first sample of their frame;
+    rows that lag add their lag.
 
     Args:
         configs: (stage one's, stage two's) DenoiserConfig.
@@ -37,25 +35,17 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
         The latency in samples: the largest, over a frame's sample phases, of (last input sample
         an output sample needs) - (its index).
     """
-    def prior_need(config, sample):
-        upper = (2 * sample + 1 - frame_samples) // (2 * frame_samples) + 1
-        need = sample
-        if config.prior_std == "envelope":
-            need = max(need, frame_samples * (upper + 1) - 1)
-        if needs_spreading(config):
-            need = max(need, frame_samples * upper)
-        return need
-
     def stage_need(stage, sample):
         config = configs[stage]
-        field = sum(config.dilations)
+        field = config.pass_reach
         condition = sample + num_steps * field - config.dilations[0] + config.encoder_reach
-        need = max(condition, prior_need(config, sample + (num_steps - 1) * field))
+        need = max(condition, config.prior.input_needed(sample + (num_steps - 1) * field,
+                                                         frame_samples))
         if stage == 1:
             need = max(need, stage_need(0, condition))
         return need
 
-    reach = sum(num_steps * sum(config.dilations) + config.encoder_reach for config in configs)
+    reach = pipeline_reach(configs, num_steps)
     start = frame_samples * (reach // frame_samples + 4)  # far from the start's clamped edges
     return max(stage_need(1, sample) - sample
                for sample in range(start, start + 2 * frame_samples))
@@ -92,25 +82,24 @@ class BinauralStream:
         if tile_seconds is not None and not tile_seconds > 0:
             raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
         with torch.inference_mode():
-            self._build(pipeline, generator, steps == "fast", dtype, tile_seconds,
-                        max_skew_frames)
+            self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
 
-    def _build(self, pipeline, generator, fast, dtype, tile_seconds, max_skew_frames):
+    def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, (pipeline.stage_one, pipeline.stage_two)
-        dtype = resolve_dtype(dtype or pipeline.dtype, device)
-        choice = choose(pipeline.stage_one, dtype, device)
-        models = [FastDenoiser(stage, dtype=dtype, backend=choice.backend) for stage in stages]
-        steps = pipeline.schedule.sampling_steps(fast)
+        backend = select(device, dtype or pipeline.dtype, model=pipeline.stage_one)
+        models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
+                  for stage in stages]
+        steps = pipeline.schedule.sampling_steps(steps)
         tile = round(tile_seconds * SAMPLE_RATE) if tile_seconds else \
-            min(choice.tile, MAX_STREAM_TILE)
+            min(backend.tile, MAX_STREAM_TILE)
         configs = [stage.config for stage in stages]
         self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
         noise = PositionalNoise.from_generator(generator)
         temperature = pipeline.schedule.temperature
         self._one = StageStream(models[0], 1, steps, self.inputs, noise, max(1, tile),
-                                cache=choice.cache, initial_scale=temperature)
+                                cache=backend.cache, initial_scale=temperature)
         self._two = StageStream(models[1], 2, steps, self.inputs, noise, max(1, tile),
-                                cache=choice.cache, mean=self._one, initial_scale=temperature)
+                                cache=backend.cache, mean=self._one, initial_scale=temperature)
         self.latency_samples = stream_latency(configs, len(steps))
         self._returned, self._flushed = 0, False
 

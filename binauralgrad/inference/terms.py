@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import torch
 
+from binauralgrad.inference.buffers import SampleBuffer
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.sample_buffer import SampleBuffer
-from binauralgrad.prior import Prior, needs_spreading, stage_prior
+from binauralgrad.prior import Prior, stage_prior
 
 NOISE_AHEAD = 4096  # samples of a noise draw made at once when a pass asks for fewer
 
@@ -29,8 +29,8 @@ class PriorRows:
                  like: torch.Tensor, batch: int):
         self.config, self.windows, self.mean = config, windows, mean
         channels = config.out_channels
-        self.means = SampleBuffer(batch, channels, like) if config.prior != "zero" else None
-        self.stds = SampleBuffer(batch, 1, like) if config.prior_std == "envelope" else None
+        self.means = SampleBuffer(batch, channels, like) if config.prior.kind != "zero" else None
+        self.stds = SampleBuffer(batch, 1, like) if config.prior.needs_envelope else None
         self.end = 0
 
     def rows(self, first: int, count: int) -> Prior | None:
@@ -41,14 +41,14 @@ class PriorRows:
         if last > self.end:
             self._compute(self.end, last)
         mean = None if self.means is None else self.means.rows(first, last)
-        std = float(self.config.prior_scale) if self.stds is None else \
+        std = float(self.config.prior.scale) if self.stds is None else \
             self.stds.rows(first, last)
         return Prior(mean, std)
 
     def _compute(self, first: int, last: int) -> None:
         config, read = self.config, self.windows.read
-        envelope = read("envelope", first, last) if config.prior_std == "envelope" else None
-        spreading = read("spreading", first, last) if needs_spreading(config) else None
+        envelope = read("envelope", first, last) if config.prior.needs_envelope else None
+        spreading = read("spreading", first, last) if config.prior.needs_spreading else None
         mean = self.mean(first, last) if self.mean is not None else None
         prior = stage_prior(config, read("warped", first, last), mean, envelope,
                             spreading).transposed()

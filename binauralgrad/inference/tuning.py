@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from binauralgrad.inference.backends import mkldnn_ops_available, mkldnn_works
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.backends import GPU_TILE, mkldnn_ops_available, mkldnn_works
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.models.denoiser import BinauralDenoiser
 
 TUNING_ENV = "BINAURALGRAD_TUNING"
@@ -58,7 +58,7 @@ class Choice:
 
 
 CPU_DEFAULT = Choice(tile=4096, cache=True, backend="auto")
-GPU_DEFAULT = Choice(tile=2**18, cache=True, backend="auto")
+GPU_DEFAULT = Choice(tile=GPU_TILE, cache=True, backend="auto")  # see `backends.select`
 
 
 def cache_dir() -> Path:
@@ -149,7 +149,7 @@ def measure(denoiser: BinauralDenoiser, dtype: torch.dtype, *, tiles=CANDIDATE_T
     for backend, tile, cache in tqdm(candidates, desc="tuning the fast path for this machine "
                                      "(once)", disable=not progress, leave=False):
         if backend not in models:
-            models[backend] = FastDenoiser(denoiser, dtype=dtype, device="cpu", backend=backend)
+            models[backend] = FoldedDenoiser(denoiser, dtype=dtype, device="cpu", backend=backend)
         seconds = _time_pass(models[backend], tile, cache, repeats, timer)
         rows.append({"backend": backend, "tile": tile, "cache": cache,
                      "seconds_per_sample": seconds / tile})
@@ -161,7 +161,7 @@ def measure(denoiser: BinauralDenoiser, dtype: torch.dtype, *, tiles=CANDIDATE_T
                   measured=True), rows
 
 
-def _time_pass(model: FastDenoiser, tile: int, cache: bool, repeats: int,
+def _time_pass(model: FoldedDenoiser, tile: int, cache: bool, repeats: int,
                timer: Callable[[], float], passes: int = 6) -> float:
     """Fewest seconds of `repeats` passes (after a warm-up) over `tile` interior samples.
 
@@ -169,7 +169,7 @@ def _time_pass(model: FastDenoiser, tile: int, cache: bool, repeats: int,
     `passes` of a stage), so that the cache is weighed with what it costs.
     """
     generator = torch.Generator().manual_seed(0)
-    reach = 2 * max(model.dilations)
+    reach = 2 * max(model.dilations)  # the widest layer's rows
     options = {"dtype": model.dtype, "device": model.device}
     start = torch.randn(1, tile + reach, 2 * model.channels, generator=generator) * 0.1
     condition = torch.randn(1, tile, model.config.condition_channels, generator=generator)
@@ -178,7 +178,7 @@ def _time_pass(model: FastDenoiser, tile: int, cache: bool, repeats: int,
                  range(len(model.dilations))] if cache else None
     biases = model.step_biases(torch.tensor([0.5]))
     work = model.workspace(1, tile)
-    rows = work.rows(work.front, tile + reach)
+    rows = work.rows(0, tile + reach)
     best = float("inf")
     for attempt in range(repeats + 1):
         rows.copy_(start)  # the layers write over their rows; every pass starts the same

@@ -6,15 +6,13 @@ from collections.abc import Callable
 
 import torch
 
-from binauralgrad.inference.folded import FastDenoiser
+from binauralgrad.inference.buffers import Ring, SampleBuffer, held_bytes, ring_capacity
+from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.ring import Ring, ring_capacity
-from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
+from binauralgrad.inference.plan import CATCH_UP
+from binauralgrad.inference.sources import WavefrontSource
 from binauralgrad.inference.terms import NoiseRows, PriorRows
-from binauralgrad.inference.windows import Windows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
-
-CATCH_UP = 2  # tiles a layer may advance in one tick when it is behind
 
 
 class _Layer:
@@ -31,7 +29,8 @@ class _Layer:
 class _Pass:
     """One reverse step of one stage: input projection, residual layers, head and update."""
 
-    def __init__(self, model: FastDenoiser, step: SamplingStep, draw: int, template: torch.Tensor):
+    def __init__(self, model: FoldedDenoiser, step: SamplingStep, draw: int,
+                 template: torch.Tensor):
         self.step, self.draw = step, draw
         timestep = torch.tensor([step.timestep], dtype=torch.float32 if isinstance(
             step.timestep, float) else torch.long)
@@ -62,8 +61,8 @@ class StageStream:
         initial_scale: the initial noise's standard deviation (the schedule's temperature).
     """
 
-    def __init__(self, model: FastDenoiser, stage: int, steps: list[SamplingStep],
-                 windows: Windows, noise: PositionalNoise, tile: int, *, cache: bool = True,
+    def __init__(self, model: FoldedDenoiser, stage: int, steps: list[SamplingStep],
+                 windows: WavefrontSource, noise: PositionalNoise, tile: int, *, cache: bool = True,
                  mean: StageStream | None = None, initial_scale: float = 1.0):
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
@@ -72,7 +71,7 @@ class StageStream:
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
         self.passes = [_Pass(model, step, index, template) for index, step in enumerate(steps)]
-        capacity = ring_capacity(model.receptive_field, len(steps), tile,
+        capacity = ring_capacity(model.config.pass_reach, len(steps), tile,
                                  model.config.encoder_reach)
         if cache:  # copied out of into each layer's pre-activations: no mirror needed
             self.rings = [Ring(batch, capacity, 0, width, template) for _ in model.dilations]
@@ -80,8 +79,6 @@ class StageStream:
             self.rings = [Ring(batch, capacity, CATCH_UP * tile,
                                model.config.condition_channels, template)]
         self.work = model.workspace(batch, CATCH_UP * tile)
-        self._chained = None  # (the last layer output still in the chain, its first row)
-        self._chain_start = 0
         self.condition_done = 0
         self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
                                    windows.length if windows.ended else 0)
@@ -185,10 +182,11 @@ class StageStream:
         padding = layer.dilation if complete and not layer.padded else 0
         if not arriving and not padding and \
                 self._limit(current, index, layer, layer.pending_start + held) <= layer.done:
-            self._chained = None  # idle: nothing new to compute, nothing to copy
             return None
-        rows = self._layer_rows(incoming, held, held + arriving + padding)
+        rows = self.work.rows(index, held + arriving + padding)
         rows[:, :held] = layer.pending
+        if incoming is not None:
+            rows[:, held: held + arriving] = incoming
         if padding:  # the zero padding after the window
             rows[:, held + arriving:] = 0
             layer.padded = True
@@ -204,7 +202,6 @@ class StageStream:
         out = self.model.layer(index, rows[:, : count + 2 * layer.dilation], preactivation,
                                current.biases[index], first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
-        self._chained = (out, self._chain_start + layer.dilation)
         return out
 
     def _limit(self, current: _Pass, index: int, layer: _Layer, end: int) -> int:
@@ -217,30 +214,6 @@ class StageStream:
         if index == len(current.layers) - 1 and not self.windows.ended:
             last = min(last, self.windows.prior_end)  # the update needs the prior's samples
         return last
-
-    def _layer_rows(self, incoming, held: int, total: int) -> torch.Tensor:
-        """`total` chain rows for a layer: `held` rows to fill, then `incoming`, then the rest.
-
-        When `incoming` is the previous layer's output, still in the chain with room before it,
-        the rows are placed around it and it is not copied. Everything below and after it in
-        the chain has been consumed (the previous layer's held rows are already saved).
-        """
-        chained, self._chained = self._chained, None
-        if incoming is not None and chained is not None and chained[0] is incoming \
-                and chained[1] >= held:
-            start = chained[1] - held
-            rows = self.work.rows(start, total)
-            if rows.data_ptr() == incoming.data_ptr() - held * incoming.stride(1) * \
-                    incoming.element_size():
-                self._chain_start = start
-                return rows
-        if chained is not None and chained[0] is incoming:
-            incoming = incoming.clone()  # it may lie where the rows go
-        self._chain_start = self.work.front
-        rows = self.work.rows(self._chain_start, total)
-        if incoming is not None:
-            rows[:, held: held + incoming.shape[1]] = incoming
-        return rows
 
     def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
         """The reverse step (paper Eq. 3) on the samples the last layer just finished."""
@@ -261,8 +234,9 @@ class StageStream:
         self.priors.trim(min(current.done for current in self.passes))
 
 
-def run_wavefront(stage_one: FastDenoiser, stage_two: FastDenoiser, steps: list[SamplingStep],
-                  windows: Windows, noise: PositionalNoise, *, tile: int, cache: bool = True,
+def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
+                  steps: list[SamplingStep], windows: WavefrontSource, noise: PositionalNoise,
+                  *, tile: int, cache: bool = True,
                   on_progress: Callable[[int], object] = lambda done: None,
                   initial_scale: float = 1.0):
     """Samples both stages over `windows` as one wavefront.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 PAPER = "Leng et al., NeurIPS 2022, https://arxiv.org/abs/2205.14807"
 _HEADER = ["---", "library_name: binauralgrad", "tags: [audio, binaural, diffusion, speech]",
@@ -12,16 +14,37 @@ _RECIPE_KEYS = ("model_config", "max_steps", "batch_size", "clip_length", "learn
                 "lr_schedule", "warmup_steps", "noise_levels", "prior", "prior_std", "prior_scale",
                 "prior_gain",
                 "ema_decay", "lambda_phase", "seed", "data_dir")
+_PATH_KEYS = ("data_dir", "output_dir", "validation_dir", "resume")
+
+
+def portable_path(value: str, base: str | os.PathLike | None = None) -> str:
+    """A path as a card may name it: relative to `base` (default: the working folder) where it
+    lies inside it, else its last two parts (`data/trainset`): never a machine's own layout."""
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    try:
+        return path.relative_to(Path(base or os.getcwd()).resolve()).as_posix()
+    except ValueError:
+        return Path(*path.parts[-2:]).as_posix()
+
+
+def portable_recipe(training: Mapping | None) -> dict | None:
+    """Saved TrainingConfig values with their paths made `portable_path`s."""
+    if training is None:
+        return None
+    return {key: portable_path(value) if key in _PATH_KEYS and isinstance(value, str) else value
+            for key, value in training.items()}
 
 
 def describe_config(config) -> str:
     """One line on a DenoiserConfig: stage, size and what it diffuses."""
     what = "the ears' mean (stage one)" if config.out_channels == 1 else \
         "both ears, given the mean (stage two)"
-    scale = f"{config.prior_scale:g}" + (" x the mono envelope" if config.prior_std ==
-                                         "envelope" else "")
-    gain = f" (gain {config.prior_gain:g})" if config.prior != "zero" else ""
-    prior = f"the {config.prior} prior's{gain} residual / ({scale})"
+    prior = config.prior
+    scale = f"{prior.scale:g}" + (" x the mono envelope" if prior.needs_envelope else "")
+    gain = f" (gain {prior.gain:g})" if prior.kind != "zero" else ""
+    prior = f"the {prior.kind} prior's{gain} residual / ({scale})"
     if config.diffuses_signal:
         prior = "the signal itself (the paper's)"
     return (f"{config.residual_layers} layers x {config.residual_channels} channels (dilation "
@@ -33,6 +56,11 @@ def recipe_lines(training: Mapping | None) -> list[str]:
     """Bullet lines of a stage's recipe, from its saved TrainingConfig values."""
     if not training:
         return ["- training recipe: not recorded with this model"]
+    training = portable_recipe(training)
+    if isinstance(training.get("prior"), Mapping):  # the nested form: shown as the flat flags
+        nested = training["prior"]
+        training = {**training, "prior": nested.get("kind"),
+                    **{f"prior_{name}": value for name, value in nested.items() if name != "kind"}}
     items = [f"`{key}`={training[key]}" for key in _RECIPE_KEYS if key in training]
     return ["- training recipe: " + ", ".join(items)]
 

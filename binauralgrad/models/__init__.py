@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from binauralgrad._lazy import lazy_exports
 
 # Imported on first use, so that `binauralgrad.models.config` (plain data) loads without torch.
 _EXPORTS = {"BinauralDenoiser": "binauralgrad.models.denoiser",
@@ -11,8 +11,4 @@ _EXPORTS = {"BinauralDenoiser": "binauralgrad.models.denoiser",
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

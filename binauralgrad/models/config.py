@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from binauralgrad.constants import FRAME_SAMPLES
-from binauralgrad.prior import PRIOR_STDS, PRIORS
+from binauralgrad.prior import FLAT_FIELDS, PriorConfig, accepts_flat_prior
 from binauralgrad.view import VIEWS
 
 # The condition encoder: k=3 convolutions, two per input branch, then one over both.
@@ -14,6 +13,7 @@ ENCODER_KERNEL = 3
 ENCODER_DEPTH = 3
 
 
+@accepts_flat_prior
 @dataclass
 class DenoiserConfig:
     """Sizes and stage of a denoiser; the defaults are the paper's stage-one model.
@@ -27,11 +27,11 @@ class DenoiserConfig:
         num_train_steps: diffusion steps of the training schedule (rows of the step table).
         aux_output_every: an auxiliary output (for the training loss) every this many layers.
         frame_samples: audio samples per position row (48 kHz audio, 120 Hz tracking).
-        prior, prior_std, prior_scale: what the stage diffuses (see `binauralgrad.prior`):
-            the signal itself ("zero", "constant", 1.0: the paper's), or (signal - prior mean)
-            / (prior_scale, or prior_scale times the mono signal's envelope); the warp prior
-            is the warp times prior_gain (the ears' level over the mono microphone's). The
-            sampler reads them from here, so a saved model samples as it was trained.
+        prior: what the stage diffuses, a `binauralgrad.prior.PriorConfig`: the signal
+            itself (the default, the paper's) or its scaled residual over a DSP prior. The
+            sampler reads it from here, so a saved model samples as it was trained. Saved
+            nested; the flat form of older files (`prior` the kind's name, `prior_std`,
+            `prior_scale`, `prior_gain`) is accepted as keyword arguments.
         view: what the condition encoder sees of the positions (`binauralgrad.view`): the
             tracking rows ("rows", the paper's) or the geometry at the listener's head ("ears").
     """
@@ -45,16 +45,22 @@ class DenoiserConfig:
     num_train_steps: int = 200
     aux_output_every: int = 3
     frame_samples: int = FRAME_SAMPLES
-    prior: str = "zero"
-    prior_std: str = "constant"
-    prior_scale: float = 1.0
-    prior_gain: float = 1.0
+    prior: PriorConfig = field(default_factory=PriorConfig)
     view: str = "rows"
 
     @property
     def diffuses_signal(self) -> bool:
         """Whether the stage diffuses the signal itself (the paper's), not a prior's latent."""
-        return self.prior == "zero" and self.prior_std == "constant" and self.prior_scale == 1.0
+        return self.prior.is_identity
+
+    @property
+    def pass_reach(self) -> int:
+        """Samples each side of an output sample that one pass of the residual stack reads."""
+        return sum(self.dilations)
+
+    def stage_reach(self, num_steps: int) -> int:
+        """Samples each side that a stage of `num_steps` passes reads, its encoder included."""
+        return num_steps * self.pass_reach + self.encoder_reach
 
     @property
     def encoder_reach(self) -> int:
@@ -67,6 +73,7 @@ class DenoiserConfig:
         return [2 ** (i % self.dilation_cycle_length) for i in range(self.residual_layers)]
 
     def __post_init__(self):
+        self.prior = PriorConfig.coerce(self.prior)
         for name in ("out_channels", "residual_layers", "residual_channels",
                      "dilation_cycle_length", "num_train_steps", "aux_output_every",
                      "frame_samples"):
@@ -79,18 +86,6 @@ class DenoiserConfig:
                 self.condition_channels < 4:
             raise ValueError("DenoiserConfig.condition_channels must be a positive multiple of 4,"
                              f" got {self.condition_channels!r}")
-        if self.prior not in PRIORS:
-            raise ValueError(f"DenoiserConfig.prior must be one of {list(PRIORS)}, "
-                             f"got {self.prior!r}")
-        if self.prior_std not in PRIOR_STDS:
-            raise ValueError(f"DenoiserConfig.prior_std must be one of {list(PRIOR_STDS)}, "
-                             f"got {self.prior_std!r}")
-        for name in ("prior_scale", "prior_gain"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not 0 < value < math.inf:
-                raise ValueError(f"DenoiserConfig.{name} must be a positive number, "
-                                 f"got {value!r}")
         if self.view not in VIEWS:
             raise ValueError(f"DenoiserConfig.view must be one of {list(VIEWS)}, got {self.view!r}")
         if not isinstance(self.use_mean_condition, bool):
@@ -108,4 +103,15 @@ class DenoiserConfig:
         return cls(**{"out_channels": 2, "use_mean_condition": True, **overrides})
 
     def to_dict(self) -> dict:
+        """The saved form (the prior nested)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DenoiserConfig:
+        """From `to_dict`'s form or the flat one of older files; unknown keys are an error."""
+        known = {item.name for item in fields(cls)} | set(FLAT_FIELDS)
+        if not isinstance(values, dict) or set(values) - known:
+            extra = sorted(set(values) - known) if isinstance(values, dict) else values
+            raise ValueError(f"not a DenoiserConfig (unexpected: {extra})")
+        return cls(**values)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -13,10 +13,11 @@ from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from torch import nn
 from torch.nn import functional as F
 
+from binauralgrad.inputs import check_conditions
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
-from binauralgrad.prior import Prior, prior_terms, stage_prior
+from binauralgrad.prior import Prior, PriorTerms, stage_prior
 from binauralgrad.view import VIEW_CHANNELS, view_features
 
 LEAKY_SLOPE = 0.4
@@ -166,7 +167,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
     def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
               mean: torch.Tensor | None = None, **_) -> Prior:
         """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
-        return stage_prior(self.config, warped, mean, *prior_terms([self.config], mono, positions))
+        terms = PriorTerms([self.config]).whole(mono, positions, self.config.frame_samples)
+        return stage_prior(self.config, warped, mean, *terms)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,
@@ -208,21 +210,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         return self.output_projection(hidden)
 
     def _check_conditions(self, warped, mono, positions, mean) -> None:
-        batch, length = mono.shape[0], mono.shape[-1]
-        if mono.dim() != 3 or mono.shape[1] != 1:
-            raise ValueError(f"mono must be (B, 1, T), got {tuple(mono.shape)}")
-        if warped.shape != (batch, 2, length):
-            raise ValueError(f"warped must be (B, 2, T) = ({batch}, 2, {length}), "
-                             f"got {tuple(warped.shape)}")
-        frames = length // self.config.frame_samples
-        if positions.shape != (batch, 7, frames) or frames * self.config.frame_samples != length:
-            raise ValueError(f"positions must be (B, 7, T/{self.config.frame_samples}) "
-                             f"for T={length}, got {tuple(positions.shape)}")
-        if self.config.use_mean_condition and (mean is None or mean.shape != mono.shape):
-            got = None if mean is None else tuple(mean.shape)
-            raise ValueError(f"stage two needs mean (B, 1, T) = {tuple(mono.shape)}, got {got}")
-        if not self.config.use_mean_condition and mean is not None:
-            raise ValueError("this denoiser (stage one) takes no mean condition")
+        check_conditions(warped, mono, positions, mean, frame_samples=self.config.frame_samples,
+                         use_mean_condition=self.config.use_mean_condition)
 
     def _check_noisy(self, noisy: torch.Tensor, condition: torch.Tensor) -> None:
         expected = (condition.shape[0], self.config.out_channels, condition.shape[-1])
@@ -268,10 +257,12 @@ def load_denoiser(path_or_repo_id: str | os.PathLike, *, subfolder: str | None =
         values = json.loads(config_file.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_file} is not valid JSON ({error})") from error
-    known = {field.name for field in fields(DenoiserConfig)}
-    if not isinstance(values, dict) or set(values) - known:
-        extra = sorted(set(values) - known) if isinstance(values, dict) else values
-        raise ValueError(f"{config_file} is not a DenoiserConfig (unexpected: {extra})")
-    model = BinauralDenoiser(DenoiserConfig(**values)).to(device)
+    try:
+        config = DenoiserConfig.from_dict(values)
+    except TypeError as error:
+        raise ValueError(f"{config_file} is not a DenoiserConfig ({error})") from error
+    except ValueError as error:
+        raise ValueError(f"{config_file}: {error}") from error
+    model = BinauralDenoiser(config).to(device)
     _load_weights(model, path_or_repo_id, subfolder, device, **download_kwargs)
     return model.eval()

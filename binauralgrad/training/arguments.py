@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import MISSING, fields
 
-from binauralgrad.prior import PRIOR_STDS, PRIORS
+from binauralgrad.prior import FLAT_FIELDS, PRIOR_STDS, PRIORS, PriorConfig
 from binauralgrad.training.config import (
     LR_SCHEDULES,
     MIXED_PRECISIONS,
@@ -18,6 +18,9 @@ from binauralgrad.view import VIEWS
 
 _DEFAULTS = {item.name: item.default for item in fields(TrainingConfig)
              if item.default is not MISSING}
+# The prior's flags are its fields, flat: --prior (the kind), --prior-std, --prior-scale, ...
+_DEFAULTS.update({"prior": PriorConfig().kind, **{name: getattr(PriorConfig(), field)
+                                                  for name, field in FLAT_FIELDS.items()}})
 
 
 def _none_or(kind):
@@ -98,7 +101,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 def config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """The TrainingConfig of parsed options; options left out keep the config's defaults."""
-    names = {item.name for item in fields(TrainingConfig)}
+    names = {item.name for item in fields(TrainingConfig)} | set(FLAT_FIELDS)
     values = {name: value for name, value in vars(args).items()
               if name in names and value is not None}
     return TrainingConfig(**values)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.io.atomic import write_text
 from binauralgrad.models.config import DenoiserConfig
-from binauralgrad.prior import PRIOR_STDS, PRIORS
+from binauralgrad.prior import FLAT_FIELDS, PriorConfig, accepts_flat_prior
 from binauralgrad.view import VIEWS
 
 MODEL_CONFIGS = ("paper", "small", "live", "tiny")
@@ -36,6 +36,7 @@ MODEL_SIZES = {
 TINY_SIZES = MODEL_SIZES["tiny"]
 
 
+@accepts_flat_prior
 @dataclass
 class TrainingConfig:
     """Everything one training run needs; defaults follow the paper (Adam 2e-4, batch 48, 32000).
@@ -53,9 +54,10 @@ class TrainingConfig:
         warmup_steps: the learning rate rises linearly from zero over these first steps.
         noise_levels: the training steps drawn: "uniform" over all training steps (the
             paper's), or "fast": only the six continuous steps the fast sampler visits.
-        prior, prior_std, prior_scale: what the stage diffuses (`DenoiserConfig.prior`, saved
-            with it): the paper's signal ("zero", "constant", 1.0), or the residual over the
-            warp ("warp") times prior_gain, scaled by a constant or by the mono's envelope.
+        prior: what the stage diffuses, a `PriorConfig` (`DenoiserConfig.prior`, saved with
+            it): the paper's signal by default, or the residual over the warp. The flat form
+            (prior="warp", prior_std=, prior_scale=, prior_gain=: the command line's flags and
+            older training_config.json files) is accepted too.
         clip_length: samples per training clip (a multiple of 400, the position frame).
         lambda_phase: weight of the auxiliary outputs' phase loss.
         lambda_clean: weight of the MSE between the clean latent that the noise prediction
@@ -96,10 +98,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     warmup_steps: int = 0
     noise_levels: str = "uniform"
-    prior: str = "zero"
-    prior_std: str = "constant"
-    prior_scale: float = 1.0
-    prior_gain: float = 1.0
+    prior: PriorConfig = field(default_factory=PriorConfig)
     clip_length: int = 32000
     lambda_phase: float = 0.01
     lambda_clean: float = 0.0
@@ -135,8 +134,7 @@ class TrainingConfig:
         _check_choice("model_config", self.model_config, MODEL_CONFIGS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_choice("noise_levels", self.noise_levels, NOISE_LEVELS)
-        _check_choice("prior", self.prior, PRIORS)
-        _check_choice("prior_std", self.prior_std, PRIOR_STDS)
+        self.prior = PriorConfig.coerce(self.prior)
         _check_choice("view", self.view, VIEWS)
         if self.mixed_precision is not None:
             _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
@@ -146,8 +144,7 @@ class TrainingConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "validate_every", "num_workers", "warmup_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("learning_rate", "max_grad_norm", "prior_scale",
-                     "prior_gain"):
+        for name in ("learning_rate", "max_grad_norm"):
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"TrainingConfig.{name} must be a positive number, got {value!r}")
@@ -194,9 +191,7 @@ class TrainingConfig:
     def denoiser_config(self) -> DenoiserConfig:
         """The model this run trains: the stage's preset at paper or tiny size."""
         preset = DenoiserConfig.stage_one if self.stage == 1 else DenoiserConfig.stage_two
-        return preset(**MODEL_SIZES[self.model_config], prior=self.prior,
-                      prior_std=self.prior_std, prior_scale=self.prior_scale,
-                      prior_gain=self.prior_gain, view=self.view)
+        return preset(**MODEL_SIZES[self.model_config], prior=self.prior, view=self.view)
 
     def learning_rate_at(self, step: int) -> float:
         """The learning rate of optimizer step `step` (0-based): warm-up, then the schedule."""
@@ -213,7 +208,7 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainingConfig:
-        known = {item.name for item in fields(cls)}
+        known = {item.name for item in fields(cls)} | set(FLAT_FIELDS)
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown TrainingConfig field(s): {unknown}")

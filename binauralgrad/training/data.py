@@ -13,8 +13,8 @@ import hashlib
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.data import BinauralCollator
+from binauralgrad.data.dataset import crop_start
 
 
 def mix_seed(*values: int) -> int:
@@ -70,9 +70,9 @@ class SeededRows(Dataset):
 class TrainingCollator:
     """Crops each chunk, then draws its timestep and noise, all from the item's own seed.
 
-    The crop start is drawn here (400-aligned, uniform within the chunk, as BinauralCollator
-    draws it) and handed to BinauralCollator as a chunk of exactly `clip_length`, so that its
-    reading, warping and mean stay the data package's.
+    The crop start is drawn here by the data package's `crop_start`, from the item's own
+    generator, and handed to BinauralCollator (its `starts` hook), so that the reading,
+    warping and mean stay the data package's.
 
     Args:
         clip_length: samples per example, a multiple of 400.
@@ -92,12 +92,13 @@ class TrainingCollator:
         self.out_channels = out_channels
         self.num_train_steps = num_train_steps
         self.levels = None if levels is None else torch.tensor(levels, dtype=torch.float32)
-        self.collator = BinauralCollator(clip_length, seed=0)  # never random: chunk == clip
+        self.collator = BinauralCollator(clip_length, seed=0)  # reads the crops given to it
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         generators = [torch.Generator().manual_seed(row["item_seed"]) for row in rows]
-        crops = [self._crop(row, gen) for row, gen in zip(rows, generators, strict=True)]
-        batch = self.collator(crops)
+        starts = [crop_start(row, self.clip_length, generator)
+                  for row, generator in zip(rows, generators, strict=True)]
+        batch = self.collator(rows, starts)
         batch["timesteps"] = torch.cat([self._timestep(g) for g in generators])
         batch["noise"] = torch.stack([torch.randn(self.out_channels, self.clip_length,
                                                   generator=g) for g in generators])
@@ -107,15 +108,6 @@ class TrainingCollator:
         if self.levels is None:
             return torch.randint(self.num_train_steps, (1,), generator=generator)
         return self.levels[torch.randint(len(self.levels), (1,), generator=generator)]
-
-    def _crop(self, row: dict, generator: torch.Generator) -> dict:
-        length = int(row["length"])
-        if self.clip_length > length:
-            raise ValueError(f"clip_length={self.clip_length} is longer than the dataset's "
-                             f"chunks ({length} samples)")
-        frames = (length - self.clip_length) // FRAME_SAMPLES + 1
-        offset = FRAME_SAMPLES * int(torch.randint(frames, (1,), generator=generator))
-        return {**row, "start": int(row["start"]) + offset, "length": self.clip_length}
 
 
 def build_loader(config, schedule) -> tuple[EpochSampler, DataLoader]:

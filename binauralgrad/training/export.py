@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from binauralgrad.io.atomic import atomic_folder
+from binauralgrad.io.cards import portable_recipe
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
 from binauralgrad.schedule import NoiseSchedule
 from binauralgrad.training.ema import ExponentialMovingAverage
@@ -42,6 +43,7 @@ def export_denoiser(model: BinauralDenoiser, folder: str | os.PathLike,
         The folder.
     """
     exported = exportable_denoiser(model, ema)
+    training = portable_recipe(training)  # no machine's absolute paths in a shared model
     exported.training_info = training
 
     def write(staging: Path) -> None:
@@ -55,7 +57,7 @@ def export_denoiser(model: BinauralDenoiser, folder: str | os.PathLike,
 def read_training_info(folder: str | os.PathLike) -> dict | None:
     """The recipe saved beside an exported denoiser in a local folder, if any."""
     path = Path(folder) / TRAINING_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    return portable_recipe(json.loads(path.read_text())) if path.is_file() else None
 
 
 def assemble_pipeline(stage_one: str | os.PathLike, stage_two: str | os.PathLike,

@@ -1,22 +1,135 @@
-"""A stream's inputs as they arrive: mono, position rows, and the warp and prior terms they fix."""
+"""What the wavefront reads: windows of whole inputs, or a stream's inputs as they arrive.
+
+Both are `WavefrontSource`s: the wavefront asks a source how far its inputs are known and
+reads them with zeros outside the window.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
 import torch
+from torch.nn import functional as F
 
 from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
-from binauralgrad.inference.sample_buffer import SampleBuffer, held_bytes
-from binauralgrad.inputs import as_real_tensor
-from binauralgrad.prior import ENVELOPE_FLOOR, frame_rms, needs_spreading
+from binauralgrad.inference.buffers import SampleBuffer, held_bytes
+from binauralgrad.inputs import as_real_tensor, check_position_rows
+from binauralgrad.prior import PriorTerms, envelope_from_frames, frame_rms
 from binauralgrad.view import VIEW_CHANNELS, view_features
 
 OPEN_END = 2**62  # a stream's length until flush: beyond any sample
 WARP_HISTORY_S = 1.0  # mono kept behind the warp's frontier: talkers up to 343 m away
 
 
+@runtime_checkable
+class WavefrontSource(Protocol):
+    """The inputs of a wavefront: B rows (windows), read by window-relative sample.
+
+    Attributes:
+        items, starts: per row, the input index and its first absolute sample (the noise's
+            coordinates).
+        length: samples per window (a stream's: OPEN_END until its end is known).
+        ended: whether `length` is final (else no zero padding is applied at the end yet).
+        encoder_end: samples whose warp, mono and positions are known.
+        prior_end: samples whose prior terms are known (`binauralgrad.prior.PriorTerms`).
+    """
+
+    items: Sequence[int]
+    starts: Sequence[int]
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def encoder_end(self) -> int: ...
+
+    @property
+    def prior_end(self) -> int: ...
+
+    def read(self, name: str, first: int, last: int) -> torch.Tensor:
+        """(B, C, last - first) of "warped", "mono", "envelope" or "spreading", zero outside."""
+
+    def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
+        """(B, V, last - first) `view_features` of the positions held for 400 samples each,
+        zero outside."""
+
+
+@dataclass
+class Windows:
+    """What to synthesise: row b is samples starts[b] .. starts[b] + length - 1 of input items[b].
+
+    Each window is sampled as if it were the whole signal (zero padding at its edges), with the
+    noise of its absolute samples; a window covering a whole input reproduces the reference.
+
+    Attributes:
+        warped: (N, 2, T) geometric warp of the whole inputs, float32.
+        mono: (N, 1, T). positions: (N, 7, K) with T == 400 * K.
+        items, starts: per row, the input index and the first absolute sample.
+        length: samples per window.
+        envelope: (N, 1, T) `binauralgrad.prior.envelope` of the whole inputs, for stages
+            whose prior is scaled by it (computed once over the whole input, so that every
+            tiling and chunking sees the same values).
+        spreading: (N, 2, T) `dsp.spreading_gain` of the whole inputs, for attenuated warp
+            priors (computed once, as the envelope).
+    """
+
+    warped: torch.Tensor
+    mono: torch.Tensor
+    positions: torch.Tensor
+    items: list[int]
+    starts: list[int]
+    length: int
+    envelope: torch.Tensor | None = None
+    spreading: torch.Tensor | None = None
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # views of `positions`
+
+    @property
+    def ended(self) -> bool:
+        """The whole windows are known (a stream's inputs end only when flushed)."""
+        return True
+
+    @property
+    def encoder_end(self) -> int:
+        """How far the warp, mono and positions are known: everywhere."""
+        return self.length
+
+    @property
+    def prior_end(self) -> int:
+        """How far the priors' terms are known: everywhere."""
+        return self.length
+
+    def read(self, name: str, first: int, last: int) -> torch.Tensor:
+        """`gather` of the field `name` ("warped", "mono", "envelope", "spreading")."""
+        return self.gather(getattr(self, name), first, last)
+
+    def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """(B, C, last - first) of window samples first .. last - 1 (zero outside the window)."""
+        low, high = max(first, 0), min(last, self.length)
+        parts = [full[item, :, start + low: start + high]
+                 for item, start in zip(self.items, self.starts, strict=True)]
+        return F.pad(torch.stack(parts), (low - first, last - high))
+
+    def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
+        """(B, V, last - first) `view_features` of the positions, held for 400 samples each."""
+        if view not in self.features:
+            self.features[view] = view_features(self.positions, view)
+        rows = self.features[view]
+        low, high = max(first, 0), min(last, self.length)
+        parts = []
+        for item, start in zip(self.items, self.starts, strict=True):
+            frames = torch.arange(start + low, start + high, device=self.positions.device)
+            parts.append(rows[item][:, frames // FRAME_SAMPLES])
+        return F.pad(torch.stack(parts), (low - first, last - high))
+
+
 class StreamInputs:
-    """What the wavefront reads (`Windows`' interface) for one stream, known up to a frontier.
+    """A `WavefrontSource` of one stream, known up to a frontier.
 
     Mono samples and position rows are appended as they come. The geometric warp of a sample is
     final once its audio and its frame's row are there (the warp only delays); the envelope and
@@ -29,20 +142,18 @@ class StreamInputs:
             lag the audio.
     """
 
-    items, starts = [0], [0]
-
     def __init__(self, configs, *, device: torch.device, max_skew_frames: int = 12):
         if isinstance(max_skew_frames, bool) or not isinstance(max_skew_frames, int) \
                 or max_skew_frames < 0:
             raise ValueError(f"max_skew_frames must be an int >= 0, got {max_skew_frames!r}")
+        self.items, self.starts = (0,), (0,)  # one stream: input 0 from its first sample
         like = torch.empty(0, device=device)
         self.mono, self.warped = SampleBuffer(1, 1, like), SampleBuffer(1, 2, like)
         # Per frame: position rows, ear distances (the warp's), spreading gain, mono RMS.
         self.rows = SampleBuffer(1, POSITION_COLUMNS, like)
         self.distances = SampleBuffer(1, 2, like)
         self.gain, self.rms = SampleBuffer(1, 2, like), SampleBuffer(1, 1, like)
-        self.needs_envelope = any(config.prior_std == "envelope" for config in configs)
-        self.needs_spreading = any(needs_spreading(config) for config in configs)
+        self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
 
@@ -62,12 +173,7 @@ class StreamInputs:
     @property
     def prior_end(self) -> int:
         """Samples whose prior terms (warp, envelope, spreading) are known."""
-        end = self.warped.end
-        if self.needs_envelope:
-            end = min(end, _interpolation_end(self.rms.end))
-        if self.needs_spreading:
-            end = min(end, _interpolation_end(self.gain.end))
-        return end
+        return self.terms.known_end(self.warped.end, self.rms.end, self.gain.end, FRAME_SAMPLES)
 
     def push(self, mono_block, position_rows) -> None:
         """Appends (n,) mono samples and (k, 7) position rows (either may be empty)."""
@@ -75,9 +181,7 @@ class StreamInputs:
         block = block.to(self.device, torch.float32).reshape(-1)
         rows = as_real_tensor(position_rows, "position_rows", allow_empty=True)
         rows = rows.to(self.device, torch.float32)
-        if rows.dim() != 2 or rows.shape[1] != POSITION_COLUMNS:
-            raise ValueError(f"position_rows must be (k, 7) rows of x y z qx qy qz qw, got shape "
-                             f"{tuple(rows.shape)}")
+        check_position_rows(rows, "position_rows", batched=False)
         samples, frames = self.samples + len(block), self.rows.end + len(rows)
         lead = frames - -(-samples // FRAME_SAMPLES)
         if abs(lead) > self.max_skew_frames:
@@ -140,10 +244,10 @@ class StreamInputs:
         held = frames.rows(frames.start, frames.end).transpose(1, 2)
         values = held.new_zeros(1, held.shape[1], last - first)
         if high > low:
-            values[..., low - first: high - first] = dsp.upsample_frames(
-                held, low, high, frame_offset=frames.start, total_frames=self.total_frames)
-            if name == "envelope":
-                values[..., low - first: high - first] += ENVELOPE_FLOOR
+            upsample = envelope_from_frames if name == "envelope" else dsp.upsample_frames
+            values[..., low - first: high - first] = upsample(
+                held, low, high, frame_samples=FRAME_SAMPLES, frame_offset=frames.start,
+                total_frames=self.total_frames)
         return values
 
     def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
@@ -172,8 +276,3 @@ class StreamInputs:
     def state_bytes(self) -> int:
         return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
                                                      self.distances, self.gain, self.rms))
-
-
-def _interpolation_end(frames: int) -> int:
-    """Samples whose interpolation between frame centres reads only the first `frames` frames."""
-    return max(0, frames * FRAME_SAMPLES - (FRAME_SAMPLES + 1) // 2)

@@ -39,7 +39,8 @@ def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch
     # "off,...": the built-in defaults with one piece forced, whatever this machine's stored
     # tuning says (a measured choice may pick other kernels, which round differently).
     variants = {"default": {}, "no cache": {"setting": "off,cache=0"},
-                "no chain": {"setting": "no chain"}, "matmul": {"setting": "off,backend=matmul"}}
+                "tile 256": {"setting": "off,tile=256"},
+                "matmul": {"setting": "off,backend=matmul"}}
     rows = script.variant_rows(script.pipeline_of("tiny"), 0.05, variants, repeats=1,
                                limit_gflops=100.0)
     assert [row["max_dev"] for row in rows[:3]] == [0.0, 0.0, 0.0]  # exact by design
@@ -50,7 +51,7 @@ def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch
 
 def test_synthesis_flops_count_the_paper_models_products():
     from binauralgrad import DenoiserConfig
-    from binauralgrad.inference.cost import gemm_limit, synthesis_flops
+    from binauralgrad.evaluation.speed import gemm_limit, synthesis_flops
 
     configs = [DenoiserConfig.stage_one(), DenoiserConfig.stage_two()]
     # 30 layers x (3 x 128 x 256 + 128 x 256) multiply-adds per pass, 12 passes, and the

@@ -8,7 +8,7 @@ import soundfile
 
 from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.data import find_sequences, head, load_sequence, synthetic
-from binauralgrad.data.blocks import delay_line, frame_filter, smooth_noise, upsample_frames
+from binauralgrad.data.blocks import delay_line, frame_filter, ramp_between_hops, smooth_noise
 from binauralgrad.data.room import image_sources, random_room, reverberation_time
 from binauralgrad.data.speech import speech_like_signal
 from binauralgrad.data.synthetic import make_synthetic_dataset, render_binaural
@@ -155,7 +155,7 @@ def test_blocks():
     np.testing.assert_allclose(frame_filter(signal, unity, window_length=512), signal, atol=1e-5)
     values = np.random.default_rng(10).standard_normal((2, 12))
     expected = [np.interp(np.arange(4700), np.arange(12) * 400 + 200, row) for row in values]
-    np.testing.assert_allclose(upsample_frames(values, 4700, hop=400), expected, atol=1e-12)
+    np.testing.assert_allclose(ramp_between_hops(values, 4700, hop=400), expected, atol=1e-12)
     source = np.random.default_rng(11).standard_normal(3000).astype(np.float32)
     delayed = delay_line(source, np.full(3000, 10.25), np.full(3000, 0.5), max_delay=10.25)
     np.testing.assert_allclose(

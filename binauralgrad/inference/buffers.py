@@ -1,0 +1,221 @@
+"""The wavefront's buffers: conditioner rings, sample buffers and a tile's workspace.
+
+Each reports its own byte size (`nbytes`) and the size it would take (`nbytes_for`), so that
+the memory plan adds up the buffers instead of copying their shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch.nn import functional as F
+
+GATE_PAD = 16  # extra row stride of `Workspace.u` (see `folded._gate`)
+
+
+class Ring:
+    """Rows of a stream at window positions [start, end) in a fixed ring.
+
+    With `mirror` > 0 the first `mirror` rows are also kept after the end of the ring, so that
+    any `read` of up to `mirror` rows is one contiguous view. Rings only ever copied out of
+    (`read_into`) need no mirror: at the conditioner cache's width a mirror costs about as much
+    memory and copying as a sixth of the ring.
+    """
+
+    def __init__(self, batch: int, capacity: int, mirror: int, channels: int, like: torch.Tensor):
+        self.data = like.new_empty(batch, capacity + mirror, channels)
+        self.capacity, self.mirror, self.start, self.end = capacity, mirror, 0, 0
+
+    @staticmethod
+    def nbytes_for(batch: int, capacity: int, mirror: int, channels: int,
+                   element_bytes: int) -> int:
+        return batch * (capacity + mirror) * channels * element_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.numel() * self.data.element_size()
+
+    def space_end(self) -> int:
+        return self.start + self.capacity
+
+    def write(self, rows: torch.Tensor) -> None:
+        """Appends (B, n, C) rows."""
+        self.fill(rows.shape[1], lambda out, low, high: out.copy_(rows[:, low:high]))
+
+    def fill(self, count: int, write: Callable[[torch.Tensor, int, int], object]) -> None:
+        """Appends `count` rows that `write(out, low, high)` puts into `out` (rows low .. high - 1
+        of the `count`), so that they are computed in place rather than copied in."""
+        if self.end + count > self.space_end():
+            raise RuntimeError("conditioner ring overrun (a scheduling bug)")
+        done = 0
+        while done < count:
+            index = (self.end + done) % self.capacity
+            part = min(count - done, self.capacity - index)
+            write(self.data[:, index: index + part], done, done + part)
+            if index < self.mirror:
+                copied = min(part, self.mirror - index)
+                self.data[:, self.capacity + index: self.capacity + index + copied] = \
+                    self.data[:, index: index + copied]
+            done += part
+        self.end += count
+
+    def read(self, first: int, last: int) -> torch.Tensor:
+        """Rows first .. last - 1 as one view (at most `mirror` rows)."""
+        self._check(first, last, self.mirror)
+        index = first % self.capacity
+        return self.data[:, index: index + last - first]
+
+    def read_into(self, out: torch.Tensor, first: int, last: int, plus: torch.Tensor) -> None:
+        """out = rows first .. last - 1 + `plus` (in two parts where they wrap)."""
+        self._check(first, last, self.capacity)
+        index, count = first % self.capacity, last - first
+        part = min(count, self.capacity - index)
+        torch.add(self.data[:, index: index + part], plus, out=out[:, :part])
+        if part < count:
+            torch.add(self.data[:, : count - part], plus, out=out[:, part:])
+
+    def _check(self, first: int, last: int, most: int) -> None:
+        if not self.start <= first <= last <= self.end or last - first > most:
+            raise RuntimeError(f"conditioner rows {first}..{last} are not held (a scheduling bug)")
+
+
+def ring_capacity(receptive_field: int, num_steps: int, tile: int, encoder_reach: int) -> int:
+    """Conditioner rows a stage keeps: from its last pass's frontier to its encoder's, plus slack.
+
+    The last pass's last layer trails the encoder by num_steps * receptive_field samples and a
+    tile; the encoder writes a tile ahead; one more tile lets backlogs drain.
+    """
+    return num_steps * receptive_field + 3 * tile + 4 * encoder_reach + 16
+
+
+class SampleBuffer:
+    """Rows (B, n, C) of samples [start, end) of a stream that only grows at its end.
+
+    Appending past the allocation first moves the live rows to the front (dropping the trimmed
+    ones) and grows only if they still do not fit, so a buffer trimmed as it is read stays within
+    twice its largest live size however long the stream runs.
+
+    Args:
+        batch, channels: the row shape. like: a tensor of the wanted device and dtype.
+        capacity: rows to allocate at first (the whole length, where it is known).
+    """
+
+    def __init__(self, batch: int, channels: int, like: torch.Tensor, capacity: int = 0):
+        self.data = like.new_zeros(batch, max(capacity, 1), channels)
+        self.start = self.end = 0
+        self._offset = 0  # data row of sample `start`
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.numel() * self.data.element_size()
+
+    @staticmethod
+    def nbytes_for(batch: int, channels: int, length: int, element_bytes: int) -> int:
+        """Bytes of a buffer holding `length` samples (as a window's whole output does)."""
+        return batch * max(length, 1) * channels * element_bytes
+
+    def append(self, rows: torch.Tensor) -> None:
+        """Adds (B, n, C) rows as samples end .. end + n - 1."""
+        count = rows.shape[1]
+        if self._offset + len(self) + count > self.data.shape[1]:
+            self._make_room(count)
+        at = self._offset + len(self)
+        self.data[:, at: at + count] = rows
+        self.end += count
+
+    def _make_room(self, count: int) -> None:
+        live = self.data[:, self._offset: self._offset + len(self)]
+        size = self.data.shape[1]
+        if len(self) + count > size // 2:  # keep room to append without moving every time
+            size = max(2 * (len(self) + count), 2 * size)
+            data = self.data.new_zeros(self.data.shape[0], size, self.data.shape[2])
+        else:
+            data = self.data
+        data[:, : len(self)] = live.clone() if data is self.data else live
+        self.data, self._offset = data, 0
+
+    def rows(self, first: int, last: int) -> torch.Tensor:
+        """A view of samples first .. last - 1 (all held)."""
+        if not self.start <= first <= last <= self.end:
+            raise RuntimeError(f"samples {first}..{last} are not held ({self.start}..{self.end}; "
+                               "a scheduling bug)")
+        offset = self._offset - self.start
+        return self.data[:, offset + first: offset + last]
+
+    def channels(self, first: int, last: int, length: int) -> torch.Tensor:
+        """(B, C, last - first) of samples first .. last - 1, zero outside [0, length)."""
+        low, high = max(first, 0), min(last, length)
+        if high <= low:
+            return self.data.new_zeros(self.data.shape[0], self.data.shape[2], last - first)
+        return F.pad(self.rows(low, max(low, high)).transpose(1, 2), (low - first, last - high))
+
+    def trim(self, first: int) -> None:
+        """Forgets the samples before `first`."""
+        first = min(max(first, self.start), self.end)
+        self._offset += first - self.start
+        self.start = first
+
+
+def held_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes of the storages behind `tensors` (each storage counted once, views included)."""
+    storages = {}
+    for tensor in tensors:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+class Workspace:
+    """Reused buffers for one tile of layer activations (fresh large buffers cost page faults).
+
+    Attributes:
+        layer_rows: two (B, size, 2R) buffers of a layer's input rows (its held rows, then the
+            tile from the layer below). Layers take turns, so a layer's input, the output that
+            the layer below wrote over its own rows, is never where its rows go.
+        y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`folded._gate`).
+        z: (B, capacity, R) gated activations.
+    """
+
+    def __init__(self, config, batch: int, capacity: int, *, device: torch.device,
+                 dtype: torch.dtype):
+        width = config.residual_channels
+        options = {"device": device, "dtype": dtype}
+        self.capacity = capacity
+        self.layer_rows = [torch.empty(batch, self._rows(config, capacity), 2 * width, **options)
+                           for _ in range(2)]
+        self.y = torch.empty(batch, capacity, 2 * width, **options)
+        self.u = torch.empty(batch, capacity, 2 * width + GATE_PAD, **options)[..., : 2 * width]
+        self.z = torch.empty(batch, capacity, width, **options)
+
+    @staticmethod
+    def _rows(config, capacity: int) -> int:
+        # A layer's held rows (twice its dilation), a tile and the padding at the end.
+        return capacity + 4 * max(config.dilations)
+
+    @classmethod
+    def nbytes_for(cls, config, batch: int, capacity: int, element_bytes: int) -> int:
+        """Bytes of the buffers for tiles of up to `capacity` samples of a denoiser `config`."""
+        width = config.residual_channels
+        rows = 2 * cls._rows(config, capacity) * 2 * width + capacity * (
+            2 * width + (2 * width + GATE_PAD) + width)
+        return batch * rows * element_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return held_bytes(self.tensors())
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [*self.layer_rows, self.y, self.u, self.z]
+
+    def rows(self, layer: int, count: int) -> torch.Tensor:
+        """`count` input rows for residual layer `layer`, grown if a backlog needs more."""
+        slot = layer % 2
+        if self.layer_rows[slot].shape[1] < count:
+            # Views of the old buffer stay valid (they keep its storage alive).
+            old = self.layer_rows[slot]
+            self.layer_rows[slot] = old.new_empty(old.shape[0], 2 * count, old.shape[2])
+        return self.layer_rows[slot][:, :count]

@@ -1,0 +1,63 @@
+"""The benchmark's streaming section: latency, RTF and the slowest push per model and block."""
+
+from __future__ import annotations
+
+import torch
+from common import pipeline_of, synthesize, test_signal
+
+from binauralgrad import BinauralGradPipeline
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.inference.backends import cpu_bf16_supported
+
+STREAM_BLOCKS_MS = (10, 20, 50)
+
+
+def stream_models(names, seconds: float, paper_seconds: float, device: str) -> list[tuple]:
+    """(name, pipeline, dtype, audio seconds) per streamed model: "default" and "live" (the
+    embedded models, float32 and bfloat16 where native), "paper" and "tiny" (random weights)."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
+
+    models = []
+    for name, folder in (("default", DEFAULT_MODEL_DIR), ("live", LIVE_MODEL_DIR)):
+        if name in names:
+            embedded = BinauralGradPipeline.from_pretrained(folder, device=device)
+            models.append((f"embedded {name}", embedded, torch.float32, seconds))
+            if device == "cuda" or cpu_bf16_supported():
+                models.append((f"embedded {name}", embedded, torch.bfloat16, seconds))
+    if "paper" in names:
+        models.append(("paper size", pipeline_of("paper", device), torch.float32, paper_seconds))
+    if "tiny" in names:
+        models.append(("tiny size", pipeline_of("tiny", device), torch.float32, seconds))
+    return models
+
+
+def stream_rows(seconds: float, paper_seconds: float, device: str = "cpu",
+                blocks_ms=STREAM_BLOCKS_MS, names=("default", "live", "paper", "tiny")
+                ) -> list[dict]:
+    """The stream (`pipe.stream()`) per model and block size: its algorithmic latency, RTF
+    (compute seconds per audio second, flush included) and slowest push, with blocks fed as
+    fast as it takes them. Its output is checked against the offline pipeline's."""
+    from binauralgrad.evaluation.speed import run_stream
+
+    models = stream_models(names, seconds, paper_seconds, device)
+    rows = []
+    for name, pipeline, dtype, length in models:
+        mono, positions = test_signal(length)
+        reference = synthesize(pipeline, mono, positions, dtype=dtype).float().cpu()
+        for block_ms in blocks_ms:
+            run = run_stream(pipeline, mono, positions, round(block_ms * SAMPLE_RATE / 1000),
+                             generator=torch.Generator().manual_seed(0), dtype=dtype)
+            rows.append({"model": name, "dtype": str(dtype).split(".")[-1], "device": device,
+                         **run.summary(),
+                         "max_dev": (run.audio - reference).abs().max().item()})
+    return rows
+
+
+def print_stream(rows: list[dict]) -> None:
+    print("\nStreaming (blocks pushed as fast as the stream takes them)\n| model | dtype | device |"
+          " latency ms | block ms | RTF | worst block ms | real time | max dev vs offline |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['model']} | {row['dtype']} | {row['device']} | {row['latency_ms']:.1f} | "
+              f"{row['block_ms']:g} | {row['rtf']:.2f} | {row['worst_block_ms']:.1f} | "
+              f"{'yes' if row['kept_up'] else 'no'} | {row['max_dev']:.1e} |")

@@ -1,0 +1,131 @@
+"""The benchmark's synthesis sections: the machine's limit, then the variants of each setting."""
+
+from __future__ import annotations
+
+import torch
+from common import best_time, pipeline_of, variant_rows
+
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.dsp import geometric_warp
+from binauralgrad.evaluation.speed import gemm_limit
+from binauralgrad.inference import tuning
+from binauralgrad.inference.backends import cpu_bf16_supported
+from binauralgrad.training.config import MODEL_SIZES
+from binauralgrad.training.throughput import measure_training_throughput
+
+
+def warp_speed(seconds: float, repeats: int) -> dict:
+    """Seconds to warp `seconds` of 48 kHz mono audio on the CPU."""
+    generator = torch.Generator().manual_seed(0)
+    mono = 0.1 * torch.randn(1, 1, int(seconds * SAMPLE_RATE), generator=generator)
+    positions = torch.randn(1, 7, int(seconds * 120), generator=generator) + 1.0
+    geometric_warp(mono[..., :4000], positions[..., :10])  # warm-up
+    elapsed = best_time(lambda: geometric_warp(mono, positions), repeats)
+    return {"audio_s": seconds, "seconds": elapsed, "realtime_factor": elapsed / seconds}
+
+
+def training_speed(size: str, batch: int, clip: int, steps: int, device: str) -> list[dict]:
+    """Samples per second of both stages' training steps (full loss, backward, Adam)."""
+    rows = []
+    for stage in (1, 2):
+        report = measure_training_throughput(size, batch, clip, steps, stage=stage, device=device)
+        rows.append({"stage": stage, "size": size, "device": device, **report})
+    return rows
+
+
+def machine_rows(size: str) -> dict:
+    """The machine's matrix-product limit at a model size's shapes, and its tuning measured
+    afresh (and stored, so that the synthesis lines below run with it)."""
+    config = DenoiserConfig.stage_one(**MODEL_SIZES[size])
+    denoiser = BinauralDenoiser(config)
+    result = {"size": size, "capability": torch.backends.cpu.get_cpu_capability(),
+              "float32": gemm_limit(config)}
+    if cpu_bf16_supported():
+        result["bfloat16"] = gemm_limit(config, torch.bfloat16)
+        tuning.store(denoiser, torch.bfloat16, tuning.measure(denoiser, torch.bfloat16)[0])
+    choice, timings = tuning.measure(denoiser, torch.float32)
+    tuning.store(denoiser, torch.float32, choice)
+    result["choice"], result["timings"] = vars(choice), timings
+    return result
+
+
+def print_machine(machine: dict) -> None:
+    print(f"\nMachine: {tuning.machine_key(BinauralDenoiser(DenoiserConfig()), torch.float32)}")
+    for dtype in ("float32", "bfloat16"):
+        if dtype in machine:
+            rates = machine[dtype]
+            print(f"matrix-product limit, {dtype}, {machine['size']} size shapes: "
+                  f"{rates['layer']:.0f} GFLOP/s (dilated {rates['dilated']:.0f}, output "
+                  f"{rates['output']:.0f})")
+    print(f"tuned choice: {machine['choice']}\n| kernels | tile | cache | us per sample-pass |\n"
+          "| --- | --- | --- | --- |")
+    for row in machine["timings"]:
+        print(f"| {row['backend']} | {row['tile']} | {row['cache']} | "
+              f"{row['seconds_per_sample'] * 1e6:.2f} |")
+
+
+def default_model_rows(seconds: float, repeats: int) -> list[dict]:
+    """The embedded default pipeline (trained weights) on the CPU: wavefront against reference."""
+    from binauralgrad.constants import DEFAULT_MODEL_DIR
+
+    pipeline = BinauralGradPipeline.from_pretrained(DEFAULT_MODEL_DIR)
+    variants = {"embedded default, straightforward float32 (reference)":
+                {"implementation": "reference"},
+                "embedded default, wavefront float32 (default)": {}}
+    return variant_rows(pipeline, seconds, variants, repeats)
+
+
+def equal_length_rows(size: str, seconds: float, repeats: int,
+                      limit_gflops: float | None = None) -> list[dict]:
+    """Optimisations at equal chunk length: every path sees the same `seconds` of input.
+
+    The default is this machine's tuned choice; each other row forces one piece of it.
+    """
+    variants = {
+        "straightforward float32 (reference)": {"implementation": "reference"},
+        "fast float32, wavefront (default: tuned)": {},
+        "fast float32, one tile = the whole chunk": {"tile_seconds": seconds},
+        "fast float32, conditioner cache on": {"setting": "cache=1"},
+        "fast float32, conditioner cache off": {"setting": "cache=0"},
+        "fast float32, matmul kernels": {"setting": "backend=matmul"},
+        "fast float32, untuned (built-in defaults)": {"setting": "off"},
+    }
+    if cpu_bf16_supported():
+        variants["fast bfloat16, wavefront"] = {"dtype": torch.bfloat16}
+    return variant_rows(pipeline_of(size), seconds, variants, repeats, limit_gflops)
+
+
+def whole_input_rows(size: str, seconds: float, limit_gflops: float | None = None
+                     ) -> list[dict]:
+    """The default pipeline against passes over the whole input, as the original runs them."""
+    variants = {"straightforward float32, whole-input passes": {"implementation": "reference"},
+                "fast float32, default": {}}
+    if cpu_bf16_supported():
+        variants["fast bfloat16, default"] = {"dtype": torch.bfloat16}
+    return variant_rows(pipeline_of(size), seconds, variants, 1, limit_gflops)
+
+
+def chunking_rows(size: str, seconds: float, chunk_s: float) -> list[dict]:
+    """Overlapping chunks against the unchunked wavefront (each chunk is sampled with its own
+    context, so chunks cost their overlap in compute; on a CPU they buy batching, not speed)."""
+    pipeline = pipeline_of(size)
+    exact = pipeline.receptive_field_seconds() + 0.05  # the field plus half the 0.1 s fade
+    variants = {"fast float32, unchunked wavefront": {},
+                f"chunks of {chunk_s:g} s, overlap 0.25 s (default), fade 0.05 s":
+                    {"chunk_seconds": chunk_s},
+                f"chunks of {chunk_s:g} s, overlap {exact:.2f} s (exact), fade 0.1 s":
+                    {"chunk_seconds": chunk_s, "overlap_seconds": exact,
+                     "crossfade_seconds": 0.1}}
+    return variant_rows(pipeline, seconds, variants, 1)
+
+
+def gpu_rows(size: str, seconds: float, repeats: int) -> list[dict]:
+    """The pipeline on a CUDA GPU in float32, bfloat16 and float16."""
+    variants = {"straightforward float32 (reference)": {"implementation": "reference"},
+                "fast float32": {}, "fast bfloat16": {"dtype": torch.bfloat16},
+                "fast float16": {"dtype": torch.float16}}
+    rows = variant_rows(pipeline_of(size, "cuda"), seconds, variants, repeats)
+    for row in rows:
+        row["device"] = torch.cuda.get_device_name()
+    return rows
