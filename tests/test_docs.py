@@ -141,7 +141,7 @@ def test_the_readme_is_a_front_page():
     assert len(lines) <= 250
     # Its first two lines are the two commands that install and demo, and install and test.
     assert lines[1].endswith("binauralgrad demo --output-dir demo")
-    assert lines[2].endswith("python -m pytest -q")
+    assert lines[2].endswith("python -m pytest -q -rs")  # -rs: why a test skipped
     for link in re.findall(r"\]\((docs/[\w.]+)", text):
         assert (ROOT / link).is_file(), link
 
