@@ -26,6 +26,7 @@ __all__ = [
     "normalized_quaternions",
     "rotate_inverse",
     "mouth_position",
+    "talker_vector",
     "ear_positions",
     "ear_distances",
     "warp_field",
@@ -85,11 +86,16 @@ def mouth_position(positions: Tensor) -> Tensor:
     Returns:
         (B, 3, K) mouth coordinates in metres.
     """
+    return positions[:, :3] + talker_vector(positions, MOUTH_OFFSET)
+
+
+def talker_vector(positions: Tensor, vector) -> Tensor:
+    """A vector of the talker's frame (x out of the face) in the listener's frame, (B, 3, K):
+    rotated as the mouth offset is; (1, 0, 0) is the direction the talker faces."""
     check_positions(positions)
     rows = positions.transpose(1, 2)  # (B, K, 7)
-    offset = torch.tensor(MOUTH_OFFSET, dtype=positions.dtype, device=positions.device)
-    mouth = rows[..., :3] + rotate_inverse(offset, normalized_quaternions(rows[..., 3:]))
-    return mouth.transpose(1, 2)
+    vector = torch.tensor(vector, dtype=positions.dtype, device=positions.device)
+    return rotate_inverse(vector, normalized_quaternions(rows[..., 3:])).transpose(1, 2)
 
 
 def ear_positions(*, dtype: torch.dtype = torch.float32, device=None) -> Tensor:

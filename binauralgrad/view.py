@@ -50,9 +50,7 @@ def view_features(positions: torch.Tensor, view: str) -> torch.Tensor:
     offset = mouth - centre
     distance = offset.norm(dim=1, keepdim=True).clamp(min=dsp.HEAD_CLEARANCE)
     direction = offset / distance
-    forward = torch.tensor([1.0, 0.0, 0.0], dtype=positions.dtype, device=positions.device)
-    rows = positions.transpose(1, 2)
-    facing = dsp.rotate_inverse(forward, dsp.normalized_quaternions(rows[..., 3:]))
-    towards = -(direction.transpose(1, 2) * facing).sum(-1, keepdim=True).transpose(1, 2)
+    facing = dsp.talker_vector(positions, (1.0, 0.0, 0.0))
+    towards = -(direction * facing).sum(1, keepdim=True)
     spreading = dsp.frame_spreading(positions).to(positions.dtype)
     return torch.cat([direction, distance.log(), towards, spreading], dim=1)

@@ -89,10 +89,8 @@ def _head_shadow(signal: np.ndarray, source: np.ndarray, side: float) -> np.ndar
 def talker_pose(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mouth positions and facing directions (K, 3) from tracking rows, by dsp's geometry."""
     rows = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float64).T[None])
-    mouth = dsp.mouth_position(rows)[0].T.numpy()
-    quaternions = dsp.normalized_quaternions(rows[0, 3:].T)
-    forward = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
-    return mouth, dsp.rotate_inverse(forward, quaternions).numpy()
+    facing = dsp.talker_vector(rows, (1.0, 0.0, 0.0))
+    return dsp.mouth_position(rows)[0].T.numpy(), facing[0].T.numpy()
 
 
 def render_binaural(source: np.ndarray, positions: np.ndarray, *, room: Room | None = None,
