@@ -25,7 +25,6 @@ from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.io.cards import pipeline_card
 from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
-from binauralgrad.prior import PriorTerms, stage_prior
 from binauralgrad.schedule import NoiseSchedule
 
 PIPELINE_FILE = "pipeline.json"
@@ -80,7 +79,7 @@ class BinauralGradPipeline:
         return self.stage_one, self.stage_two
 
     @torch.inference_mode()
-    def prior_alone(self, mono, positions) -> torch.Tensor:
+    def prior_alone(self, mono, positions, *, learned: bool = False) -> torch.Tensor:
         """What the stages' DSP priors alone say: the output of denoisers that learnt nothing.
 
         Stage one's prior mean, then stage two's prior mean given it (`binauralgrad.prior`):
@@ -90,18 +89,18 @@ class BinauralGradPipeline:
 
         Args:
             mono, positions: as for `__call__`.
+            learned: with the stages' learned heads (`PriorConfig.head_taps`), if they have
+                them: the learned part that needs no sampling, without the denoisers.
 
         Returns:
             (2, T), or (B, 2, T) for batched input.
         """
         inputs = prepare_inputs(mono, positions, device=self.device)
-        warped = geometric_warp(inputs.mono, inputs.positions)
-        configs = [stage.config for stage in self.stages]
-        terms = PriorTerms(configs).whole(inputs.mono, inputs.positions,
-                                          configs[0].frame_samples)
-        first = stage_prior(configs[0], warped, None, *terms).decode(torch.zeros_like(inputs.mono))
-        both = stage_prior(configs[1], warped, first, *terms).decode(torch.zeros_like(warped))
-        both = both[..., : inputs.length].float()
+        conditions = {"warped": geometric_warp(inputs.mono, inputs.positions),
+                      "mono": inputs.mono, "positions": inputs.positions, "learned": learned}
+        first = self.stage_one.prior(**conditions).decode(torch.zeros_like(inputs.mono))
+        both = self.stage_two.prior(**conditions, mean=first)
+        both = both.decode(torch.zeros_like(conditions["warped"]))[..., : inputs.length].float()
         return both if inputs.batched else both[0]
 
     @property

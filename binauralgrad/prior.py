@@ -18,6 +18,10 @@ Means (`PriorConfig.kind`, held whole as `DenoiserConfig.prior` and `TrainingCon
         1 / r (r in metres, `dsp.spreading_gain`); g is then the ears' level over the mono's
         for a talker 1 m away. Talkers move between 0.4 and 3 m, so a constant g alone is off
         by up to 3x; with 1 / r the prior alone halves the warp's Wave L2 on held-out scenes.
+A learned head (`PriorConfig.head_taps` > 0, with "warp" or "attenuated_warp"): each warped
+    ear, attenuated or not, first passes through the stage's `models.head_filter.HeadFilter`, a
+    filter of that many taps that follows the talker's direction at the ear, fitted to the
+    target by its own loss. It starts as a unit impulse, so untrained it is the DSP prior.
 Scales (`PriorConfig.std`):
     "constant": sigma = scale everywhere.
     "envelope": sigma = scale * (the mono signal's frame RMS + a floor), as PriorGrad
@@ -41,7 +45,8 @@ PRIORS = ("zero", "warp", "attenuated_warp")
 PRIOR_STDS = ("constant", "envelope")
 ENVELOPE_FLOOR = 3e-4  # RMS (about -70 dBFS): sigma in silence, relative to the scale
 # The flat spelling of a PriorConfig in configs saved before it existed (and on the command line).
-FLAT_FIELDS = {"prior_std": "std", "prior_scale": "scale", "prior_gain": "gain"}
+FLAT_FIELDS = {"prior_std": "std", "prior_scale": "scale", "prior_gain": "gain",
+               "prior_head_taps": "head_taps"}
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,14 @@ class PriorConfig:
     Attributes:
         kind: the prior's mean, one of PRIORS. std: its scale, one of PRIOR_STDS.
         scale: sigma, or sigma's factor on the envelope. gain: the warp prior's level factor.
+        head_taps: the learned head's filter length (0: none, the DSP prior alone).
     """
 
     kind: str = "zero"
     std: str = "constant"
     scale: float = 1.0
     gain: float = 1.0
+    head_taps: int = 0
 
     def __post_init__(self):
         if self.kind not in PRIORS:
@@ -68,6 +75,12 @@ class PriorConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     not 0 < value < math.inf:
                 raise ValueError(f"prior_{name} must be a positive number, got {value!r}")
+        taps = self.head_taps
+        if isinstance(taps, bool) or not isinstance(taps, int) or taps < 0 or taps == 1:
+            raise ValueError(f"prior_head_taps must be 0 (none) or an int >= 2, got {taps!r}")
+        if taps and self.kind == "zero":
+            raise ValueError("a learned head filters the warp: it needs prior warp or "
+                             "attenuated_warp, not zero")
 
     @classmethod
     def coerce(cls, prior=None, **flat) -> PriorConfig:
@@ -103,19 +116,30 @@ class PriorConfig:
         """Whether the prior needs `dsp.spreading_gain` of the positions."""
         return self.kind == "attenuated_warp"
 
+    @property
+    def head_lead(self) -> int:
+        """Samples past its own that the learned head reads at a sample (0 without one)."""
+        from binauralgrad.models.head_filter import head_lead
+
+        return head_lead(self.head_taps) if self.head_taps else 0
+
     def input_needed(self, sample: int, frame_samples: int) -> int:
         """The last input sample the prior's terms at `sample` read (a stream waits for it).
 
-        The warp is read at the sample itself; the envelope and the spreading gain interpolate
-        between frame centres, so past a frame's centre they need the next frame: its audio
-        complete (the envelope) or its row, which arrives with its first sample (the spreading).
+        The warp is read at the sample itself, and a learned head's `head_lead` samples past it;
+        the envelope, the spreading gain and the head's directions interpolate between frame
+        centres, so past a frame's centre they need the next frame: its audio complete (the
+        envelope) or its row, which arrives with its first sample (spreading, directions).
         """
-        upper = (2 * sample + 1 - frame_samples) // (2 * frame_samples) + 1
-        need = sample
+        def upper(at: int) -> int:
+            return (2 * at + 1 - frame_samples) // (2 * frame_samples) + 1
+
+        ahead = sample + self.head_lead
+        need = ahead
         if self.needs_envelope:
-            need = max(need, frame_samples * (upper + 1) - 1)
-        if self.needs_spreading:
-            need = max(need, frame_samples * upper)
+            need = max(need, frame_samples * (upper(sample) + 1) - 1)
+        if self.needs_spreading or self.head_taps:
+            need = max(need, frame_samples * upper(ahead))
         return need
 
 
@@ -221,10 +245,10 @@ def frame_rms(mono: torch.Tensor, frame_samples: int) -> torch.Tensor:
 class PriorTerms:
     """The one provider of the stages' prior terms: the reference's, the wavefront's, a stream's.
 
-    The terms are what a prior reads beyond the warp and the mean: the mono envelope and the
-    ears' spreading gain. Whole inputs get them once (`whole`); a stream builds them from the
-    frames it holds (`envelope_from_frames`, `dsp.upsample_frames`) and waits for the samples
-    that `known_end` and `input_needed` name.
+    The terms are what a prior reads beyond the warp and the mean: the mono envelope, the
+    ears' spreading gain and, for a learned head, the ears' directions. Whole inputs get them once
+    (`whole`); a stream builds them from the frames it holds (`envelope_from_frames`,
+    `dsp.upsample_frames`) and waits for the samples that `known_end` and `input_needed` name.
 
     Args:
         priors: the stages' PriorConfigs (or DenoiserConfigs, whose `.prior` is taken).
@@ -234,18 +258,25 @@ class PriorTerms:
         self.priors = [getattr(prior, "prior", prior) for prior in priors]
         self.envelope = any(prior.needs_envelope for prior in self.priors)
         self.spreading = any(prior.needs_spreading for prior in self.priors)
+        self.head_lead = max(prior.head_lead for prior in self.priors)
+        self.head_past = max(prior.head_taps - 1 - prior.head_lead if prior.head_taps else 0
+                             for prior in self.priors)
+        self.directions = any(prior.head_taps for prior in self.priors)
 
     def whole(self, mono: torch.Tensor, positions: torch.Tensor, frame_samples: int):
-        """(envelope (B, 1, T) or None, spreading (B, 2, T) or None) of whole inputs.
+        """(envelope (B, 1, T), spreading (B, 2, T), directions (B, 6, T)) of whole inputs,
+        each None where no stage needs it.
 
         Computed over the whole input once, so that every window, tile and chunk of it slices
         the same values.
         """
         from binauralgrad import dsp
+        from binauralgrad.models.head_filter import whole_directions
 
         scaled = envelope(mono, frame_samples) if self.envelope else None
         spreading = dsp.spreading_gain(positions, mono.shape[-1]) if self.spreading else None
-        return scaled, spreading
+        directions = whole_directions(positions, mono.shape[-1]) if self.directions else None
+        return scaled, spreading, directions
 
     def known_end(self, warped_end: int, rms_frames: int, gain_frames: int,
                   frame_samples: int) -> int:
@@ -257,14 +288,17 @@ class PriorTerms:
         end = warped_end
         if self.envelope:
             end = min(end, interpolation_end(rms_frames))
-        if self.spreading:
+        if self.spreading or self.directions:  # the directions come with the gains' rows
             end = min(end, interpolation_end(gain_frames))
-        return end
+        if self.head_lead:
+            end = min(end, min(warped_end, interpolation_end(gain_frames)) - self.head_lead)
+        return max(end, 0)
 
 
 def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
                 envelope_: torch.Tensor | None = None,
-                spreading: torch.Tensor | None = None) -> Prior:
+                spreading: torch.Tensor | None = None, *,
+                heard: torch.Tensor | None = None) -> Prior:
     """A stage's prior from its conditions.
 
     Args:
@@ -273,6 +307,8 @@ def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
         mean: (B, 1, T) the ears' mean; required by stage two's warp prior.
         envelope_: (B, 1, T) `envelope(mono)`; required by the "envelope" scale.
         spreading: (B, 2, T) `dsp.spreading_gain(positions)`; required by "attenuated_warp".
+        heard: (B, 2, T) the learned head's ears (the warp, attenuated as the kind says, through
+            the stage's `HeadFilter`); required with `head_taps`, and taken for the warp.
 
     Returns:
         The Prior.
@@ -285,7 +321,11 @@ def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,
         std = prior.scale * envelope_
     if prior.kind == "zero":
         return Prior(None, std)
-    if prior.needs_spreading:
+    if prior.head_taps:
+        if heard is None:
+            raise ValueError("a learned-head prior needs its head's ears (`heard`)")
+        warped = heard
+    elif prior.needs_spreading:
         if spreading is None:
             raise ValueError("an attenuated warp prior needs the ears' spreading gain")
         warped = warped * spreading

@@ -44,13 +44,26 @@ def view_features(positions: torch.Tensor, view: str) -> torch.Tensor:
         return positions
     if view != "ears":
         raise ValueError(f"view must be one of {list(VIEWS)}, got {view!r}")
-    mouth = dsp.mouth_position(positions)
-    ears = dsp.ear_positions(dtype=positions.dtype, device=positions.device)
-    centre = ears.mean(dim=0)[None, :, None]
-    offset = mouth - centre
-    distance = offset.norm(dim=1, keepdim=True).clamp(min=dsp.HEAD_CLEARANCE)
-    direction = offset / distance
+    direction, distance = head_direction(positions)
     facing = dsp.talker_vector(positions, (1.0, 0.0, 0.0))
     towards = -(direction * facing).sum(1, keepdim=True)
     spreading = dsp.frame_spreading(positions).to(positions.dtype)
     return torch.cat([direction, distance.log(), towards, spreading], dim=1)
+
+
+def head_direction(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mouth seen from the listener's head centre (between the ears), per row.
+
+    Args:
+        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+
+    Returns:
+        (unit vector (B, 3, K), distance in metres (B, 1, K), at least `dsp.HEAD_CLEARANCE`).
+    """
+    from binauralgrad import dsp
+
+    mouth = dsp.mouth_position(positions)
+    ears = dsp.ear_positions(dtype=positions.dtype, device=positions.device)
+    offset = mouth - ears.mean(dim=0)[None, :, None]
+    distance = offset.norm(dim=1, keepdim=True).clamp(min=dsp.HEAD_CLEARANCE)
+    return offset / distance, distance

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         reference = read_wav(folder / "binaural.wav")
         positions = read_positions(folder / "tx_positions.txt", num_samples=len(mono))
         room = dataset_room(args.root, args.split, folder.name)
-        other = random_room(rng, reference_distance=REFERENCE_DISTANCE)
+        other = random_room(rng, reference_distance=REFERENCE_DISTANCE,
+                            wall_reflection=world.wall_reflection)
         head, anechoic = sequence_scene(args.root, args.split, folder.name)
         outputs = systems(mono, positions, room, other, measured=heads[head], anechoic=anechoic)
         for name, output in outputs.items():

@@ -22,16 +22,17 @@ size=${SIZE:-small}
 view=${VIEW:-ears}
 lambda_clean=${LAMBDA_CLEAN:-4}
 lambda_mrstft=${LAMBDA_MRSTFT:-0.2}
+head_taps=${HEAD_TAPS:-48}
 # Sampling temperature, chosen on the training data's own validation split.
 temperature=${TEMPERATURE:-0.1}
 if [ ! -f "$work/data/synthetic.json" ]; then
   binauralgrad make-synthetic "$work/data" --train-minutes 30 --test-minutes 2.5 --sequences 48 \
       --seed 7 --hrtf mit-kemar --hrtf mit-kemar --hrtf spherical --anechoic-share 0.3 \
-      --quiet --overwrite
+      --wall-reflection 0.5 0.8 --quiet --overwrite
 fi
 if [ ! -f "$work/heldout_kemar/synthetic.json" ]; then
   binauralgrad make-synthetic "$work/heldout_kemar" --train-minutes 0.4 --test-minutes 1.2 \
-      --sequences 8 --seed 4321 --hrtf mit-kemar --quiet --overwrite
+      --sequences 8 --seed 4321 --hrtf mit-kemar --wall-reflection 0.5 0.8 --quiet --overwrite
 fi
 if [ ! -f "$work/heldout/synthetic.json" ]; then
   binauralgrad make-synthetic "$work/heldout" --train-minutes 0.5 --test-minutes 1.5 \
@@ -43,7 +44,7 @@ train_stage() {  # stage, prior scale, prior gain
       --model-config "$size" --batch-size 4 --clip-length 12000 --max-steps "$steps" \
       --noise-levels fast --prior attenuated_warp --prior-std envelope --prior-scale "$2" --prior-gain "$3" \
       --learning-rate 1e-3 --warmup-steps 100 --lr-schedule cosine \
-      --view "$view" --lambda-clean "$lambda_clean" --lambda-mrstft "$lambda_mrstft" \
+      --prior-head-taps "$head_taps" --view "$view" --lambda-clean "$lambda_clean" --lambda-mrstft "$lambda_mrstft" \
       --validation-dir "$work/data/testset" --validation-clips 8 \
       --validation-temperature "$temperature" \
       --checkpoint-every 200 --validate-every 200 --num-workers 0 --no-progress \

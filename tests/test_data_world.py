@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from binauralgrad.data.room import random_room
+from binauralgrad.constants import DRY_WALL_REFLECTION, WALL_REFLECTION
+from binauralgrad.data.room import random_room, reverberation_time
 from binauralgrad.data.synthetic import (
     SETTINGS_FILE,
+    dataset_room,
     make_synthetic_dataset,
     sequence_scene,
     simulate_sequence,
@@ -35,6 +37,23 @@ def test_world_checks_its_settings(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such SOFA file"):
         World((str(tmp_path / "missing.sofa"),))
     assert World().settings() == {} and World().is_default
+    with pytest.raises(ValueError, match="wall_reflection"):
+        World(wall_reflection=(0.9, 0.5))
+
+
+def test_drier_walls_are_recorded_and_shorten_the_reverberation():
+    dry = World(wall_reflection=DRY_WALL_REFLECTION)
+    assert dry.settings() == {"heads": [SPHERICAL], "anechoic_share": 0.0,
+                              "wall_reflection": list(DRY_WALL_REFLECTION)}
+    assert World.from_settings(json.loads(json.dumps(dry.settings()))) == dry
+    rooms = [random_room(np.random.default_rng(seed), reference_distance=0.5,
+                         wall_reflection=reflection)
+             for reflection in (WALL_REFLECTION, DRY_WALL_REFLECTION) for seed in (5,)]
+    # The same draws: the same room and listener, only the walls absorb more.
+    np.testing.assert_array_equal(rooms[0].size, rooms[1].size)
+    assert reverberation_time(rooms[1].size, rooms[1].reflection)[0] < \
+        0.7 * reverberation_time(rooms[0].size, rooms[0].reflection)[0]
+    assert np.sum(rooms[1].tail ** 2) < np.sum(rooms[0].tail ** 2)
 
 
 def test_the_default_world_keeps_the_original_scenes():
@@ -57,11 +76,14 @@ def test_heads_and_free_field_mix_across_sequences(tmp_path, toy_sofa):
 
 
 def test_a_measured_head_scene_regenerates_identically(tmp_path, toy_sofa):
-    world = World((str(toy_sofa),), anechoic_share=0.0)
+    world = World((str(toy_sofa),), anechoic_share=0.0, wall_reflection=DRY_WALL_REFLECTION)
     options = dict(train_minutes=0.1, test_minutes=0.1, sequences=1, seed=5, world=world,
                    progress=False)
     make_synthetic_dataset(tmp_path / "a", **options)
     make_synthetic_dataset(tmp_path / "b", **options)
+    room = dataset_room(tmp_path / "a", "trainset", "subject1")  # drawn with the set's walls
+    assert DRY_WALL_REFLECTION[0] <= room.reflection.min() <= room.reflection.max() <= \
+        DRY_WALL_REFLECTION[1]
     for folder in ("trainset/subject1", "testset/validation_sequence"):
         np.testing.assert_array_equal(read_wav(tmp_path / "a" / folder / "binaural.wav"),
                                       read_wav(tmp_path / "b" / folder / "binaural.wav"))

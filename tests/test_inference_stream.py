@@ -23,11 +23,16 @@ def tiny_with_priors(seed: int = 0, **options) -> BinauralGradPipeline:
     return BinauralGradPipeline(*stages)
 
 
-@pytest.fixture(scope="module", params=["paper priors", "default priors", "ears view"])
+PIPE_OPTIONS = {"default priors": {}, "ears view": {"view": "ears"},
+                # A learned head reads the warp ahead and behind: more look-ahead, more history.
+                "learned head": {"view": "ears", "prior_head_taps": 12}}
+
+
+@pytest.fixture(scope="module", params=["paper priors", *PIPE_OPTIONS])
 def pipe(request):
     if request.param == "paper priors":
         return make_tiny_pipeline(3)
-    return tiny_with_priors(5, **({"view": "ears"} if request.param == "ears view" else {}))
+    return tiny_with_priors(5, **PIPE_OPTIONS[request.param])
 
 
 def offline(pipeline, mono, rows, seed=0, **options):

@@ -74,13 +74,15 @@ def test_phase_term_weight_and_zero_weight():
 
 
 def test_log_keys():
-    terms = LossTerms(*(torch.tensor(float(value)) for value in range(6)))
+    terms = LossTerms(*(torch.tensor(float(value)) for value in range(7)))
     assert terms.as_floats() == {"train/loss": 0.0, "train/mse_main": 1.0,
                                  "train/mse_aux": 2.0, "train/phase_aux": 3.0,
-                                 "train/clean_main": 4.0, "train/mrstft_main": 5.0}
-    assert terms.stacked().shape == (6,)
+                                 "train/clean_main": 4.0, "train/mrstft_main": 5.0,
+                                 "train/head_fit": 6.0}
+    assert terms.stacked().shape == (7,)
     unweighted = LossTerms(*(torch.tensor(float(value)) for value in range(4)))
     assert unweighted.as_floats()["train/clean_main"] == 0.0
+    assert unweighted.as_floats()["train/head_fit"] == 0.0
 
 
 def test_clean_terms_score_the_clean_signal_the_noise_prediction_implies():

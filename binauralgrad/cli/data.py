@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from binauralgrad.constants import DRY_WALL_REFLECTION, WALL_REFLECTION
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `geowarp` and `make-synthetic`."""
@@ -52,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument(
         "--anechoic-share", type=float, default=0.0, metavar="F",
         help="fraction of sequences with no room, direct sound only (default: 0)")
+    synthetic.add_argument(
+        "--wall-reflection", type=float, nargs=2, default=WALL_REFLECTION,
+        metavar=("LOW", "HIGH"),
+        help="range of the walls' reflection coefficients (default: %(default)s, the original "
+             f"simulator's; {DRY_WALL_REFLECTION[0]} {DRY_WALL_REFLECTION[1]} for treated rooms "
+             "as recorded speech scenes have)")
     synthetic.add_argument("--overwrite", action="store_true", help="replace existing files")
     synthetic.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     synthetic.set_defaults(func=run_make_synthetic)
@@ -80,7 +88,8 @@ def run_make_synthetic(args: argparse.Namespace) -> int:
     from binauralgrad.data.synthetic import is_made, make_synthetic_dataset, synthetic_settings
     from binauralgrad.data.world import SPHERICAL, World
 
-    world = World(tuple(args.hrtf or (SPHERICAL,)), args.anechoic_share)
+    world = World(tuple(args.hrtf or (SPHERICAL,)), args.anechoic_share,
+                  tuple(args.wall_reflection))
     settings = synthetic_settings(args.train_minutes, args.test_minutes, args.sequences,
                                   args.seed, args.speech_dir, world)
     kept = not args.overwrite and is_made(args.out_dir, settings)

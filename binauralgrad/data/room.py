@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.constants import SAMPLE_RATE, WALL_REFLECTION
 from binauralgrad.dsp import SPEED_OF_SOUND
 
 IMAGE_ORDER = 2
@@ -83,8 +83,14 @@ def late_tail(
     return ears.astype(np.float32)
 
 
-def random_room(rng: np.random.Generator, *, reference_distance: float) -> Room:
-    """A furnished-office-like room (RT60 ~0.2-0.6 s) with the listener away from the walls."""
+def random_room(rng: np.random.Generator, *, reference_distance: float,
+                wall_reflection: tuple[float, float] = WALL_REFLECTION) -> Room:
+    """A furnished-office-like room with the listener away from the walls.
+
+    Args:
+        wall_reflection: the range each wall's pressure reflection coefficient is drawn from
+            (the default gives RT60 ~0.2-0.6 s; `DRY_WALL_REFLECTION` a treated room's).
+    """
     size = np.array([rng.uniform(6.0, 10.0), rng.uniform(5.5, 9.0), rng.uniform(2.7, 3.5)])
     listener = np.array(
         [
@@ -93,7 +99,7 @@ def random_room(rng: np.random.Generator, *, reference_distance: float) -> Room:
             rng.uniform(1.3, 1.5),  # ear height of a seated listener, plus the 0.22 offset
         ]
     )
-    reflection = rng.uniform(0.7, 0.9, size=(3, 2))
+    reflection = rng.uniform(*wall_reflection, size=(3, 2))
     tail = late_tail(rng, size, reflection, reference_distance=reference_distance)
     return Room(size, listener, reflection, tail)
 

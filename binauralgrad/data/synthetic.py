@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.data.hrtf import MeasuredHead
 from binauralgrad.data.render import REFERENCE_DISTANCE, render_binaural
-from binauralgrad.data.room import Room, random_room
+from binauralgrad.data.room import WALL_REFLECTION, Room, random_room
 from binauralgrad.data.sequence import BINAURAL, MONO, RX_POSITIONS, TX_POSITIONS
 from binauralgrad.data.speech import speech_files, speech_from_files, speech_like_signal
 from binauralgrad.data.trajectory import random_trajectory
@@ -54,13 +54,15 @@ def _check_arguments(train_minutes: float, test_minutes: float, sequences: int, 
 
 
 def _synthesize_sequence(rng: np.random.Generator, frames: int, speech: list[Path] | None, *,
-                         measured: MeasuredHead | None = None, anechoic: bool = False):
+                         measured: MeasuredHead | None = None, anechoic: bool = False,
+                         wall_reflection: tuple[float, float] = WALL_REFLECTION):
     """mono (1, T), binaural (2, T), tx and rx positions (K, 7) of one random sequence.
 
     The room is drawn even for an anechoic scene: its walls bound the walk, and the draws that
     follow stay those of the same scene with a room.
     """
-    room = random_room(rng, reference_distance=REFERENCE_DISTANCE)  # first: see dataset_room
+    room = random_room(rng, reference_distance=REFERENCE_DISTANCE,  # first: see dataset_room
+                       wall_reflection=wall_reflection)
     positions, _ = random_trajectory(rng, frames, bounds=room.bounds())
     positions = np.round(positions, 6)  # render exactly what the text file will hold
     num_samples = frames * FRAME_SAMPLES
@@ -103,7 +105,7 @@ def simulate_sequence(seconds: float, *, seed: int = 0,
     head, anechoic = world.draw(np.random.SeedSequence(seed))
     mono, binaural, tx, rx = _synthesize_sequence(
         np.random.default_rng(seed), frames, speech, measured=world.load()[head],
-        anechoic=anechoic)
+        anechoic=anechoic, wall_reflection=world.wall_reflection)
     return {"mono": mono, "binaural": binaural, "positions": tx, "rx_positions": rx}
 
 
@@ -164,7 +166,8 @@ def make_synthetic_dataset(
     ):
         head, anechoic = world.draw(child)
         mono, binaural, tx, rx = _synthesize_sequence(
-            np.random.default_rng(child), frames, speech, measured=heads[head], anechoic=anechoic)
+            np.random.default_rng(child), frames, speech, measured=heads[head], anechoic=anechoic,
+            wall_reflection=world.wall_reflection)
         folder = out_dir / split / name
         write_wav(folder / MONO, mono, overwrite=overwrite)
         write_wav(folder / BINAURAL, binaural, overwrite=overwrite)
@@ -190,7 +193,8 @@ def dataset_room(root: str | os.PathLike, split: str, name: str) -> Room:
     """
     settings = json.loads((Path(root) / SETTINGS_FILE).read_text())
     child = _sequence_seed(settings, split, name, root)
-    return random_room(np.random.default_rng(child), reference_distance=REFERENCE_DISTANCE)
+    return random_room(np.random.default_rng(child), reference_distance=REFERENCE_DISTANCE,
+                       wall_reflection=World.from_settings(settings).wall_reflection)
 
 
 def _sequence_seed(settings: dict, split: str, name: str, root) -> np.random.SeedSequence:

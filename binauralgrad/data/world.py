@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from binauralgrad.constants import WALL_REFLECTION
 from binauralgrad.data.hrtf import MeasuredHead, load_head, system_sofa
 
 SPHERICAL = "spherical"  # the rigid-sphere model (data.head)
@@ -26,10 +27,13 @@ class World:
             (SimpleFreeFieldHRIR, for example a personalised HRTF).
         anechoic_share: the fraction of sequences with no room (direct sound only), where the
             head's effect is the whole difference from the warp.
+        wall_reflection: (low, high), the range of the rooms' wall reflection coefficients
+            (`room.random_room`; `constants.DRY_WALL_REFLECTION` for treated rooms).
     """
 
     heads: tuple[str, ...] = (SPHERICAL,)
     anechoic_share: float = 0.0
+    wall_reflection: tuple[float, float] = WALL_REFLECTION
 
     def __post_init__(self):
         heads = (self.heads,) if isinstance(self.heads, (str, os.PathLike)) else self.heads
@@ -41,6 +45,11 @@ class World:
         if isinstance(share, bool) or not isinstance(share, (int, float)) or \
                 not math.isfinite(share) or not 0 <= share <= 1:
             raise ValueError(f"anechoic_share must be a fraction in [0, 1], got {share!r}")
+        low, high = reflection = tuple(float(value) for value in self.wall_reflection)
+        if not 0 <= low <= high < 1:
+            raise ValueError(f"wall_reflection must be (low, high) with 0 <= low <= high < 1, "
+                             f"got {self.wall_reflection!r}")
+        object.__setattr__(self, "wall_reflection", reflection)
         for head in self.heads:
             if head not in (SPHERICAL, MIT_KEMAR) and not Path(head).is_file():
                 raise FileNotFoundError(f"no such SOFA file: {head} (heads are spherical, "
@@ -52,15 +61,18 @@ class World:
         return self.heads == (SPHERICAL,) and self.anechoic_share == 0
 
     def settings(self) -> dict:
-        """What synthetic.json records of the world (nothing for the default world)."""
-        if self.is_default:
-            return {}
-        return {"heads": list(self.heads), "anechoic_share": self.anechoic_share}
+        """What synthetic.json records of the world (only what differs from the original's)."""
+        settings = {} if self.is_default else {"heads": list(self.heads),
+                                               "anechoic_share": self.anechoic_share}
+        if self.wall_reflection != WALL_REFLECTION:
+            settings["wall_reflection"] = list(self.wall_reflection)
+        return settings
 
     @classmethod
     def from_settings(cls, settings: dict) -> World:
         return cls(tuple(settings.get("heads", (SPHERICAL,))),
-                   settings.get("anechoic_share", 0.0))
+                   settings.get("anechoic_share", 0.0),
+                   tuple(settings.get("wall_reflection", WALL_REFLECTION)))
 
     def load(self) -> list[MeasuredHead | None]:
         """The heads, each loaded once per data set (None: the sphere)."""

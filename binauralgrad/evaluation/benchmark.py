@@ -25,9 +25,11 @@ from binauralgrad.io.audio import read_wav, write_wav
 from binauralgrad.io.positions import read_positions
 
 # Output sub-folder -> row label of the table. "prior" is scored for models with a DSP prior,
-# so that nobody mistakes the prior's gain over the warp for what the denoisers learnt.
-SYSTEMS = {"binauralgrad": "BinauralGrad", "prior": "Prior alone (the model's DSP prior)",
-           "dsp": "DSP (geometric warp)"}
+# so that nobody mistakes the prior's gain over the warp for what the denoisers learnt; "head"
+# for models whose prior has a learned head, so that its share of the gain shows apart from the
+# denoisers'.
+SYSTEMS = {"binauralgrad": "BinauralGrad", "head": "Learned head alone (no denoising)",
+           "prior": "Prior alone (the model's DSP prior)", "dsp": "DSP (geometric warp)"}
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
 PLOTS = "plots"
@@ -78,9 +80,11 @@ def _target(output_dir: Path, system: str, folder: Path) -> Path:
 
 
 def _systems(pipeline) -> list[str]:
-    """The systems scored for a pipeline: the model, its prior alone if it has one, the warp."""
-    has_prior = any(not stage.config.diffuses_signal for stage in pipeline.stages)
-    return [name for name in SYSTEMS if name != "prior" or has_prior]
+    """The systems scored for a pipeline: the model, its learned head and its prior alone if it
+    has them, the warp."""
+    has = {"prior": any(not stage.config.diffuses_signal for stage in pipeline.stages),
+           "head": any(stage.config.prior.head_taps for stage in pipeline.stages)}
+    return [name for name in SYSTEMS if has.get(name, True)]
 
 
 def _synthesize_sequence(
@@ -96,9 +100,10 @@ def _synthesize_sequence(
         rows = torch.from_numpy(np.ascontiguousarray(positions.T))[None]
         warped = geometric_warp(torch.from_numpy(mono)[None, None], rows)[0]
         write_wav(targets["dsp"], warped.numpy(), overwrite=overwrite)
-    if "prior" in targets and (overwrite or not targets["prior"].exists()):
-        alone = pipeline.prior_alone(mono, positions)
-        write_wav(targets["prior"], alone.cpu().float().numpy(), overwrite=overwrite)
+    for system, learned in (("prior", False), ("head", True)):
+        if system in targets and (overwrite or not targets[system].exists()):
+            alone = pipeline.prior_alone(mono, positions, learned=learned)
+            write_wav(targets[system], alone.cpu().float().numpy(), overwrite=overwrite)
     if overwrite or not targets["binauralgrad"].exists():
         generator = torch.Generator().manual_seed(seed)
         output = pipeline(mono, positions, generator=generator, steps="fast" if fast else "full",

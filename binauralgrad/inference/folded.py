@@ -51,6 +51,7 @@ class FoldedDenoiser:
         self.dtype = resolve_dtype(dtype, self.device)
         self.ops = kernels(backend, self.device, self.dtype)
         self.dilations = [layer.dilated_conv.dilation[0] for layer in denoiser.residual_layers]
+        self.learned_head = denoiser.learned_head  # the prior's own (float32, as trained)
         self._denoiser = denoiser
         with torch.no_grad():
             self._fold(denoiser)

@@ -17,6 +17,7 @@ from binauralgrad import dsp
 from binauralgrad.constants import FRAME_SAMPLES, POSITION_COLUMNS, SAMPLE_RATE
 from binauralgrad.inference.buffers import SampleBuffer, held_bytes
 from binauralgrad.inputs import as_real_tensor, check_position_rows
+from binauralgrad.models.head_filter import DIRECTION_CHANNELS, ear_directions
 from binauralgrad.prior import PriorTerms, envelope_from_frames, frame_rms
 from binauralgrad.view import VIEW_CHANNELS, view_features
 
@@ -53,7 +54,8 @@ class WavefrontSource(Protocol):
     def prior_end(self) -> int: ...
 
     def read(self, name: str, first: int, last: int) -> torch.Tensor:
-        """(B, C, last - first) of "warped", "mono", "envelope" or "spreading", zero outside."""
+        """(B, C, last - first) of "warped", "mono", "envelope", "spreading" or "directions",
+        zero outside."""
 
     def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
         """(B, V, last - first) `view_features` of the positions held for 400 samples each,
@@ -77,6 +79,8 @@ class Windows:
             tiling and chunking sees the same values).
         spreading: (N, 2, T) `dsp.spreading_gain` of the whole inputs, for attenuated warp
             priors (computed once, as the envelope).
+        directions: (N, 6, T) `head_filter.whole_directions`, for learned heads (as the
+            envelope).
     """
 
     warped: torch.Tensor
@@ -87,6 +91,7 @@ class Windows:
     length: int
     envelope: torch.Tensor | None = None
     spreading: torch.Tensor | None = None
+    directions: torch.Tensor | None = None
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # views of `positions`
 
     @property
@@ -105,7 +110,8 @@ class Windows:
         return self.length
 
     def read(self, name: str, first: int, last: int) -> torch.Tensor:
-        """`gather` of the field `name` ("warped", "mono", "envelope", "spreading")."""
+        """`gather` of the field `name` ("warped", "mono", "envelope", "spreading",
+        "directions")."""
         return self.gather(getattr(self, name), first, last)
 
     def gather(self, full: torch.Tensor, first: int, last: int) -> torch.Tensor:
@@ -149,10 +155,12 @@ class StreamInputs:
         self.items, self.starts = (0,), (0,)  # one stream: input 0 from its first sample
         like = torch.empty(0, device=device)
         self.mono, self.warped = SampleBuffer(1, 1, like), SampleBuffer(1, 2, like)
-        # Per frame: position rows, ear distances (the warp's), spreading gain, mono RMS.
+        # Per frame: position rows, ear distances (the warp's), spreading gain, mono RMS, and
+        # the ears' directions (a learned head's).
         self.rows = SampleBuffer(1, POSITION_COLUMNS, like)
         self.distances = SampleBuffer(1, 2, like)
         self.gain, self.rms = SampleBuffer(1, 2, like), SampleBuffer(1, 1, like)
+        self.directions = SampleBuffer(1, DIRECTION_CHANNELS, like)
         self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
@@ -211,6 +219,7 @@ class StreamInputs:
             self.rows.append(rows.unsqueeze(0))
             self.distances.append(distances.transpose(1, 2))
             self.gain.append(dsp.frame_spreading(positions).transpose(1, 2))
+            self.directions.append(ear_directions(positions).transpose(1, 2))
         complete = self.mono.end // FRAME_SAMPLES
         if complete > self.rms.end:
             audio = self.mono.rows(self.rms.end * FRAME_SAMPLES, complete * FRAME_SAMPLES)
@@ -236,11 +245,13 @@ class StreamInputs:
         self.warped.append(dsp.interpolate_at(signal, times, signal_start=oldest).transpose(1, 2))
 
     def read(self, name: str, first: int, last: int) -> torch.Tensor:
-        """(1, C, last - first) of "warped", "mono", "envelope" or "spreading", zero outside."""
+        """(1, C, last - first) of "warped", "mono", "envelope", "spreading" or "directions",
+        zero outside."""
         if name in ("warped", "mono"):
             return getattr(self, name).channels(first, last, self.length)
         low, high = max(first, 0), min(last, self.length)
-        frames = self.rms if name == "envelope" else self.gain
+        frames = {"envelope": self.rms, "spreading": self.gain,
+                  "directions": self.directions}[name]
         held = frames.rows(frames.start, frames.end).transpose(1, 2)
         values = held.new_zeros(1, held.shape[1], last - first)
         if high > low:
@@ -264,15 +275,17 @@ class StreamInputs:
 
     def trim(self, oldest: int) -> None:
         """Drops what no read from sample `oldest` on, and no warp to come, needs."""
+        oldest -= self.terms.head_past  # a learned head reads the warp this far back
         keep = min(oldest, self.warped.end - round(WARP_HISTORY_S * SAMPLE_RATE),
                    self.rms.end * FRAME_SAMPLES)
         self.mono.trim(keep)
         self.warped.trim(oldest)
         # The frame before `oldest`'s own is an interpolation's lower neighbour.
         frame = min(oldest // FRAME_SAMPLES - 1, self.warped.end // FRAME_SAMPLES)
-        for frames in (self.rows, self.distances, self.gain, self.rms):
+        for frames in (self.rows, self.distances, self.gain, self.rms, self.directions):
             frames.trim(frame)
 
     def state_bytes(self) -> int:
         return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
-                                                     self.distances, self.gain, self.rms))
+                                                     self.distances, self.gain, self.rms,
+                                                     self.directions))

@@ -8,6 +8,7 @@ import torch
 
 from binauralgrad.inference.buffers import SampleBuffer
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.models.head_filter import HeadFilter, heard_between
 from binauralgrad.prior import Prior, stage_prior
 
 NOISE_AHEAD = 4096  # samples of a noise draw made at once when a pass asks for fewer
@@ -21,13 +22,14 @@ class PriorRows:
 
     Args:
         config: the stage's DenoiserConfig. windows: the inputs (`read`).
+        head: the stage's learned head (`HeadFilter`), or None.
         mean: stage two's mean condition, (first, last) -> (B, 1, last - first), or None.
         like: a float32 tensor on the device; batch: windows per batch.
     """
 
     def __init__(self, config, windows, mean: Callable[[int, int], torch.Tensor] | None,
-                 like: torch.Tensor, batch: int):
-        self.config, self.windows, self.mean = config, windows, mean
+                 like: torch.Tensor, batch: int, head: HeadFilter | None = None):
+        self.config, self.windows, self.mean, self.head = config, windows, mean, head
         channels = config.out_channels
         self.means = SampleBuffer(batch, channels, like) if config.prior.kind != "zero" else None
         self.stds = SampleBuffer(batch, 1, like) if config.prior.needs_envelope else None
@@ -50,8 +52,12 @@ class PriorRows:
         envelope = read("envelope", first, last) if config.prior.needs_envelope else None
         spreading = read("spreading", first, last) if config.prior.needs_spreading else None
         mean = self.mean(first, last) if self.mean is not None else None
+        heard = None
+        if self.head is not None:
+            heard = heard_between(self.head, read, first, last,
+                                  attenuated=config.prior.needs_spreading)
         prior = stage_prior(config, read("warped", first, last), mean, envelope,
-                            spreading).transposed()
+                            spreading, heard=heard).transposed()
         if self.means is not None:
             self.means.append(prior.mean)
         if self.stds is not None:

@@ -84,7 +84,8 @@ class StageStream:
                                    windows.length if windows.ended else 0)
         condition = None if mean is None else \
             (lambda first, last: mean.output.channels(first, last, self.length))
-        self.priors = PriorRows(model.config, windows, condition, template.float(), batch)
+        self.priors = PriorRows(model.config, windows, condition, template.float(), batch,
+                                model.learned_head)
         self.noises = NoiseRows(noise, stage, windows, model.config.out_channels, model.device)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -17,6 +17,7 @@ from binauralgrad.inputs import check_conditions
 from binauralgrad.io.hub import load_safetensors, load_state_strict, resolve_file
 from binauralgrad.models.config import ENCODER_KERNEL, DenoiserConfig
 from binauralgrad.models.embedding import EMBEDDING_WIDTH, DiffusionStepEmbedding
+from binauralgrad.models.head_filter import HeadFilter, whole_heard
 from binauralgrad.prior import Prior, PriorTerms, stage_prior
 from binauralgrad.view import VIEW_CHANNELS, view_features
 
@@ -123,6 +124,8 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         self.skip_projection = _conv(config.residual_channels, config.residual_channels)
         self.output_projection = _conv(config.residual_channels, config.out_channels)
         nn.init.zeros_(self.output_projection.weight)
+        # The learned head of the prior (`binauralgrad.prior`), if it has one.
+        self.learned_head = HeadFilter(config.prior.head_taps) if config.prior.head_taps else None
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir,
@@ -165,10 +168,23 @@ class BinauralDenoiser(nn.Module, PyTorchModelHubMixin, library_name="binauralgr
         return self.condition_encoder(torch.cat(audio, dim=1), view)
 
     def prior(self, *, warped: torch.Tensor, mono: torch.Tensor, positions: torch.Tensor,
-              mean: torch.Tensor | None = None, **_) -> Prior:
-        """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions."""
-        terms = PriorTerms([self.config]).whole(mono, positions, self.config.frame_samples)
-        return stage_prior(self.config, warped, mean, *terms)
+              mean: torch.Tensor | None = None, learned: bool = True, **_) -> Prior:
+        """This stage's prior (what its latent is relative to) for whole (B, C, T) conditions.
+
+        A learned head's part carries gradient (its fitting loss trains it); outside training
+        its taps are summed exactly as the wavefront and the stream sum them. With
+        `learned=False` the head is left out: the DSP prior alone, for comparison.
+        """
+        config = self.config
+        if not learned and config.prior.head_taps:
+            config = replace(config, prior=replace(config.prior, head_taps=0))
+        envelope, spreading, directions = PriorTerms([config]).whole(
+            mono, positions, config.frame_samples)
+        heard = None
+        if config.prior.head_taps:
+            heard = whole_heard(self.learned_head, warped, spreading, directions,
+                                exact=not self.training)
+        return stage_prior(config, warped, mean, envelope, spreading, heard=heard)
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, warped: torch.Tensor,
                 mono: torch.Tensor, positions: torch.Tensor, mean: torch.Tensor | None = None,

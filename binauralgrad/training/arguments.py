@@ -59,6 +59,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     add("--prior-gain", type=float,
         help="the warp prior is the warp times this: the ears' level over the mono's (at "
              "1 m for attenuated_warp)")
+    add("--prior-head-taps", type=int,
+        help="a learned head: each warped ear through a filter of this many taps that follows "
+             "the talker's direction, fitted to the target (0: none)")
     add("--clip-length", type=int, help="samples per training clip (multiple of 400)")
     add("--lambda-phase", type=float, help="weight of the auxiliary phase loss")
     add("--lambda-clean", type=float,

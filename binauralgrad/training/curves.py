@@ -23,7 +23,7 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
     """Training loss and every `eval/*` metric against the step, one panel each (log scale),
     with the geometric warp's score on the same clips (`eval_dsp/*`) as a dashed line and the
     model's own prior alone (`eval_prior/*`) as a dotted one: the model pays where it is below
-    the dotted line.
+    the dotted line. A learned head's own curve (`eval_head/*`) is drawn beside the model's.
 
     Args:
         metrics_file: the run's metrics.jsonl.
@@ -47,6 +47,11 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
                  if key.startswith("eval_dsp/")}
     priors = {f"eval/{key.split('/', 1)[1]}": row[key] for row in rows for key in row
               if key.startswith("eval_prior/")}
+    heads = {}  # a learned head's own curve, `eval_head/*`, where the prior has one
+    for row in rows:
+        for key in row:
+            if key.startswith("eval_head/"):
+                heads.setdefault(f"eval/{key.split('/', 1)[1]}", []).append((row["step"], row[key]))
     figure = new_figure(3.4 * max(1, len(panels)), 3.0)
     axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for axis, (key, values) in zip(axes, panels.items(), strict=False):
@@ -61,6 +66,10 @@ def plot_learning_curves(metrics_file: str | os.PathLike, path: str | os.PathLik
         if key in baselines:
             axis.axhline(baselines[key], color="tab:red", linestyle="--", linewidth=1,
                          label="geometric warp")
+        if key in heads:
+            head_steps, head_values = np.asarray(heads[key], dtype=np.float64).T
+            axis.plot(head_steps, head_values, color="tab:purple", linewidth=1.2,
+                      label="learned head alone")
         if key in priors:
             axis.axhline(priors[key], color="tab:green", linestyle=":", linewidth=1.4,
                          label="prior alone")

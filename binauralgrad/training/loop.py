@@ -30,6 +30,22 @@ DENOISER_FOLDER = "denoiser"
 METRICS_FILE = "metrics.jsonl"  # every logged value, one JSON object per line (main process)
 
 
+# A learned head is a linear fit with a well-scaled loss: it takes larger steps safely, and at
+# the denoiser's rate it would still be moving towards its fit when the schedule has decayed.
+HEAD_LEARNING_RATE_FACTOR = 3.0
+
+
+def parameter_groups(model: BinauralDenoiser, learning_rate: float) -> list[dict]:
+    """The optimiser's groups: the denoiser, and its learned head at a higher rate if it has one."""
+    if model.learned_head is None:
+        return [{"params": list(model.parameters())}]
+    head = list(model.learned_head.parameters())
+    rest = [parameter for name, parameter in model.named_parameters()
+            if not name.startswith("learned_head.")]
+    return [{"params": rest}, {"params": head, "lr_factor": HEAD_LEARNING_RATE_FACTOR,
+                                "lr": learning_rate * HEAD_LEARNING_RATE_FACTOR}]
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; the step was not applied and the last checkpoint is intact."""
 
@@ -84,7 +100,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
             torch.manual_seed(config.seed)
             model = BinauralDenoiser(config.denoiser_config())
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        optimizer = torch.optim.Adam(parameter_groups(model, config.learning_rate),
+                                     lr=config.learning_rate)
         self.sampler, loader = build_loader(config, self.schedule)
         self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
         self._validation_batch: dict[str, torch.Tensor] | None = None  # loaded on first use
@@ -202,7 +219,7 @@ class Trainer:
                                                 config.max_grad_norm or math.inf)
         # A pure function of the step, so a resumed run continues the schedule exactly.
         for group in self.optimizer.param_groups:
-            group["lr"] = config.learning_rate_at(self.state.step)
+            group["lr"] = config.learning_rate_at(self.state.step) * group.get("lr_factor", 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
@@ -254,6 +271,9 @@ class Trainer:
                 from binauralgrad.training.export import exportable_denoiser
 
                 denoiser = exportable_denoiser(denoiser, self.ema).to(self.accelerator.device)
+            # A learned head changes as it trains: its curve, beside the model's.
+            values.update(prior_scores(denoiser, self._validation_batch,
+                                       stage=self.config.stage, learned=True))
             sampling = NoiseSchedule(temperature=self.config.validation_temperature)
             values.update(validate(denoiser, sampling, self._validation_batch,
                                    stage=self.config.stage, seed=self.config.seed))

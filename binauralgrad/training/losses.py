@@ -4,13 +4,14 @@ and optionally the implied clean signal's MSE and multi-resolution STFT loss."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from binauralgrad.evaluation.metrics import mrstft_loss, phase_distance
 from binauralgrad.models.denoiser import DenoiserOutput
+from binauralgrad.prior import Prior
 from binauralgrad.schedule import NoiseSchedule
 
 # Concatenates a tensor over all processes; only this process's part carries gradient.
@@ -18,7 +19,8 @@ Gather = Callable[[torch.Tensor], torch.Tensor]
 PHASE_IGNORE_BELOW = 0.1  # the original training's energy threshold (the benchmark uses 0.2)
 IMPLIED_ALPHA_BAR_FLOOR = 0.04  # see diffusion_loss
 # Log names of LossTerms.stacked().
-TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux", "clean_main", "mrstft_main")
+TERM_NAMES = ("loss", "mse_main", "mse_aux", "phase_aux", "clean_main", "mrstft_main",
+              "head_fit")
 
 
 @dataclass
@@ -35,6 +37,8 @@ class LossTerms:
             one (zero unless weighted).
         mrstft_main: multi-resolution STFT loss of the implied clean signal against the target
             (zero unless weighted).
+        head_fit: the learned head's fit, `head_error` of the prior's mean (zero without a
+            learned head; added to `total` with weight 1).
     """
 
     total: torch.Tensor
@@ -43,11 +47,13 @@ class LossTerms:
     phase_aux: torch.Tensor
     clean_main: torch.Tensor | None = None
     mrstft_main: torch.Tensor | None = None
+    head_fit: torch.Tensor | None = None
 
     def __post_init__(self):
         zero = self.mse_main.new_zeros(())
         self.clean_main = zero if self.clean_main is None else self.clean_main
         self.mrstft_main = zero if self.mrstft_main is None else self.mrstft_main
+        self.head_fit = zero if self.head_fit is None else self.head_fit
 
     def as_floats(self, prefix: str = "train/") -> dict[str, float]:
         """The terms as Python floats under log keys (`train/loss`, `train/mse_main`, ...)."""
@@ -57,7 +63,7 @@ class LossTerms:
     def stacked(self) -> torch.Tensor:
         """The terms in TERM_NAMES order, detached (for reducing over processes)."""
         return torch.stack([self.total, self.mse_main, self.mse_aux, self.phase_aux,
-                            self.clean_main, self.mrstft_main]).detach()
+                            self.clean_main, self.mrstft_main, self.head_fit]).detach()
 
 
 def clean_target(batch: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
@@ -106,6 +112,13 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
                          f"got {tuple(noise.shape)}")
     conditions = model_conditions(batch, stage)
     prior = _unwrap(model).prior(**conditions)
+    head_fit = None
+    if prior.mean is not None and prior.mean.requires_grad:
+        # A learned head is fitted by its own loss, the square error of its signal (the
+        # latent's would weigh the pauses' reverberation by the envelope's 1 / sigma^2). The
+        # diffusion terms see it as a fixed prior, as the sampler will.
+        head_fit = head_error(prior.mean, target)
+        prior = Prior(prior.mean.detach(), prior.std)
     clean = prior.encode(target)
     noisy = schedule.add_noise(clean, noise, timesteps)
     output = model(noisy, timesteps, return_aux=True, **conditions)
@@ -119,7 +132,18 @@ def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor], timesteps: 
             alpha_bar.clamp(min=IMPLIED_ALPHA_BAR_FLOOR).sqrt()
         terms = clean_terms(terms, implied, clean, prior.decode(implied), target,
                             lambda_clean=lambda_clean, lambda_mrstft=lambda_mrstft)
+    if head_fit is not None:
+        terms = replace(terms, total=terms.total + head_fit, head_fit=head_fit)
     return terms
+
+
+def head_error(signal: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """A learned head's fit: the square error in the benchmark's Wave L2 units (MSE x 1000).
+
+    Not relative to each batch's energy: that would weigh a batch of pauses, where the room's
+    tail is all there is, as much as one of speech, and fit the head to the reverberation.
+    """
+    return 1000.0 * torch.mean((target.float() - signal.float()) ** 2)
 
 
 def clean_terms(terms: LossTerms, implied: torch.Tensor, clean: torch.Tensor,

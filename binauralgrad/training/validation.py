@@ -58,24 +58,28 @@ def baseline_scores(batch: dict[str, torch.Tensor], *, stage: int) -> dict[str, 
 
 
 def prior_scores(denoiser: BinauralDenoiser, batch: dict[str, torch.Tensor], *,
-                 stage: int) -> dict[str, float]:
-    """The stage's prior alone (its mean: a denoiser that learnt nothing), scored as `validate`.
+                 stage: int, learned: bool = False) -> dict[str, float]:
+    """The stage's DSP prior alone (its mean: a denoiser that learnt nothing), scored as
+    `validate`; with `learned`, its learned head alone (the prior's trained part, no sampling).
 
-    Empty for the paper's stages, which have no prior. With it beside the model's scores, a
-    learning curve shows what the denoiser adds over its own prior, not over the warp.
+    Empty for the paper's stages, which have no prior, and for `learned` without a head. With
+    them beside the model's scores, a learning curve shows what the denoiser adds over its own
+    prior, not over the warp.
 
     Returns:
-        {"eval_prior/wave_l2": ..., ...}
+        {"eval_prior/wave_l2": ..., ...}, or {"eval_head/wave_l2": ..., ...} with `learned`.
     """
-    if denoiser.config.diffuses_signal:
+    if denoiser.config.diffuses_signal or (learned and not denoiser.config.prior.head_taps):
         return {}
     device = next(denoiser.parameters()).device
     conditions = model_conditions({key: value.to(device) for key, value in batch.items()}, stage)
     target = clean_target(batch, stage).float().cpu()
     with torch.no_grad():
-        alone = denoiser.prior(**conditions).decode(torch.zeros_like(target).to(device))
+        alone = denoiser.prior(**conditions, learned=learned).decode(
+            torch.zeros_like(target).to(device))
     scores = compute_metrics(alone.float().cpu(), target, metrics=stage_metrics(stage))
-    return {f"eval_prior/{name}": float(value) for name, value in scores.items()}
+    prefix = "eval_head" if learned else "eval_prior"
+    return {f"{prefix}/{name}": float(value) for name, value in scores.items()}
 
 
 def validate(denoiser: BinauralDenoiser, schedule: NoiseSchedule, batch: dict[str, torch.Tensor],

@@ -1,0 +1,156 @@
+"""A learned head: each ear's attenuated warp through a filter that follows the talker's direction.
+
+The attenuated warp gets each ear's straight-line delay and 1 / r right, but nothing of what a
+head does to a sound on its way into an ear: the far ear's shadow, the near ear's boost, the
+pinna's notches, and an interaural delay longer than the ears' straight-line distances give. For
+a free-field-equalised head these are a filter of a millisecond or two per ear that changes with
+the direction the sound comes from, the same for every talker and every room: the part of the
+binaural residual that the mono signal and the positions predict. A small denoiser trained on
+noisy targets does not find it (the room's reverberation dominates its residual); this module
+states it as structure, and its regression loss fits it directly.
+
+The filter's taps are linear in a fixed basis of the direction: the monomials of degree at most
+three of the unit vector from the head centre to the mouth, in the listener's frame, mirrored
+(y -> -y) for the left ear so that both ears share one set of weights (heads are close to
+symmetric, and each weight then sees both ears' data). Tap k multiplies the warp `LEAD` - k
+samples ahead, so the filter can advance a near ear a little as well as delay and colour it. The
+weights start at a unit impulse at the lead on the constant basis: untrained, the learned head
+is the attenuated warp.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from binauralgrad import dsp
+from binauralgrad.view import head_direction
+
+BASIS_DEGREE = 3
+# Exponents (a, b, c) of x^a y^b z^c, the constant first.
+EXPONENTS = tuple(sorted((e for e in itertools.product(range(BASIS_DEGREE + 1), repeat=3)
+                          if sum(e) <= BASIS_DEGREE), key=lambda e: (sum(e), e[::-1])))
+BASIS_SIZE = len(EXPONENTS)
+DIRECTION_CHANNELS = 6  # (x, y, z) for the left ear (mirrored), then the right
+
+
+def head_lead(taps: int) -> int:
+    """Taps ahead of the warp's own sample (a third of them: 16 of 48 is 0.33 ms at 48 kHz)."""
+    return taps // 3
+
+
+def ear_directions(positions: torch.Tensor) -> torch.Tensor:
+    """Each ear's view of the mouth direction per position row: (B, 7, K) -> (B, 6, K).
+
+    Channels 0-2 the left ear's (the direction with y negated), 3-5 the right ear's (as is).
+    """
+    direction, _ = head_direction(positions)
+    mirror = direction.new_tensor([1.0, -1.0, 1.0])[None, :, None]
+    return torch.cat([direction * mirror, direction], dim=1).float()
+
+
+def direction_basis(directions: torch.Tensor) -> torch.Tensor:
+    """The basis at each sample: (B, 6, T) ear directions -> (B, 2, BASIS_SIZE, T).
+
+    Elementwise in the directions (products in a fixed order), so that a sample's value does not
+    depend on the range it is computed in.
+    """
+    batch, _, length = directions.shape
+    ears = directions.reshape(batch, 2, 3, length)
+    powers = [[torch.ones_like(ears[:, :, axis])] for axis in range(3)]
+    for axis in range(3):
+        for _ in range(BASIS_DEGREE):
+            powers[axis].append(powers[axis][-1] * ears[:, :, axis])
+    terms = [powers[0][a] * powers[1][b] * powers[2][c] for a, b, c in EXPONENTS]
+    return torch.stack(terms, dim=2)
+
+
+class HeadFilter(nn.Module):
+    """The direction-dependent filter per ear (see the module docstring).
+
+    Args:
+        taps: filter length in samples; `head_lead(taps)` of them look ahead.
+    """
+
+    def __init__(self, taps: int):
+        super().__init__()
+        self.taps, self.lead = taps, head_lead(taps)
+        weight = torch.zeros(BASIS_SIZE, taps)
+        weight[0, self.lead] = 1.0
+        self.weight = nn.Parameter(weight)
+
+    @property
+    def past(self) -> int:
+        """Samples behind an output sample that the filter reads."""
+        return self.taps - 1 - self.lead
+
+    def forward(self, ears: torch.Tensor, directions: torch.Tensor, *,
+                exact: bool = False) -> torch.Tensor:
+        """The learned ears.
+
+        Args:
+            ears: (B, 2, past + T + lead) the (attenuated) warp, with `past` samples before the
+                output's first and `lead` after its last.
+            directions: (B, 6, T) `ear_directions` at the output's samples (interpolated
+                between rows).
+            exact: sum taps one by one in a fixed order, so that any range of samples gets the
+                bits of the whole input's (the stream and the wavefront); otherwise one
+                convolution (training; equal to about 1e-6).
+
+        Returns:
+            (B, 2, T) float32.
+        """
+        batch, length = ears.shape[0], directions.shape[-1]
+        if ears.shape[-1] != length + self.taps - 1:
+            raise ValueError(f"the head filter needs {self.past} samples before and {self.lead} "
+                             f"after the output's {length}, got {ears.shape[-1]} in all")
+        ears, weight = ears.float(), self.weight.float()
+        if exact:
+            per_basis = ears.new_zeros(batch, 2, BASIS_SIZE, length)
+            for tap in range(self.taps):  # output t reads input t + lead - tap (padded: past)
+                start = self.taps - 1 - tap
+                shifted = ears[:, :, None, start: start + length]
+                per_basis = per_basis + weight[:, tap, None] * shifted
+        else:
+            kernels = weight.flip(-1)[:, None, :]  # conv1d correlates; taps count backwards
+            per_basis = F.conv1d(ears.reshape(batch * 2, 1, -1), kernels)
+            per_basis = per_basis.reshape(batch, 2, BASIS_SIZE, length)
+        basis = direction_basis(directions)
+        if not exact:
+            return (per_basis * basis).sum(dim=2)
+        heard = per_basis[:, :, 0] * basis[:, :, 0]
+        for index in range(1, BASIS_SIZE):  # in a fixed order, as the taps
+            heard = heard + per_basis[:, :, index] * basis[:, :, index]
+        return heard
+
+
+def whole_directions(positions: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """`ear_directions` of whole inputs at every sample: (B, 7, K) -> (B, 6, T)."""
+    rows = ear_directions(positions)
+    return dsp.upsample_frames(rows, 0, num_samples, frame_samples=num_samples // rows.shape[-1],
+                               total_frames=rows.shape[-1])
+
+
+def whole_heard(head: HeadFilter, warped: torch.Tensor, spreading: torch.Tensor | None,
+                directions: torch.Tensor, *, exact: bool = False) -> torch.Tensor:
+    """The learned ears of whole inputs (zero beyond their ends): (B, 2, T) -> (B, 2, T).
+
+    Args:
+        warped: the geometric warp. spreading: each ear's 1 / r (attenuated warp), or None.
+        directions: `whole_directions`. exact: see `HeadFilter.forward`.
+    """
+    ears = warped if spreading is None else warped * spreading
+    return head(F.pad(ears, (head.past, head.lead)), directions, exact=exact)
+
+
+def heard_between(head: HeadFilter, read, first: int, last: int, *,
+                  attenuated: bool) -> torch.Tensor:
+    """The learned ears at samples first .. last - 1 of a `WavefrontSource` (`read`), exact."""
+    low, high = first - head.past, last + head.lead
+    ears = read("warped", low, high)
+    if attenuated:
+        ears = ears * read("spreading", low, high)
+    return head(ears, read("directions", first, last), exact=True)
