@@ -23,6 +23,7 @@ view=${VIEW:-ears}
 lambda_clean=${LAMBDA_CLEAN:-4}
 lambda_mrstft=${LAMBDA_MRSTFT:-0.2}
 head_taps=${HEAD_TAPS:-48}
+ema_decay=${EMA_DECAY:-0.995}
 # Sampling temperature, chosen on the training data's own validation split.
 temperature=${TEMPERATURE:-0.1}
 if [ ! -f "$work/data/synthetic.json" ]; then
@@ -43,7 +44,7 @@ train_stage() {  # stage, prior scale, prior gain
       --output-dir "$work/stage$1" --resume latest \
       --model-config "$size" --batch-size 4 --clip-length 12000 --max-steps "$steps" \
       --noise-levels fast --prior attenuated_warp --prior-std envelope --prior-scale "$2" --prior-gain "$3" \
-      --learning-rate 1e-3 --warmup-steps 100 --lr-schedule cosine \
+      --learning-rate 1e-3 --warmup-steps 100 --lr-schedule cosine --ema-decay "$ema_decay" \
       --prior-head-taps "$head_taps" --view "$view" --lambda-clean "$lambda_clean" --lambda-mrstft "$lambda_mrstft" \
       --validation-dir "$work/data/testset" --validation-clips 8 \
       --validation-temperature "$temperature" \

@@ -48,7 +48,10 @@ def _options(data_dir: Path, output_dir: Path) -> list[str]:
     return ["--stage", "2", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
             "--model-config", "tiny", "--max-steps", "3", "--batch-size", "2",
             "--clip-length", "4000", "--chunk-length", "8000", "--hop-length", "4000",
-            "--log-every", "1", "--num-workers", "0", "--no-progress", "--seed", "5"]
+            "--log-every", "1", "--num-workers", "0", "--no-progress", "--seed", "5",
+            # A learned head: its weights get their gradient from a loss on the prior, outside
+            # the wrapped model's forward; DDP must still average it.
+            "--prior", "attenuated_warp", "--prior-gain", "0.4", "--prior-head-taps", "12"]
 
 
 @pytest.fixture(scope="module")
@@ -95,5 +98,5 @@ def test_two_processes_match_one(dataset_dir, tmp_path):
             for run in ("one", "two")]
     for alone, shared in zip(*logs, strict=True):
         for key in ("train/loss", "train/mse_main", "train/mse_aux", "train/phase_aux",
-                    "train/grad_norm"):
+                    "train/head_fit", "train/grad_norm"):
             assert shared[key] == pytest.approx(alone[key], rel=1e-5), (alone["step"], key)
