@@ -18,7 +18,7 @@ from binauralgrad.schedule import NoiseSchedule
 
 def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
-                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str = "fast",
+                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str | int = "fast",
                      progress: bool = True, options: WavefrontOptions | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages through the wavefront, over each input whole or in the chunks of `options`.
@@ -28,7 +28,8 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         schedule: the noise schedule.
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the reference draws the same).
-        steps: "fast" (the 6-step schedule) or "full" (every training step).
+        steps: "fast" (the schedule's fast steps), a number of fast steps, or "full" (every
+            training step): see `NoiseSchedule.sampling_steps`.
         progress: show a progress bar.
         options: dtype, tile, chunks, memory budget (default: WavefrontOptions()).
 

@@ -11,6 +11,7 @@ from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream
+from binauralgrad.schedule import check_steps
 
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
@@ -63,7 +64,8 @@ class BinauralStream:
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
         generator: the source of the sampling noise (one 64-bit seed is drawn, as offline).
-        steps: "fast" (6 steps) or "full". dtype: compute dtype (default: the pipeline's).
+        steps: "fast" (the pipeline's fast steps, `pipe.fast_steps`), a number of fast steps,
+            or "full". dtype: compute dtype (default: the pipeline's).
         tile_seconds: most samples a node advances per step (default: this machine's tuning).
         max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
 
@@ -75,10 +77,9 @@ class BinauralStream:
     """
 
     def __init__(self, pipeline, *, generator: torch.Generator | None = None,
-                 steps: str = "fast", dtype: torch.dtype | None = None,
+                 steps: str | int = "fast", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, max_skew_frames: int = 12):
-        if steps not in ("fast", "full"):
-            raise ValueError(f"steps must be 'fast' or 'full', got {steps!r}")
+        check_steps(steps)
         if tile_seconds is not None and not tile_seconds > 0:
             raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
         with torch.inference_mode():
