@@ -77,10 +77,14 @@ def _target(output_dir: Path, system: str, folder: Path) -> Path:
     return output_dir / system / f"{folder.name}.wav"
 
 
+def has_prior(pipeline) -> bool:
+    """Whether a stage of the pipeline diffuses around a DSP prior (else `prior_alone` is 0)."""
+    return any(not stage.config.diffuses_signal for stage in pipeline.stages)
+
+
 def _systems(pipeline) -> list[str]:
     """The systems scored for a pipeline: the model, its prior alone if it has one, the warp."""
-    has_prior = any(not stage.config.diffuses_signal for stage in pipeline.stages)
-    return [name for name in SYSTEMS if name != "prior" or has_prior]
+    return [name for name in SYSTEMS if name != "prior" or has_prior(pipeline)]
 
 
 def _synthesize_sequence(
