@@ -87,6 +87,15 @@ def test_the_stream_samples_with_the_pipelines_saved_step_count():
     assert stream.latency_samples == stream_latency(configs, 2) < stream_latency(configs, 6)
 
 
+def test_the_stream_with_the_conditioner_cache_is_the_offline_output(pipe, monkeypatch):
+    from binauralgrad.inference import tuning
+
+    monkeypatch.setenv(tuning.TUNING_ENV, "off,cache=1")  # the default keeps no cache
+    mono, rows = speech_like(3000, 5), moving_positions(8)
+    out, _ = streamed(pipe, mono, rows, random_blocks(5, 700, 3000))
+    assert torch.equal(out, offline(pipe, mono, rows))
+
+
 def test_blocks_of_one_frame_and_of_single_samples(pipe):
     mono, rows = speech_like(2000), moving_positions(5)
     expected = offline(pipe, mono, rows)

@@ -37,11 +37,12 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         (mean (B, 1, T), binaural (B, 2, T)) float32.
     """
     options = options or WavefrontOptions()
-    backend = select(mono.device, options.dtype, model=stage_one,
-                     max_memory_mb=options.max_memory_mb, progress=progress)
+    sampling = schedule.sampling_steps(steps)
+    backend = select(mono.device, options.dtype, stages=(stage_one, stage_two),
+                     num_steps=len(sampling), max_memory_mb=options.max_memory_mb,
+                     progress=progress)
     models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
               for stage in (stage_one, stage_two)]
-    sampling = schedule.sampling_steps(steps)
     batch, length = mono.shape[0], mono.shape[-1]
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]

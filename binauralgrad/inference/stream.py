@@ -86,11 +86,11 @@ class BinauralStream:
             self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
-        device, stages = pipeline.device, (pipeline.stage_one, pipeline.stage_two)
-        backend = select(device, dtype or pipeline.dtype, model=pipeline.stage_one)
+        device, stages = pipeline.device, pipeline.stages
+        steps = pipeline.schedule.sampling_steps(steps)
+        backend = select(device, dtype or pipeline.dtype, stages=stages, num_steps=len(steps))
         models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
                   for stage in stages]
-        steps = pipeline.schedule.sampling_steps(steps)
         tile = round(tile_seconds * SAMPLE_RATE) if tile_seconds else \
             min(backend.tile, MAX_STREAM_TILE)
         configs = [stage.config for stage in stages]
