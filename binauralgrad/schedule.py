@@ -202,9 +202,13 @@ class NoiseSchedule:
         Args:
             count: steps of the fast schedule (default `fast_steps`; see `fast_schedule_betas`).
         """
+        return self._aligned(np.cumprod(1.0 - np.asarray(self.fast_schedule_betas(count))))
+
+    def _aligned(self, levels: np.ndarray) -> list[float]:
+        """`fast_timesteps` of the noise levels alpha_bar of a fast schedule's steps."""
         train = self.train_alphas_cumprod
         steps = []
-        for level in np.cumprod(1.0 - np.asarray(self.fast_schedule_betas(count))):
+        for level in levels:
             for t in range(len(train) - 1):
                 if train[t + 1] <= level <= train[t]:
                     gap = train[t] ** 0.5 - train[t + 1] ** 0.5
@@ -229,13 +233,11 @@ class NoiseSchedule:
                           "'full'", DeprecationWarning, stacklevel=2)
             steps = "fast" if steps else "full"
         steps = check_steps(steps)
-        if steps == "full":
-            betas, timesteps = np.asarray(self.train_betas), list(range(self.num_train_steps))
-        else:
-            count = None if steps == "fast" else steps
-            betas = np.asarray(self.fast_schedule_betas(count))
-            timesteps = self.fast_timesteps(count)
+        full = steps == "full"
+        betas = np.asarray(self.train_betas if full else
+                           self.fast_schedule_betas(None if steps == "fast" else steps))
         alpha_bars = np.cumprod(1.0 - betas)
+        timesteps = list(range(len(betas))) if full else self._aligned(alpha_bars)
         steps = []
         for n in reversed(range(len(betas))):
             sigma = 0.0

@@ -11,7 +11,6 @@ from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream
-from binauralgrad.schedule import check_steps
 
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
@@ -79,7 +78,6 @@ class BinauralStream:
     def __init__(self, pipeline, *, generator: torch.Generator | None = None,
                  steps: str | int = "fast", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, max_skew_frames: int = 12):
-        check_steps(steps)
         if tile_seconds is not None and not tile_seconds > 0:
             raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
         with torch.inference_mode():
