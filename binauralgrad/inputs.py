@@ -145,12 +145,13 @@ IMPLEMENTATIONS = ("wavefront", "reference")
 _OLD_IMPLEMENTATION_NAMES = {"fast": "wavefront"}
 
 
-def resolve_sampling(steps: str, fast: bool | None, implementation: str,
-                     wavefront_options: dict) -> tuple[str, str]:
+def resolve_sampling(steps: str | int, fast: bool | None, implementation: str,
+                     wavefront_options: dict) -> tuple[str | int, str]:
     """Checks the pipeline's sampling options; returns (steps, implementation).
 
     Args:
-        steps: "fast" (the 6-step schedule) or "full" (every training step).
+        steps: "fast" (the fast schedule), a number of fast steps, or "full" (every training
+            step).
         fast: the deprecated boolean spelling of `steps` (None: not given).
         implementation: "wavefront" or "reference" ("fast" is the deprecated "wavefront").
         wavefront_options: {name: value} of the options only the wavefront uses, as given
@@ -161,14 +162,13 @@ def resolve_sampling(steps: str, fast: bool | None, implementation: str,
     """
     import warnings
 
-    from binauralgrad.schedule import STEPS
+    from binauralgrad.schedule import check_steps
 
     if fast is not None:
         warnings.warn("`fast=` is deprecated: pass steps='fast' or steps='full'",
                       DeprecationWarning, stacklevel=3)
         steps = "fast" if fast else "full"
-    if steps not in STEPS:
-        raise ValueError(f"steps must be one of {list(STEPS)}, got {steps!r}")
+    check_steps(steps)
     if implementation in _OLD_IMPLEMENTATION_NAMES:
         new = _OLD_IMPLEMENTATION_NAMES[implementation]
         warnings.warn(f"implementation={implementation!r} is deprecated: pass {new!r}",

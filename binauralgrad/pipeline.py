@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -77,6 +77,16 @@ class BinauralGradPipeline:
     @property
     def stages(self) -> tuple[BinauralDenoiser, BinauralDenoiser]:
         return self.stage_one, self.stage_two
+
+    @property
+    def fast_steps(self) -> int:
+        """Reverse steps per stage of the default sampling (`steps="fast"`): 6, the paper's,
+        unless set lower. Kept in pipeline.json, so a saved pipeline samples as it was saved."""
+        return self.schedule.fast_steps
+
+    @fast_steps.setter
+    def fast_steps(self, count: int) -> None:
+        self.schedule = replace(self.schedule, fast_steps=count)  # validated by the schedule
 
     @torch.inference_mode()
     def prior_alone(self, mono, positions, *, learned: bool = False) -> torch.Tensor:
@@ -181,7 +191,7 @@ class BinauralGradPipeline:
 
     @torch.inference_mode()
     def __call__(self, mono, positions, *, generator: torch.Generator | None = None,
-                 steps: str = "fast", progress: bool = True, return_dict: bool = True,
+                 steps: str | int = "fast", progress: bool = True, return_dict: bool = True,
                  implementation: str = "wavefront", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, chunk_seconds: float | None = None,
                  overlap_seconds: float | None = None, crossfade_seconds: float | None = None,
@@ -195,8 +205,9 @@ class BinauralGradPipeline:
             generator: the source of all sampling noise (same seed, same audio). One 64-bit seed
                 is drawn from it; the noise is then a function of the absolute sample position,
                 so every implementation and chunking draws the same noise.
-            steps: "fast", the paper's 6-step schedule (default), or "full", all 200 training
-                steps.
+            steps: "fast", the fast schedule with `fast_steps` steps per stage (default: the
+                paper's 6 unless the pipeline was saved with fewer), a number of fast steps (1 to
+                6: see `NoiseSchedule.fast_schedule_betas`), or "full", all 200 training steps.
             progress: show a progress bar.
             return_dict: return a BinauralOutput, else the tuple (audio,).
             implementation: "wavefront" (default): both stages, all steps and layers as one
@@ -251,7 +262,7 @@ class BinauralGradPipeline:
             setattr(output, field, value if inputs.batched else value[0])
         return output if return_dict else (output.audio,)
 
-    def stream(self, *, generator: torch.Generator | None = None, steps: str = "fast",
+    def stream(self, *, generator: torch.Generator | None = None, steps: str | int = "fast",
                dtype: torch.dtype | None = None, tile_seconds: float | None = None,
                max_skew_frames: int = 12):
         """A `BinauralStream`: push audio and rows as they arrive, get both ears back.
@@ -269,11 +280,11 @@ class BinauralGradPipeline:
         return BinauralStream(self, generator=generator, steps=steps, dtype=dtype,
                               tile_seconds=tile_seconds, max_skew_frames=max_skew_frames)
 
-    def receptive_field_seconds(self, steps: str = "fast") -> float:
+    def receptive_field_seconds(self, steps: str | int = "fast") -> float:
         """How far (each side) an output sample depends on the input: the exact chunk overlap.
 
         Args:
-            steps: "fast" or "full" (True / False: the deprecated spelling).
+            steps: as for `__call__` (True / False: the deprecated spelling of "fast" / "full").
         """
         count = len(self.schedule.sampling_steps(steps))
         configs = [self.stage_one.config, self.stage_two.config]

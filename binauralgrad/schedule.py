@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 
 from binauralgrad.prior import Prior
 
-STEPS = ("fast", "full")  # the sampling schedules: the paper's 6 steps, or every training step
+# The sampling schedules: the fast one (the paper's 6 steps, or fewer: `fast_steps`) or every
+# training step; a number asks for the fast schedule with that many steps.
+STEPS = ("fast", "full")
 
 
 def _paper_train_betas() -> list[float]:
@@ -19,6 +22,31 @@ def _paper_train_betas() -> list[float]:
 
 def _paper_fast_betas() -> list[float]:
     return [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
+
+
+def check_steps(steps):
+    """`steps` if it names a sampling schedule ("fast", "full" or a number of fast steps)."""
+    if steps in STEPS or (isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
+                          and steps >= 1):
+        return steps
+    raise ValueError(f"steps must be one of {list(STEPS)} or a number of fast steps (1 to 6 "
+                     f"with the paper's schedule), got {steps!r}")
+
+
+def kept_levels(total: int, count: int) -> list[int]:
+    """Which of a `total`-step fast schedule's noise levels (0: the cleanest) `count` steps visit.
+
+    An even stride that ends at the noisiest level, so that sampling starts where the full fast
+    schedule does (the initial unit noise stands for the same level), and the cleanest levels
+    are the first left out: they change the output least (the paper's last step, at
+    alpha_bar = 0.9999, removes noise of about 1 % of full scale; a 2-step schedule keeping it
+    would be the 1-step one plus that). With the paper's six levels, numbered 1 (cleanest) to 6:
+    5 steps visit 2-6; 4 steps 2, 3, 5, 6; 3 steps 2, 4, 6; 2 steps 3, 6; 1 step 6.
+    """
+    if not 1 <= count <= total:
+        raise ValueError(f"a fast schedule of {total} steps can be shortened to 1 to {total} "
+                         f"steps, not {count!r}")
+    return [-(-(k + 1) * total // count) - 1 for k in range(count)]  # ceil((k + 1) total / count)
 
 
 @dataclass(frozen=True)
@@ -40,22 +68,31 @@ class SamplingStep:
     sample_scale: float
     sigma: float
 
+    def timestep_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """(1,) the denoiser's step input: float32 for an aligned step, long for a training one."""
+        dtype = torch.long if isinstance(self.timestep, numbers.Integral) else torch.float32
+        return torch.tensor([self.timestep], dtype=dtype, device=device)
+
 
 @dataclass
 class NoiseSchedule:
-    """Training betas and the fast 6-step sampling betas (the paper's values by default).
+    """Training betas and the fast sampling betas (the paper's values by default).
 
     Attributes:
         train_betas: the variances beta_1..beta_N of the forward process (paper Eq. 1).
-        fast_betas: the short schedule used for fast sampling.
+        fast_betas: the short schedule used for fast sampling (the paper's 6 steps).
         temperature: the sampling noise's standard deviation, initial and added (1: the
             paper's ancestral sampler). Below 1 the samples lean towards the likeliest signal
             (as Grad-TTS and PriorGrad sample), trading variety for lower error.
+        fast_steps: reverse steps per stage that fast sampling takes, 1 to len(fast_betas)
+            (None: all of them). Fewer steps visit fewer of the fast levels (`kept_levels`),
+            each step jumping over the levels left out (`fast_schedule_betas`).
     """
 
     train_betas: list[float] = field(default_factory=_paper_train_betas)
     fast_betas: list[float] = field(default_factory=_paper_fast_betas)
     temperature: float = 1.0
+    fast_steps: int | None = None
 
     def __post_init__(self):
         for name in ("train_betas", "fast_betas"):
@@ -71,6 +108,13 @@ class NoiseSchedule:
         if self.fast_alphas_cumprod[-1] < self.train_alphas_cumprod[-1]:
             raise ValueError("the fast schedule must end at a noise level the training schedule "
                              "reaches (its alpha_bar above the training schedule's last)")
+        if self.fast_steps is None:
+            self.fast_steps = len(self.fast_betas)
+        if isinstance(self.fast_steps, bool) or not isinstance(self.fast_steps, numbers.Integral) \
+                or not 1 <= self.fast_steps <= len(self.fast_betas):
+            raise ValueError(f"NoiseSchedule.fast_steps must be an int from 1 to "
+                             f"{len(self.fast_betas)} (the fast betas), got {self.fast_steps!r}")
+        self.fast_steps = int(self.fast_steps)
 
     @property
     def num_train_steps(self) -> int:
@@ -129,16 +173,42 @@ class NoiseSchedule:
         alpha_bar = self.alpha_bars(timesteps).view(-1, 1, 1)
         return (alpha_bar.sqrt() * clean + (1.0 - alpha_bar).sqrt() * noise).to(clean.dtype)
 
-    def fast_timesteps(self) -> list[float]:
+    def fast_schedule_betas(self, count: int | None = None) -> list[float]:
+        """The betas of the fast schedule shortened to `count` steps (default `fast_steps`).
+
+        The short schedule visits `kept_levels` of the fast schedule's noise levels alpha_bar,
+        so it ends at the same total noise level (as DiffWave's fast schedules end near the
+        training schedule's), and the models are asked only at levels the 6-step sampler asks
+        them at (a model trained on the fast levels, `noise_levels="fast"`, has seen them all).
+        A step over several fast steps has the beta of their product:
+        1 - prod(1 - beta); a step over one keeps its beta exactly.
+        """
+        count = self.fast_steps if count is None else count
+        betas = self.fast_betas
+        merged, first = [], 0
+        for level in kept_levels(len(betas), count):
+            group = np.asarray(betas[first: level + 1])
+            merged.append(betas[level] if len(group) == 1 else 1.0 - float(np.prod(1.0 - group)))
+            first = level + 1
+        return merged
+
+    def fast_timesteps(self, count: int | None = None) -> list[float]:
         """The continuous training step aligned with each fast step (paper Sec. 3.3).
 
         Fast step s, with noise level alpha_bar_s between the training levels t and t+1, maps to
         t + (sqrt(alpha_bar_train[t]) - sqrt(alpha_bar_s)) /
                 (sqrt(alpha_bar_train[t]) - sqrt(alpha_bar_train[t + 1])).
+
+        Args:
+            count: steps of the fast schedule (default `fast_steps`; see `fast_schedule_betas`).
         """
+        return self._aligned(np.cumprod(1.0 - np.asarray(self.fast_schedule_betas(count))))
+
+    def _aligned(self, levels: np.ndarray) -> list[float]:
+        """`fast_timesteps` of the noise levels alpha_bar of a fast schedule's steps."""
         train = self.train_alphas_cumprod
         steps = []
-        for level in self.fast_alphas_cumprod:
+        for level in levels:
             for t in range(len(train) - 1):
                 if train[t + 1] <= level <= train[t]:
                     gap = train[t] ** 0.5 - train[t + 1] ** 0.5
@@ -149,11 +219,12 @@ class NoiseSchedule:
                 raise ValueError(f"fast noise level {level} is outside the training schedule")
         return steps
 
-    def sampling_steps(self, steps: str = "fast") -> list[SamplingStep]:
+    def sampling_steps(self, steps: str | int = "fast") -> list[SamplingStep]:
         """The reverse steps in the order they run (n = N-1 down to 0).
 
         Args:
-            steps: "fast", the paper's 6-step schedule (default), or "full", all training steps.
+            steps: "fast", the fast schedule with `fast_steps` steps (default; the paper's 6),
+                a number of fast steps (`fast_schedule_betas`), or "full", all training steps.
         """
         if isinstance(steps, bool):  # the old `fast` flag
             import warnings
@@ -161,12 +232,12 @@ class NoiseSchedule:
             warnings.warn("sampling_steps(True/False) is deprecated: pass steps='fast' or "
                           "'full'", DeprecationWarning, stacklevel=2)
             steps = "fast" if steps else "full"
-        if steps not in STEPS:
-            raise ValueError(f"steps must be one of {list(STEPS)}, got {steps!r}")
-        fast = steps == "fast"
-        betas = np.asarray(self.fast_betas if fast else self.train_betas)
+        steps = check_steps(steps)
+        full = steps == "full"
+        betas = np.asarray(self.train_betas if full else
+                           self.fast_schedule_betas(None if steps == "fast" else steps))
         alpha_bars = np.cumprod(1.0 - betas)
-        timesteps = self.fast_timesteps() if fast else list(range(len(betas)))
+        timesteps = list(range(len(betas))) if full else self._aligned(alpha_bars)
         steps = []
         for n in reversed(range(len(betas))):
             sigma = 0.0

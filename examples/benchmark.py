@@ -1,18 +1,21 @@
 """Speed of the parts that matter: the geometric warp, training steps and synthesis.
 
-    python examples/benchmark.py            # paper-size models (about 25 minutes on 2 CPU cores)
+    python examples/benchmark.py            # paper-size models (about 35 minutes on 2 CPU cores)
     python examples/benchmark.py --quick    # shorter inputs, fewer lines
     python examples/benchmark.py --skip warp training --json bench.json
     python examples/benchmark.py --only stream          # the streaming table alone
+    python examples/benchmark.py --only machine tuning  # tune afresh, then check the choice
 
 Synthesis lines: the real-time factor (RTF, compute seconds per audio second) of the two-stage
 fast (6 + 6 step) pipeline, and for each optimisation its speed ratio against the
 straightforward path (`implementation="reference"`) measured in the same run on the same input,
 with the max / mean absolute deviation of its output from that path's float32 output on the same
-noise. The models have random weights (no released checkpoint is needed for speed), with a
-non-zero output layer so that deviations are not trivially zero. Peak memory is the resident-set
-high-water mark of a fresh process per input length. Ratios are measured within one run (shared
-machines are noisy); the variants take turns for `--repeats` rounds and each keeps its best.
+noise. The tuning check runs every candidate of the per-machine tuning forced on the same input
+and says how far the stored choice is from the fastest of them. The models have random weights
+(no released checkpoint is needed for speed), with a non-zero output layer so that deviations are
+not trivially zero. Peak memory is the resident-set high-water mark of a fresh process per input
+length. Ratios are measured within one run (shared machines are noisy); the variants take turns
+for `--repeats` rounds and each keeps its best.
 
 The straightforward path's long passes allocate activations of about 50 MB per second of audio,
 which glibc maps as fresh pages every time; an allocator that keeps its memory (for instance
@@ -44,7 +47,9 @@ from synthesis import (  # noqa: E402
     gpu_rows,
     machine_rows,
     print_machine,
+    print_tuning_check,
     training_speed,
+    tuning_check_rows,
     warp_speed,
     whole_input_rows,
 )
@@ -72,6 +77,13 @@ def training_section(args, results: dict) -> None:
 def machine_section(args, results: dict) -> None:
     results["machine"] = machine_rows("paper")
     print_machine(results["machine"])
+
+
+def tuning_section(args, results: dict) -> None:
+    size = "small" if args.quick else "paper"
+    results["tuning"] = tuning_check_rows(size, 0.5, args.repeats)
+    print_tuning_check(f"The stored tuning against every candidate forced, {size} size, 0.5 s, "
+                       "CPU (speed-up: against the stored choice)", results["tuning"])
 
 
 def limit_of(results: dict) -> float | None:
@@ -129,8 +141,9 @@ def stream_section(args, results: dict) -> None:
 
 
 SECTIONS = {"warp": warp_section, "training": training_section, "machine": machine_section,
-            "default": default_section, "equal-length": equal_length_section,
-            "whole-input": whole_input_section, "chunking": chunking_section,
+            "tuning": tuning_section, "default": default_section,
+            "equal-length": equal_length_section, "whole-input": whole_input_section,
+            "chunking": chunking_section,
             "gpu": gpu_section, "memory": memory_section, "stream": stream_section}
 
 

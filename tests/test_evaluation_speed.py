@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).parents[1] / "examples" / "benchmark.py"
 
@@ -93,3 +94,22 @@ def test_stream_rows_report_latency_rtf_and_the_slowest_block(script):
     assert all(row["latency_ms"] == 76 / 48 and row["rtf"] > 0 and row["worst_block_ms"] > 0
                for row in rows)
     assert all(row["max_dev"] == 0 for row in rows)  # the stream is the offline output
+
+
+def test_the_tuning_check_puts_the_stored_choice_against_every_forced_candidate(
+        script, monkeypatch, tmp_path, capsys):
+    from functools import partial
+
+    from binauralgrad.inference import tuning
+
+    monkeypatch.setenv(tuning.TUNING_ENV, "")
+    monkeypatch.setenv(tuning.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(tuning, "measure", partial(tuning.measure, tiles=(256, 512),
+                                                   budget_s=0.2))
+    rows = script.tuning_check_rows("tiny", 0.05, 1, tiles=(256, 512))
+    backends = tuning.candidate_backends(torch.float32)
+    assert len(rows) == 1 + len(backends) * 2 * 2 and rows[0]["variant"].startswith("stored")
+    assert min(row["of_best"] for row in rows[1:]) == 1.0 and rows[0]["of_best"] > 0
+    assert all(row["max_dev"] < 1e-5 for row in rows)  # every candidate: the same audio
+    script.print_tuning_check("check", rows)
+    assert "the time of the fastest forced candidate" in capsys.readouterr().out

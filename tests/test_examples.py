@@ -138,3 +138,28 @@ def test_stream_feeds_blocks_reports_whether_it_kept_up_and_writes_the_offline_a
                    generator=torch.Generator().manual_seed(0), progress=False).audio
     np.testing.assert_allclose(read_wav(out, channels=2), limit_peak(offline.numpy())[0],
                                atol=1e-6)
+
+
+def test_steps_quality_scores_every_step_count_beside_the_prior_and_the_warp(tmp_path,
+                                                                             dataset_dir, capsys):
+    from conftest import TINY, randomize
+
+    from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+
+    priors = {"prior": "attenuated_warp", "prior_std": "envelope", "prior_scale": 0.5}
+    stages = [randomize(BinauralDenoiser(make(**TINY, **priors)), seed) for seed, make in
+              enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
+    BinauralGradPipeline(*stages).save_pretrained(tmp_path / "model")
+    result = load_example("steps_quality").main([
+        str(tmp_path / "model"), str(dataset_dir / "testset"), "--steps", "6", "2", "1",
+        "--seconds", "0.5", "--json", str(tmp_path / "steps.json")])
+    printed = capsys.readouterr().out
+    rows = ["BinauralGrad, 6 steps", "BinauralGrad, 2 steps", "BinauralGrad, 1 step",
+            "Prior alone (the model's DSP prior)", "DSP (geometric warp)"]
+    assert list(result["metrics"]) == rows and all(f"| {row} " in printed for row in rows)
+    assert result["scenes"] == ["subject1", "validation_sequence"] and result["audio_s"] == 1.0
+    assert set(result["metrics"][rows[0]]) >= {"wave_l2", "pesq", "itd_error", "ild_error"}
+    assert all(result["seconds"][count] > 0 for count in ("6", "2", "1"))
+    assert json.loads((tmp_path / "steps.json").read_text()) == json.loads(json.dumps(result))
+    # The counts differ in their audio; the prior and the warp do not depend on them.
+    assert result["metrics"][rows[0]]["wave_l2"] != result["metrics"][rows[2]]["wave_l2"]

@@ -48,5 +48,5 @@ def test_select_gives_a_cpu_its_defaults_and_the_users_budget(monkeypatch):
     monkeypatch.setenv("BINAURALGRAD_TUNING", "off")
     chosen = backends.select("cpu", torch.float32, max_memory_mb=5)
     assert (chosen.tile, chosen.cache, chosen.memory_mb, chosen.dtype) == \
-        (4096, True, 5, torch.float32)
+        (4096, False, 5, torch.float32)
     assert backends.select("cpu", torch.float32).memory_mb is None  # no limit on a CPU unless asked

@@ -73,6 +73,34 @@ def test_the_stream_is_the_offline_output_for_any_blocks(pipe, seed, largest):
     assert torch.equal(out, offline(pipe, mono, rows, seed=seed))
 
 
+@pytest.mark.parametrize("steps", [4, 3, 2, 1])
+def test_the_stream_is_the_offline_output_with_fewer_steps(pipe, steps):
+    length = 3210
+    mono, rows = speech_like(length, steps), moving_positions(-(-length // 400))
+    out, _ = streamed(pipe, mono, rows, random_blocks(steps, 1500, length), seed=steps,
+                      steps=steps)
+    assert torch.equal(out, offline(pipe, mono, rows, seed=steps, steps=steps))
+
+
+def test_the_stream_samples_with_the_pipelines_saved_step_count():
+    pipeline = make_tiny_pipeline(3)
+    pipeline.fast_steps = 2
+    mono, rows = speech_like(2000), moving_positions(5)
+    out, stream = streamed(pipeline, mono, rows, [700, 1300])
+    assert torch.equal(out, offline(pipeline, mono, rows, steps=2))
+    configs = [stage.config for stage in pipeline.stages]
+    assert stream.latency_samples == stream_latency(configs, 2) < stream_latency(configs, 6)
+
+
+def test_the_stream_with_the_conditioner_cache_is_the_offline_output(pipe, monkeypatch):
+    from binauralgrad.inference import tuning
+
+    monkeypatch.setenv(tuning.TUNING_ENV, "off,cache=1")  # the default keeps no cache
+    mono, rows = speech_like(3000, 5), moving_positions(8)
+    out, _ = streamed(pipe, mono, rows, random_blocks(5, 700, 3000))
+    assert torch.equal(out, offline(pipe, mono, rows))
+
+
 def test_blocks_of_one_frame_and_of_single_samples(pipe):
     mono, rows = speech_like(2000), moving_positions(5)
     expected = offline(pipe, mono, rows)

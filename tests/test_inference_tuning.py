@@ -1,14 +1,17 @@
-"""Per-machine tuning: the fastest measured candidate, stored per machine, overridable."""
+"""Per-machine tuning: whole wavefronts ranked in turns, stored per machine, overridable."""
 
 from __future__ import annotations
 
 import json
+import os
+from functools import partial
 
 import pytest
 import torch
 from conftest import synthesize_moving
 
-from binauralgrad.inference import tuning
+from binauralgrad.inference import timing, tuning
+from binauralgrad.inference.timing import WavefrontProbe, round_robin
 from binauralgrad.inference.tuning import CPU_DEFAULT, Choice, choose, measure, parse_setting
 
 CPU = torch.device("cpu")
@@ -22,67 +25,152 @@ def tuned(monkeypatch, tmp_path):
     return tmp_path / "tuning.json"
 
 
-def fake_timings(monkeypatch, seconds_per_sample):
-    """Makes each candidate's pass take seconds_per_sample(backend, tile, cache) per sample."""
-    def timed(model, tile, cache, repeats, timer):
-        return seconds_per_sample(model.ops.name, tile, cache) * tile
+class Clock:
+    """A fake clock that the fake runs move on."""
 
-    monkeypatch.setattr(tuning, "_time_pass", timed)
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_the_fastest_candidate_wins(tiny, monkeypatch):
-    fake_timings(monkeypatch, lambda backend, tile, cache:
-                 (1.0 if backend == "matmul" else 2.0) / (1 + (tile == 2048)) * (0.8 if cache
-                                                                                    else 1.0))
-    choice, rows = measure(tiny.stage_one, torch.float32)
+def fake_runs(monkeypatch, seconds_per_sample) -> tuple[Clock, list[dict]]:
+    """Makes each probe run take seconds_per_sample(backend, tile, cache) per sample and pass,
+    on a fake clock; returns the clock and the runs' arguments in order."""
+    clock, calls = Clock(), []
+
+    def run(self, backend, cache, *, tile, length, steps):
+        calls.append({"backend": backend, "cache": cache, "tile": tile, "length": length,
+                      "steps": steps})
+        clock.now += seconds_per_sample(backend, tile, cache) * length * steps
+
+    monkeypatch.setattr(WavefrontProbe, "run", run)
+    return clock, calls
+
+
+def stages_of(pipeline):
+    return pipeline.stage_one, pipeline.stage_two
+
+
+def test_the_fastest_candidates_win_both_phases(tiny, monkeypatch):
+    clock, calls = fake_runs(monkeypatch, lambda backend, tile, cache:
+                             (1.0 if backend == "matmul" else 2.0) / (1 + (tile == 2048))
+                             * (0.8 if cache else 1.0))
+    choice, rows = measure(stages_of(tiny), torch.float32, 6, timer=clock)
     assert choice == Choice(tile=2048, cache=True, backend="matmul", measured=True)
-    assert len(rows) == len(tuning.CANDIDATE_TILES) * 2 * len({row["backend"] for row in rows})
+    backends = {row["backend"] for row in rows if row["phase"] == "kernels"}
+    assert [row["phase"] for row in rows] == \
+        ["kernels"] * 2 * len(backends) + ["tile"] * len(tuning.CANDIDATE_TILES)
+    # Kernels and cache on both stages' six passes; tiles on one pass over two tiles.
+    kernel_runs = [call for call in calls if call["tile"] == tuning.KERNEL_PROBE_SAMPLES]
+    assert {(call["steps"], call["length"]) for call in kernel_runs} == \
+        {(6, tuning.KERNEL_PROBE_SAMPLES)}
+    tile_runs = calls[len(kernel_runs):]
+    assert all(call["steps"] == 1 and call["length"] == 2 * call["tile"] and
+               (call["backend"], call["cache"]) == ("matmul", True) for call in tile_runs)
 
 
 @pytest.mark.parametrize("gain,cached", [(1.05, False), (1.12, True)])
 def test_the_cache_is_kept_only_for_a_ten_percent_gain(tiny, monkeypatch, gain, cached):
-    fake_timings(monkeypatch, lambda backend, tile, cache: 1.0 / (gain if cache else 1.0))
-    choice, _ = measure(tiny.stage_one, torch.float32)
+    clock, _ = fake_runs(monkeypatch, lambda backend, tile, cache: 1.0 / (gain if cache else 1))
+    choice, _ = measure(stages_of(tiny), torch.float32, 6, timer=clock)
     assert choice.cache is cached
 
 
+def test_candidates_take_turns_until_the_budget_is_spent():
+    clock, order = Clock(), []
+
+    def run(name, seconds):
+        order.append(name)
+        clock.now += seconds
+
+    runs = {name: partial(run, name, 1.0) for name in "abc"}  # a round takes 3 s
+    times = round_robin(runs, budget_s=10.0, timer=clock)
+    # Rounds 1 and 2 always; a third fits (9 s), a fourth would end at 12 s.
+    assert order == list("abc" * 3)
+    assert times == {name: [1.0, 1.0, 1.0] for name in "abc"}
+    order.clear()
+    round_robin(runs, budget_s=0.0, timer=clock)
+    assert order == list("abc" * timing.MIN_ROUNDS)
+    order.clear()
+    round_robin(runs, budget_s=1e9, timer=clock)
+    assert order == list("abc" * timing.MAX_ROUNDS)
+
+
 def test_a_real_measurement_gives_a_usable_choice(tiny):
-    choice, rows = measure(tiny.stage_one, torch.float32, tiles=(256, 512), repeats=1)
+    choice, rows = measure(stages_of(tiny), torch.float32, 2, tiles=(256, 512), budget_s=0.5)
     assert choice.measured and choice.tile in (256, 512)
-    assert all(row["seconds_per_sample"] > 0 for row in rows)
+    assert all(row["seconds_per_sample"] > 0 and row["runs"] >= 2 for row in rows)
 
 
 def test_a_choice_is_measured_once_per_machine_and_stored(tiny, tuned, monkeypatch):
     calls = []
 
-    def counted(denoiser, dtype, **_):
-        calls.append(dtype)
+    def counted(stages, dtype, num_steps, **_):
+        calls.append(num_steps)
         return Choice(tile=512, cache=False, backend="matmul", measured=True), []
 
     monkeypatch.setattr(tuning, "measure", counted)
-    first = choose(tiny.stage_one, torch.float32, CPU)
-    again = choose(tiny.stage_one, torch.float32, CPU)
-    assert first == again == Choice(512, False, "matmul", True) and len(calls) == 1
+    first = choose(stages_of(tiny), torch.float32, CPU, 6)
+    again = choose(stages_of(tiny), torch.float32, CPU, 6)
+    assert first == again == Choice(512, False, "matmul", True) and calls == [6]
     stored = json.loads(tuned.read_text())
-    key = tuning.machine_key(tiny.stage_one, torch.float32)
+    key = tuning.machine_key(stages_of(tiny), torch.float32, 6)
     assert stored[key]["tile"] == 512 and f"torch {torch.__version__}" in key
+    choose(stages_of(tiny), torch.float32, CPU, 3)  # another step count
     monkeypatch.setattr(torch, "get_num_threads", lambda: 64)  # another machine setting
-    choose(tiny.stage_one, torch.float32, CPU)
-    assert len(calls) == 2 and len(json.loads(tuned.read_text())) == 2
+    choose(stages_of(tiny), torch.float32, CPU, 6)
+    assert calls == [6, 3, 6] and len(json.loads(tuned.read_text())) == 3
 
 
 def test_settings_turn_tuning_off_or_force_fields(tiny, tuned, monkeypatch):
     monkeypatch.setenv(tuning.TUNING_ENV, "off")
-    assert choose(tiny.stage_one, torch.float32, CPU) == CPU_DEFAULT and not tuned.exists()
-    monkeypatch.setenv(tuning.TUNING_ENV, "off, tile=1024, cache=0, backend=matmul")
-    assert choose(tiny.stage_one, torch.float32, CPU) == Choice(1024, False, "matmul")
+    assert choose(stages_of(tiny), torch.float32, CPU, 6) == CPU_DEFAULT and not tuned.exists()
+    monkeypatch.setenv(tuning.TUNING_ENV, "off, tile=1024, cache=1, backend=matmul")
+    assert choose(stages_of(tiny), torch.float32, CPU, 6) == Choice(1024, True, "matmul")
     assert parse_setting("cache=on") == (False, {"cache": True})
     for bad in ("fast", "tile=0", "cache=maybe", "backend=cuda"):
         with pytest.raises(ValueError, match="BINAURALGRAD_TUNING"):
             parse_setting(bad)
 
 
-def test_tuned_synthesis_is_the_same_audio(tiny, tuned, unchunked):
+def never_measured(*args, **kwargs):
+    raise AssertionError("a choice that cannot be kept must not be measured on every call")
+
+
+def test_a_read_only_cache_folder_falls_back_to_the_defaults(tiny, tuned, monkeypatch):
+    folder = tuned.parent / "read-only"
+    folder.mkdir(mode=0o500)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        pass
+    else:  # root ignores the mode
+        pytest.skip("file modes do not stop this user (root); see the next test")
+    monkeypatch.setenv(tuning.CACHE_ENV, str(folder))
+    monkeypatch.setattr(tuning, "measure", never_measured)
+    with pytest.warns(RuntimeWarning, match="cannot keep the fast path's tuning"):
+        assert choose(stages_of(tiny), torch.float32, CPU, 6) == CPU_DEFAULT
+    assert os.listdir(folder) == []
+
+
+def test_a_refused_write_falls_back_to_the_defaults_with_a_warning(tiny, tuned, monkeypatch):
+    def refused(path, stored):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(tuning, "_write", refused)
+    monkeypatch.setattr(tuning, "measure", never_measured)
+    monkeypatch.setenv(tuning.TUNING_ENV, "tile=2048")  # forced fields still apply
+    with pytest.warns(RuntimeWarning, match=r"cannot keep .*Permission denied.*BINAURALGRAD_CACHE"):
+        choice = choose(stages_of(tiny), torch.float32, CPU, 6)
+    assert choice == Choice(2048, CPU_DEFAULT.cache, CPU_DEFAULT.backend) and not tuned.exists()
+    with pytest.warns(RuntimeWarning, match="will measure again next time"):
+        tuning.store(stages_of(tiny), torch.float32, 6, choice)  # the benchmark's path
+
+
+def test_tuned_synthesis_is_the_same_audio(tiny, tuned, unchunked, monkeypatch):
+    monkeypatch.setattr(tuning, "measure", partial(measure, tiles=(256, 512), budget_s=0.5))
     tuned_audio = synthesize_moving(tiny, 6000).audio
     assert tuned.exists()
     assert (tuned_audio - unchunked.audio).abs().max() < 1e-5

@@ -20,6 +20,7 @@ def test_cli_converts_to_a_pipeline_that_matches_the_original(tmp_path, capsys):
     pipeline = BinauralGradPipeline.from_pretrained(tmp_path / "pipe")
     assert pipeline.stage_one.config.residual_layers == 6
     assert pipeline.schedule.fast_betas == [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
+    assert pipeline.fast_steps == 6  # the paper's sampler
     data = load_npz("denoiser_stage_two_small.npz")
     with torch.no_grad():
         out = pipeline.stage_two(data["noisy"], data["step_int"], warped=data["geowarp"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -75,6 +77,35 @@ def test_custom_schedule_round_trips(tmp_path):
     pipeline.schedule = NoiseSchedule(fast_betas=[1e-4, 1e-2, 0.3])
     loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
     assert loaded.schedule == pipeline.schedule
+
+
+@pytest.mark.parametrize("count", [4, 3, 2, 1])
+def test_fewer_steps_sample_what_the_reference_does(tiny_pipeline, count):
+    fewer = synthesize(tiny_pipeline, 800, steps=count)
+    reference = synthesize(tiny_pipeline, 800, steps=count, implementation="reference")
+    assert (fewer.audio - reference.audio).abs().max() < 1e-5
+    assert (fewer.audio - synthesize(tiny_pipeline, 800).audio).abs().max() > 1e-3
+
+
+def test_the_step_count_is_saved_with_the_pipeline_and_old_files_keep_six(tmp_path):
+    pipeline = make_tiny_pipeline()
+    pipeline.fast_steps = 3
+    folder = pipeline.save_pretrained(tmp_path / "p")
+    meta = json.loads((folder / "pipeline.json").read_text())
+    assert meta["schedule"]["fast_steps"] == 3
+    loaded = BinauralGradPipeline.from_pretrained(folder)
+    assert loaded.fast_steps == 3 and loaded.schedule == pipeline.schedule
+    three = synthesize(loaded, 800)  # steps="fast": the saved count, on every path
+    assert torch.equal(three.audio, synthesize(pipeline, 800, steps=3).audio)
+    reference = synthesize(loaded, 800, implementation="reference")
+    assert (reference.audio - three.audio).abs().max() < 1e-5
+    assert loaded.receptive_field_seconds() == loaded.receptive_field_seconds(3) \
+        < loaded.receptive_field_seconds(6)
+    del meta["schedule"]["fast_steps"]  # a pipeline.json from before the option
+    (folder / "pipeline.json").write_text(json.dumps(meta))
+    assert BinauralGradPipeline.from_pretrained(folder).fast_steps == 6
+    with pytest.raises(ValueError, match="fast_steps must be an int from 1 to 6"):
+        pipeline.fast_steps = 7
 
 
 def populate_hub_cache(cache: object, repo_id: str, folder) -> None:

@@ -96,3 +96,60 @@ def test_reverse_step_clamps_the_signal_that_a_latent_stands_for():
     torch.testing.assert_close(out, (1.0 - mean) / 0.1)
     paper = NoiseSchedule.reverse_step(sample, torch.zeros_like(sample), last)
     assert paper.max() == 1.0
+
+
+# The fast levels each short schedule keeps (1 = the cleanest of the paper's six, 6 the noisiest).
+KEPT = {6: [1, 2, 3, 4, 5, 6], 5: [2, 3, 4, 5, 6], 4: [2, 3, 5, 6], 3: [2, 4, 6], 2: [3, 6],
+        1: [6]}
+
+
+def aligned_step(level: float, train_levels: np.ndarray) -> float:
+    """The paper's alignment, found here by interpolating sqrt(alpha_bar) between steps."""
+    roots = np.sqrt(train_levels)[::-1]  # increasing, for np.interp
+    return float(len(roots) - 1 - np.interp(np.sqrt(level), roots, np.arange(len(roots))))
+
+
+@pytest.mark.parametrize("count", sorted(KEPT))
+def test_short_schedules_visit_fast_levels_with_their_own_coefficients(count):
+    schedule = NoiseSchedule()
+    paper_levels = np.cumprod(1 - np.array([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]))
+    levels = paper_levels[np.array(KEPT[count]) - 1]
+    betas = 1 - levels / np.concatenate([[1.0], levels[:-1]])
+    np.testing.assert_allclose(schedule.fast_schedule_betas(count), betas, rtol=1e-12)
+    steps = schedule.sampling_steps(count)
+    assert [step.index for step in steps] == list(reversed(range(count)))
+    train_levels = np.cumprod(1 - np.linspace(1e-4, 0.02, 200))
+    for step, beta, level, previous in zip(
+            steps, betas[::-1], levels[::-1], [*levels[::-1][1:], 1.0], strict=True):
+        assert step.noise_scale == pytest.approx(beta / math.sqrt(1 - level), rel=1e-12)
+        assert step.sample_scale == pytest.approx(1 / math.sqrt(1 - beta), rel=1e-12)
+        posterior = (1 - previous) / (1 - level) * beta if previous < 1 else 0.0
+        assert step.sigma == pytest.approx(math.sqrt(posterior), rel=1e-9, abs=0)
+        assert step.timestep == pytest.approx(aligned_step(level, train_levels), abs=1e-9)
+    assert steps[-1].sigma == 0
+    # Every short schedule starts at the six steps' noise level: the initial noise means the same.
+    assert np.prod(1 - betas) == pytest.approx(paper_levels[-1], rel=1e-12)
+
+
+def test_the_six_steps_are_the_fast_betas_themselves():
+    schedule = NoiseSchedule()
+    assert schedule.fast_steps == 6 and schedule.fast_schedule_betas() == schedule.fast_betas
+    assert schedule.sampling_steps(6) == schedule.sampling_steps("fast")
+    four = NoiseSchedule(fast_steps=4)
+    assert four.sampling_steps("fast") == four.sampling_steps(4) == schedule.sampling_steps(4)
+    assert four.fast_timesteps() == schedule.fast_timesteps(4)
+    assert NoiseSchedule(fast_betas=[1e-4, 1e-2, 0.3]).fast_steps == 3
+
+
+@pytest.mark.parametrize("steps,match", [(0, "steps must be one of"), (7, "1 to 6 steps"),
+                                         ("six", "steps must be one of"),
+                                         (2.0, "steps must be one of")])
+def test_bad_step_counts_are_refused(steps, match):
+    with pytest.raises(ValueError, match=match):
+        NoiseSchedule().sampling_steps(steps)
+
+
+@pytest.mark.parametrize("fast_steps", [0, 7, True, 2.5])
+def test_a_schedule_refuses_a_step_count_its_fast_betas_lack(fast_steps):
+    with pytest.raises(ValueError, match="fast_steps must be an int from 1 to 6"):
+        NoiseSchedule(fast_steps=fast_steps)

@@ -79,11 +79,20 @@ def _target(output_dir: Path, system: str, folder: Path) -> Path:
     return output_dir / system / f"{folder.name}.wav"
 
 
+def has_prior(pipeline) -> bool:
+    """Whether a stage of the pipeline diffuses around a DSP prior (else `prior_alone` is 0)."""
+    return any(not stage.config.diffuses_signal for stage in pipeline.stages)
+
+
+def has_learned_head(pipeline) -> bool:
+    """Whether a stage's prior has a learned head (`PriorConfig.head_taps`)."""
+    return any(stage.config.prior.head_taps for stage in pipeline.stages)
+
+
 def _systems(pipeline) -> list[str]:
     """The systems scored for a pipeline: the model, its learned head and its prior alone if it
     has them, the warp."""
-    has = {"prior": any(not stage.config.diffuses_signal for stage in pipeline.stages),
-           "head": any(stage.config.prior.head_taps for stage in pipeline.stages)}
+    has = {"prior": has_prior(pipeline), "head": has_learned_head(pipeline)}
     return [name for name in SYSTEMS if has.get(name, True)]
 
 

@@ -37,13 +37,15 @@ class Backend:
 GPU_TILE = 2**18  # a GPU's kernels want long tiles; the budget lowers it where memory is short
 
 
-def select(device: torch.device | str, dtype: torch.dtype, *, model=None,
-           max_memory_mb: float | None = None, progress: bool = False) -> Backend:
+def select(device: torch.device | str, dtype: torch.dtype, *, stages=None,
+           num_steps: int | None = None, max_memory_mb: float | None = None,
+           progress: bool = False) -> Backend:
     """The kernels, dtype, default tile, cache and memory budget for `device`.
 
     Args:
         device, dtype: where and in what the wavefront is asked to run.
-        model: the BinauralDenoiser whose shape a CPU's tuning measures (None: the defaults).
+        stages: the pipeline's (stage one, stage two) denoisers, which a CPU's tuning measures
+            sampling with `num_steps` reverse steps per stage (None: the defaults).
         max_memory_mb: the user's budget; on a GPU without one, half of its free memory.
         progress: show the one-off tuning's progress bar.
     """
@@ -56,7 +58,8 @@ def select(device: torch.device | str, dtype: torch.dtype, *, model=None,
         return Backend("auto", dtype, GPU_TILE, True, budget)
     from binauralgrad.inference.tuning import CPU_DEFAULT, choose
 
-    choice = CPU_DEFAULT if model is None else choose(model, dtype, device, progress=progress)
+    choice = CPU_DEFAULT if stages is None else \
+        choose(stages, dtype, device, num_steps, progress=progress)
     return Backend(choice.backend, dtype, choice.tile, choice.cache, max_memory_mb)
 
 

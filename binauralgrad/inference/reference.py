@@ -13,7 +13,8 @@ from binauralgrad.schedule import NoiseSchedule
 
 
 def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
-                 conditions: dict[str, torch.Tensor], noise: NoiseSource, steps: str = "fast",
+                 conditions: dict[str, torch.Tensor], noise: NoiseSource,
+                 steps: str | int = "fast",
                  on_step: Callable[[], object] = lambda: None) -> torch.Tensor:
     """Ancestral sampling of one stage (paper Algorithm 2), every pass over the whole input.
 
@@ -27,7 +28,8 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
             `mean` (B,1,T), in the denoiser's dtype.
         noise: `noise(shape)` is called for the initial noise, then after each step with
             sigma > 0.
-        steps: "fast", the 6-step schedule (default), or "full", every training step.
+        steps: "fast", the schedule's fast steps (default), a number of fast steps, or "full",
+            every training step (`NoiseSchedule.sampling_steps`).
         on_step: called after each step.
 
     Returns:
@@ -38,9 +40,8 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
     batch, length, dtype = condition.shape[0], condition.shape[-1], condition.dtype
     sample = schedule.temperature * noise((batch, denoiser.config.out_channels, length)).to(dtype)
     for step in schedule.sampling_steps(steps):
-        timestep = torch.tensor([step.timestep], device=condition.device,
-                                dtype=torch.float32 if steps == "fast" else torch.long)
-        predicted = denoiser.denoise(sample, timestep, condition, return_aux=False).sample
+        predicted = denoiser.denoise(sample, step.timestep_tensor(condition.device), condition,
+                                     return_aux=False).sample
         fresh = noise(sample.shape).to(dtype) if step.sigma > 0 else None
         sample = schedule.reverse_step(sample, predicted, step, fresh, prior=prior)
         on_step()
@@ -49,7 +50,7 @@ def sample_stage(denoiser: BinauralDenoiser, schedule: NoiseSchedule,
 
 def sample_reference(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
-                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str = "fast",
+                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str | int = "fast",
                      progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages by `sample_stage`, in the denoisers' dtype, on the noise of `noise`.
 
@@ -58,7 +59,7 @@ def sample_reference(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         schedule: the noise schedule.
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the wavefront draws the same).
-        steps: "fast" (the 6-step schedule) or "full". progress: show a progress bar.
+        steps: as for `sample_stage`. progress: show a progress bar.
 
     Returns:
         (mean (B, 1, T), binaural (B, 2, T)).

@@ -18,7 +18,7 @@ from binauralgrad.schedule import NoiseSchedule
 
 def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
-                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str = "fast",
+                     warped: torch.Tensor, noise: PositionalNoise, *, steps: str | int = "fast",
                      progress: bool = True, options: WavefrontOptions | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages through the wavefront, over each input whole or in the chunks of `options`.
@@ -28,7 +28,8 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         schedule: the noise schedule.
         mono: (B, 1, T), positions: (B, 7, K), warped: (B, 2, T) the prepared inputs.
         noise: the positional noise (the reference draws the same).
-        steps: "fast" (the 6-step schedule) or "full" (every training step).
+        steps: "fast" (the schedule's fast steps), a number of fast steps, or "full" (every
+            training step): see `NoiseSchedule.sampling_steps`.
         progress: show a progress bar.
         options: dtype, tile, chunks, memory budget (default: WavefrontOptions()).
 
@@ -36,11 +37,12 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         (mean (B, 1, T), binaural (B, 2, T)) float32.
     """
     options = options or WavefrontOptions()
-    backend = select(mono.device, options.dtype, model=stage_one,
-                     max_memory_mb=options.max_memory_mb, progress=progress)
+    sampling = schedule.sampling_steps(steps)
+    backend = select(mono.device, options.dtype, stages=(stage_one, stage_two),
+                     num_steps=len(sampling), max_memory_mb=options.max_memory_mb,
+                     progress=progress)
     models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
               for stage in (stage_one, stage_two)]
-    sampling = schedule.sampling_steps(steps)
     batch, length = mono.shape[0], mono.shape[-1]
     plan = options.plan(length)
     windows = [(item, start) for item in range(batch) for start in plan.starts]

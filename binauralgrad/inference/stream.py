@@ -63,7 +63,8 @@ class BinauralStream:
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
         generator: the source of the sampling noise (one 64-bit seed is drawn, as offline).
-        steps: "fast" (6 steps) or "full". dtype: compute dtype (default: the pipeline's).
+        steps: "fast" (the pipeline's fast steps, `pipe.fast_steps`), a number of fast steps,
+            or "full". dtype: compute dtype (default: the pipeline's).
         tile_seconds: most samples a node advances per step (default: this machine's tuning).
         max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
 
@@ -75,21 +76,19 @@ class BinauralStream:
     """
 
     def __init__(self, pipeline, *, generator: torch.Generator | None = None,
-                 steps: str = "fast", dtype: torch.dtype | None = None,
+                 steps: str | int = "fast", dtype: torch.dtype | None = None,
                  tile_seconds: float | None = None, max_skew_frames: int = 12):
-        if steps not in ("fast", "full"):
-            raise ValueError(f"steps must be 'fast' or 'full', got {steps!r}")
         if tile_seconds is not None and not tile_seconds > 0:
             raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
         with torch.inference_mode():
             self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
-        device, stages = pipeline.device, (pipeline.stage_one, pipeline.stage_two)
-        backend = select(device, dtype or pipeline.dtype, model=pipeline.stage_one)
+        device, stages = pipeline.device, pipeline.stages
+        steps = pipeline.schedule.sampling_steps(steps)
+        backend = select(device, dtype or pipeline.dtype, stages=stages, num_steps=len(steps))
         models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
                   for stage in stages]
-        steps = pipeline.schedule.sampling_steps(steps)
         tile = round(tile_seconds * SAMPLE_RATE) if tile_seconds else \
             min(backend.tile, MAX_STREAM_TILE)
         configs = [stage.config for stage in stages]

@@ -1,11 +1,14 @@
 """The fast path's machine-dependent choices, measured once per machine instead of fixed.
 
-Which tile length, which convolution kernels and whether the conditioner cache pays differ
-between CPUs (on one AVX-512 Xeon the cache buys 5 %, on AVX2 14 %; a tile that stays in one
-CPU's cache spills another's). So on first use with a model shape, dtype and thread count, the
-fast path times one pass of the model's own residual layers for each candidate, keeps the
-fastest, and stores the answer per machine and torch version in `tuning.json` under the cache
-folder ($BINAURALGRAD_CACHE, else $XDG_CACHE_HOME/binauralgrad, else ~/.cache/binauralgrad).
+Which convolution kernels, whether the conditioner cache pays and which tile length is fastest
+differ between CPUs (a tile that stays in one CPU's cache spills another's; the cache trades
+memory traffic for arithmetic). So on first use with a model shape, step count, dtype and thread
+count, the fast path times short whole wavefronts of the pipeline's own two stages for each
+candidate (`measure`: a few seconds, about 10 at paper size on 2 cores), keeps the fastest, and
+stores the answer per machine and torch version in `tuning.json` under the cache folder
+($BINAURALGRAD_CACHE, else $XDG_CACHE_HOME/binauralgrad, else ~/.cache/binauralgrad). Where
+that folder cannot be written it warns and uses the built-in defaults, rather than measure
+again on every call.
 
 Overrides: `tile_seconds=` in the pipeline sets the tile. BINAURALGRAD_TUNING=off skips the
 measurement and uses the built-in defaults; BINAURALGRAD_TUNING="tile=2048,cache=0,backend=matmul"
@@ -19,25 +22,34 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from binauralgrad.inference.backends import GPU_TILE, mkldnn_ops_available, mkldnn_works
-from binauralgrad.inference.folded import FoldedDenoiser
-from binauralgrad.models.denoiser import BinauralDenoiser
+from binauralgrad.inference.timing import WavefrontProbe, round_robin
 
 TUNING_ENV = "BINAURALGRAD_TUNING"
 CACHE_ENV = "BINAURALGRAD_CACHE"
-CANDIDATE_TILES = (1024, 2048, 4096, 8192, 16384)
+TUNING_FILE = "tuning.json"
+# Tiles of 8192 ran within 1 % of 2048-4096 on this project's Xeon (and one tile of 12000 was
+# 3 % slower), while probing them would take half the measurement's budget at paper size.
+CANDIDATE_TILES = (1024, 2048, 4096)
 # The conditioner cache holds most of the working memory (about 2 GB at paper size): it is
 # chosen only where it is at least this much faster.
 CACHE_GAIN = 1.10
-# Part of every stored key: raise it when a kernel changes, so that choices measured with the
-# old kernels are measured again.
-KERNELS_REVISION = 3
+# Part of every stored key: raise it when a kernel or the measurement changes, so that choices
+# made the old way are measured again.
+KERNELS_REVISION = 4
+# The measurement's time budget. At paper size a sample of both stages' six passes costs about
+# 0.5 ms on 2 cores, so the probes are short and the rounds few there; small models get more.
+BUDGET_S = 10.0
+KERNEL_PROBE_SAMPLES = 1200  # samples of the kernels-and-cache probe (three position frames)
+KERNEL_SHARE = 0.4  # of the budget, for the kernels and cache; the tiles get the rest
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,9 @@ class Choice:
     measured: bool = False
 
 
-CPU_DEFAULT = Choice(tile=4096, cache=True, backend="auto")
+# Without the conditioner cache: it did not win its 10 % on any CPU measured
+# (docs/performance.md), and it triples the working memory at paper size.
+CPU_DEFAULT = Choice(tile=4096, cache=False, backend="auto")
 GPU_DEFAULT = Choice(tile=GPU_TILE, cache=True, backend="auto")  # see `backends.select`
 
 
@@ -69,42 +83,66 @@ def cache_dir() -> Path:
     return Path(base) / "binauralgrad"
 
 
-def machine_key(denoiser: BinauralDenoiser, dtype: torch.dtype) -> str:
-    """What a measured choice holds for: CPU, kernels, torch, threads, model shape, dtype."""
-    config = denoiser.config
-    shape = (f"{config.residual_layers}x{config.residual_channels}/"
-             f"{config.dilation_cycle_length}c{config.condition_channels}")
+def machine_key(stages, dtype: torch.dtype, num_steps: int) -> str:
+    """What a measured choice holds for: CPU, kernels, torch, threads, model shape, steps, dtype.
+
+    Args:
+        stages: the pipeline's (stage one, stage two) denoisers.
+    """
+    shapes = "+".join(f"{config.residual_layers}x{config.residual_channels}/"
+                      f"{config.dilation_cycle_length}c{config.condition_channels}"
+                      for config in (stage.config for stage in stages))
     return "|".join([f"kernels {KERNELS_REVISION}", _cpu_name(),
                      torch.backends.cpu.get_cpu_capability(),
                      os.environ.get("ONEDNN_MAX_CPU_ISA", ""), f"torch {torch.__version__}",
-                     f"{torch.get_num_threads()} threads", shape, str(dtype).split(".")[-1]])
+                     f"{torch.get_num_threads()} threads", shapes, f"{num_steps} steps",
+                     str(dtype).split(".")[-1]])
 
 
-def choose(denoiser: BinauralDenoiser, dtype: torch.dtype, device: torch.device, *,
+def choose(stages, dtype: torch.dtype, device: torch.device, num_steps: int, *,
            progress: bool = False) -> Choice:
-    """This machine's choice for a model: stored, else measured now and stored."""
+    """This machine's choice for a pipeline's stages: stored, else measured now and stored.
+
+    Args:
+        stages: the pipeline's (stage one, stage two) denoisers.
+        dtype, device: where and in what the wavefront runs.
+        num_steps: reverse steps per stage it samples with.
+        progress: show the measurement's progress bar.
+    """
     if device.type != "cpu":
         return GPU_DEFAULT
     off, overrides = parse_setting(os.environ.get(TUNING_ENV, ""))
     if off:
         return replace(CPU_DEFAULT, **overrides)
-    stored = _read(cache_dir() / "tuning.json").get(machine_key(denoiser, dtype))
+    path = cache_dir() / TUNING_FILE
+    stored = _read(path).get(machine_key(stages, dtype, num_steps))
     if stored:
         return replace(Choice(**stored), **overrides)
-    choice, _ = measure(denoiser, dtype, progress=progress)
-    store(denoiser, dtype, choice)
+    try:  # writing back what is there: a folder that cannot keep a choice would measure on
+        _write(path, _read(path))  # every call, so it gets the defaults instead
+    except OSError as error:
+        _warn_unkept(path, error, "uses the built-in defaults")
+        return replace(CPU_DEFAULT, **overrides)
+    choice, _ = measure(stages, dtype, num_steps, progress=progress)
+    store(stages, dtype, num_steps, choice)
     return replace(choice, **overrides)
 
 
-def store(denoiser: BinauralDenoiser, dtype: torch.dtype, choice: Choice) -> None:
-    """Keeps `choice` as this machine's for the model's shape and dtype."""
-    path = cache_dir() / "tuning.json"
+def store(stages, dtype: torch.dtype, num_steps: int, choice: Choice) -> None:
+    """Keeps `choice` as this machine's for the stages' shapes, step count and dtype."""
+    path = cache_dir() / TUNING_FILE
     stored = _read(path)
-    stored[machine_key(denoiser, dtype)] = asdict(choice)
+    stored[machine_key(stages, dtype, num_steps)] = asdict(choice)
     try:
         _write(path, stored)
-    except OSError:  # a read-only home still synthesises; it measures again next time
-        pass
+    except OSError as error:
+        _warn_unkept(path, error, "will measure again next time")
+
+
+def _warn_unkept(path: Path, error: OSError, consequence: str) -> None:
+    warnings.warn(f"cannot keep the fast path's tuning in {path} ({error}); it {consequence}. "
+                  f"Set {CACHE_ENV} to a writable folder to measure this machine once, or "
+                  f"{TUNING_ENV} to choose (e.g. 'off')", RuntimeWarning, stacklevel=3)
 
 
 def parse_setting(setting: str) -> tuple[bool, dict]:
@@ -129,78 +167,78 @@ def parse_setting(setting: str) -> tuple[bool, dict]:
     return off, overrides
 
 
-def measure(denoiser: BinauralDenoiser, dtype: torch.dtype, *, tiles=CANDIDATE_TILES,
-            repeats: int = 2, progress: bool = False,
+def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES,
+            budget_s: float = BUDGET_S, progress: bool = False,
             timer: Callable[[], float] = time.perf_counter) -> tuple[Choice, list[dict]]:
-    """Times one pass of the model's residual layers per (kernels, tile, cache) candidate.
+    """Ranks the candidates on short whole wavefronts of the model's two stages.
+
+    1. Kernels x conditioner cache: both stages with all `num_steps` passes over
+       KERNEL_PROBE_SAMPLES samples, so that filling the cache once per stage is weighed
+       against what it saves in every pass. The cache is taken only for a CACHE_GAIN win.
+    2. Tiles, with those kernels and cache: one pass per stage over two tiles, so that every
+       node advances tile by tile as on a long input (a tile costs the same in every pass, so
+       one pass ranks the tiles at a fraction of the cost).
+
+    Each phase runs its candidates in turns (`round_robin`) and ranks them by their fastest run;
+    the first phase has KERNEL_SHARE of `budget_s`, the second what is left.
+
+    Args:
+        stages: the pipeline's (stage one, stage two) denoisers (left unchanged).
+        dtype: the compute dtype. num_steps: reverse steps per stage the pipeline samples with.
+        tiles: the candidate tiles. budget_s: the measurement's time budget (see `round_robin`).
+        progress: show a progress bar. timer: the clock (tests pass a fake one).
 
     Returns:
-        (the fastest choice, the timings as rows of backend, tile, cache and seconds per sample).
+        (the choice, one row per candidate: phase, backend, tile, cache, runs and the fastest
+        run's seconds per sample).
     """
     from tqdm.auto import tqdm
 
-    backends = ["matmul"]
-    if mkldnn_ops_available() and dtype in (torch.float32, torch.bfloat16) \
-            and mkldnn_works(dtype):
-        backends.insert(0, "mkldnn")
-    candidates = [(backend, tile, cache) for backend in backends for tile in tiles
-                  for cache in (True, False)]
-    rows, models = [], {}
-    for backend, tile, cache in tqdm(candidates, desc="tuning the fast path for this machine "
-                                     "(once)", disable=not progress, leave=False):
-        if backend not in models:
-            models[backend] = FoldedDenoiser(denoiser, dtype=dtype, device="cpu", backend=backend)
-        seconds = _time_pass(models[backend], tile, cache, repeats, timer)
-        rows.append({"backend": backend, "tile": tile, "cache": cache,
-                     "seconds_per_sample": seconds / tile})
+    began = timer()
+    backends = candidate_backends(dtype)
+    probe = WavefrontProbe(stages, dtype, backends, 2 * max(tiles))
+    with tqdm(desc="tuning the fast path for this machine (once)", unit="run",
+              disable=not progress, leave=False) as bar:
+        kernels = {(backend, cache): partial(probe.run, backend, cache,
+                                             tile=KERNEL_PROBE_SAMPLES,
+                                             length=KERNEL_PROBE_SAMPLES, steps=num_steps)
+                   for backend in backends for cache in (True, False)}
+        timings = round_robin(kernels, budget_s=budget_s * KERNEL_SHARE, timer=timer,
+                              on_run=bar.update)
+        rows = [_row("kernels", backend, KERNEL_PROBE_SAMPLES, cache, times,
+                     KERNEL_PROBE_SAMPLES) for (backend, cache), times in timings.items()]
+        backend, cache = _fastest_kernels(rows)
+        lengths = {tile: 2 * tile for tile in tiles}
+        probes = {tile: partial(probe.run, backend, cache, tile=tile, length=lengths[tile],
+                                steps=1) for tile in tiles}
+        timings = round_robin(probes, budget_s=budget_s - (timer() - began), timer=timer,
+                              on_run=bar.update)
+    tile_rows = [_row("tile", backend, tile, cache, times, lengths[tile])
+                 for tile, times in timings.items()]
+    best = min(tile_rows, key=lambda row: row["seconds_per_sample"])
+    return Choice(tile=best["tile"], cache=cache, backend=backend, measured=True), \
+        rows + tile_rows
+
+
+def _row(phase: str, backend: str, tile: int, cache: bool, times: list[float],
+         samples: int) -> dict:
+    return {"phase": phase, "backend": backend, "tile": tile, "cache": cache,
+            "runs": len(times), "seconds_per_sample": min(times) / samples}
+
+
+def _fastest_kernels(rows: list[dict]) -> tuple[str, bool]:
+    """The fastest kernels, with the cache only where it wins by CACHE_GAIN."""
     best = {cache: min((row for row in rows if row["cache"] == cache),
                        key=lambda row: row["seconds_per_sample"]) for cache in (True, False)}
     cached = best[True]["seconds_per_sample"] * CACHE_GAIN <= best[False]["seconds_per_sample"]
-    winner = best[cached]
-    return Choice(tile=winner["tile"], cache=cached, backend=winner["backend"],
-                  measured=True), rows
+    return best[cached]["backend"], cached
 
 
-def _time_pass(model: FoldedDenoiser, tile: int, cache: bool, repeats: int,
-               timer: Callable[[], float], passes: int = 6) -> float:
-    """Fewest seconds of `repeats` passes (after a warm-up) over `tile` interior samples.
-
-    With the cache, a pass also carries its share of filling the cache (done once for the
-    `passes` of a stage), so that the cache is weighed with what it costs.
-    """
-    generator = torch.Generator().manual_seed(0)
-    reach = 2 * max(model.dilations)  # the widest layer's rows
-    options = {"dtype": model.dtype, "device": model.device}
-    start = torch.randn(1, tile + reach, 2 * model.channels, generator=generator) * 0.1
-    condition = torch.randn(1, tile, model.config.condition_channels, generator=generator)
-    condition = condition.to(**options)
-    projected = [model.project_condition(condition, index) for index in
-                 range(len(model.dilations))] if cache else None
-    biases = model.step_biases(torch.tensor([0.5]))
-    work = model.workspace(1, tile)
-    rows = work.rows(0, tile + reach)
-    best = float("inf")
-    for attempt in range(repeats + 1):
-        rows.copy_(start)  # the layers write over their rows; every pass starts the same
-        filling = 0.0
-        if cache:
-            began = timer()
-            for index, rows_of_layer in enumerate(projected):
-                model.project_condition_into(rows_of_layer, condition, index)
-            filling = (timer() - began) / passes
-        began = timer()
-        for index, dilation in enumerate(model.dilations):
-            y = work.y[:, :tile]
-            if cache:  # as the wavefront reads its ring
-                torch.add(projected[index], biases[index][0], out=y)
-            else:
-                model.project_condition_into(y, condition, index, biases[index][0])
-            # Interior samples (far from either edge), as almost all of a long input.
-            model.layer(index, rows[:, : tile + 2 * dilation], y, biases[index], 10**6,
-                        10**7, work)
-        if attempt:
-            best = min(best, timer() - began + filling)
-    return best
+def candidate_backends(dtype: torch.dtype) -> list[str]:
+    """The kernels the tuning weighs on this machine in `dtype`."""
+    usable = mkldnn_ops_available() and dtype in (torch.float32, torch.bfloat16) \
+        and mkldnn_works(dtype)
+    return ["mkldnn", "matmul"] if usable else ["matmul"]
 
 
 def _cpu_name() -> str:

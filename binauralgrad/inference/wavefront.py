@@ -32,9 +32,7 @@ class _Pass:
     def __init__(self, model: FoldedDenoiser, step: SamplingStep, draw: int,
                  template: torch.Tensor):
         self.step, self.draw = step, draw
-        timestep = torch.tensor([step.timestep], dtype=torch.float32 if isinstance(
-            step.timestep, float) else torch.long)
-        self.biases = model.step_biases(timestep)
+        self.biases = model.step_biases(step.timestep_tensor())
         self.layers = [_Layer(dilation, template) for dilation in model.dilations]
         self.inputs = template.new_zeros(template.shape[0], 0, model.config.out_channels,
                                          dtype=torch.float32)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from common import best_time, pipeline_of, variant_rows
+from common import best_time, pipeline_of, print_rows, variant_rows, variant_setting
 
-from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad import BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.evaluation.speed import gemm_limit
@@ -38,31 +38,68 @@ def machine_rows(size: str) -> dict:
     """The machine's matrix-product limit at a model size's shapes, and its tuning measured
     afresh (and stored, so that the synthesis lines below run with it)."""
     config = DenoiserConfig.stage_one(**MODEL_SIZES[size])
-    denoiser = BinauralDenoiser(config)
+    pipeline = pipeline_of(size)
+    stages, steps = pipeline.stages, pipeline.fast_steps
     result = {"size": size, "capability": torch.backends.cpu.get_cpu_capability(),
-              "float32": gemm_limit(config)}
+              "float32": gemm_limit(config), "key": tuning.machine_key(stages, torch.float32,
+                                                                       steps)}
     if cpu_bf16_supported():
         result["bfloat16"] = gemm_limit(config, torch.bfloat16)
-        tuning.store(denoiser, torch.bfloat16, tuning.measure(denoiser, torch.bfloat16)[0])
-    choice, timings = tuning.measure(denoiser, torch.float32)
-    tuning.store(denoiser, torch.float32, choice)
+        tuning.store(stages, torch.bfloat16, steps,
+                     tuning.measure(stages, torch.bfloat16, steps)[0])
+    choice, timings = tuning.measure(stages, torch.float32, steps)
+    tuning.store(stages, torch.float32, steps, choice)
     result["choice"], result["timings"] = vars(choice), timings
     return result
 
 
 def print_machine(machine: dict) -> None:
-    print(f"\nMachine: {tuning.machine_key(BinauralDenoiser(DenoiserConfig()), torch.float32)}")
+    print(f"\nMachine: {machine['key']}")
     for dtype in ("float32", "bfloat16"):
         if dtype in machine:
             rates = machine[dtype]
             print(f"matrix-product limit, {dtype}, {machine['size']} size shapes: "
                   f"{rates['layer']:.0f} GFLOP/s (dilated {rates['dilated']:.0f}, output "
                   f"{rates['output']:.0f})")
-    print(f"tuned choice: {machine['choice']}\n| kernels | tile | cache | us per sample-pass |\n"
-          "| --- | --- | --- | --- |")
+    print(f"tuned choice: {machine['choice']}\n"
+          "| phase | kernels | tile | cache | runs | us per sample (fastest run) |\n"
+          "| --- | --- | --- | --- | --- | --- |")
     for row in machine["timings"]:
-        print(f"| {row['backend']} | {row['tile']} | {row['cache']} | "
-              f"{row['seconds_per_sample'] * 1e6:.2f} |")
+        print(f"| {row['phase']} | {row['backend']} | {row['tile']} | {row['cache']} | "
+              f"{row['runs']} | {row['seconds_per_sample'] * 1e6:.2f} |")
+
+
+def tuning_check_rows(size: str, seconds: float, repeats: int,
+                      tiles=tuning.CANDIDATE_TILES) -> list[dict]:
+    """The stored (or now measured) choice against every candidate forced, on the real input.
+
+    Each row gets `of_best`: its time over the fastest forced candidate's, so the stored
+    choice's row says how far the tuning's pick is from the best it could have made.
+    """
+    variants = {"stored choice": {"setting": ""}}
+    for backend in tuning.candidate_backends(torch.float32):
+        for tile in tiles:
+            for cache in (False, True):
+                variants[f"forced: {backend}, tile {tile}, cache {'on' if cache else 'off'}"] = \
+                    {"setting": f"off,backend={backend},tile={tile},cache={int(cache)}"}
+    pipeline = pipeline_of(size)
+    with variant_setting(""):  # tuning on, whatever the environment says; measured if need be
+        choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
+                               pipeline.fast_steps)
+    rows = variant_rows(pipeline, seconds, variants, repeats)
+    rows[0]["variant"] = f"stored choice: {choice.backend}, tile {choice.tile}, " \
+        f"cache {'on' if choice.cache else 'off'}"
+    best = min(row["seconds"] for row in rows[1:])
+    for row in rows:
+        row["of_best"] = row["seconds"] / best
+    return rows
+
+
+def print_tuning_check(title: str, rows: list[dict]) -> None:
+    print_rows(title, rows)
+    stored, best = rows[0], min(rows[1:], key=lambda row: row["seconds"])
+    print(f"{stored['variant']} takes {stored['of_best']:.2f}x the time of the fastest forced "
+          f"candidate ({best['variant'].removeprefix('forced: ')})")
 
 
 def default_model_rows(seconds: float, repeats: int) -> list[dict]:
