@@ -129,7 +129,8 @@ def test_save_and_load_keep_the_prior(tmp_path):
     loaded = BinauralGradPipeline.from_pretrained(pipeline.save_pretrained(tmp_path / "p"))
     assert loaded.stage_two.config.prior == PriorConfig("warp", "envelope", 0.05)
     saved = json.loads((tmp_path / "p" / "stage_two" / "config.json").read_text())
-    assert saved["prior"] == {"kind": "warp", "std": "envelope", "scale": 0.05, "gain": 1.0}
+    assert saved["prior"] == {"kind": "warp", "std": "envelope", "scale": 0.05, "gain": 1.0,
+                              "head_taps": 0}
     assert torch.equal(synthesize(loaded).audio, synthesize(pipeline).audio)
 
 
@@ -162,7 +163,7 @@ def test_training_configs_take_the_prior_flat_or_nested(tmp_path):
     assert old.denoiser_config().prior is old.prior
     assert TrainingConfig.from_dict(old.to_dict()) == old
     assert old.to_dict()["prior"] == {"kind": "warp", "std": "envelope", "scale": 0.5,
-                                      "gain": 0.4}
+                                      "gain": 0.4, "head_taps": 0}
     with pytest.raises(ValueError, match="unknown prior field"):
         TrainingConfig.from_dict({**flat, "prior": {"kind": "warp", "width": 3}})
 
