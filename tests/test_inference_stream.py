@@ -227,3 +227,13 @@ def test_the_live_model_is_the_default_at_half_the_width():
         assert mine.config.residual_channels * 2 == theirs.config.residual_channels
         assert mine.config.dilations == theirs.config.dilations  # so the same latency
         assert mine.config.prior == theirs.config.prior
+
+
+def test_with_the_matmul_kernels_the_stream_is_the_offline_output_to_one_rounding(monkeypatch):
+    # Matrix products of a push's few rows round unlike a whole tile's: equal to 1 ulp, not bits.
+    monkeypatch.setenv("BINAURALGRAD_TUNING", "off,backend=matmul,cache=0")
+    pipeline, length = make_tiny_pipeline(3), 4321
+    mono, rows = speech_like(length, 1), moving_positions(-(-length // 400))
+    out, _ = streamed(pipeline, mono, rows, random_blocks(1, 60, length), seed=1)
+    torch.testing.assert_close(out, offline(pipeline, mono, rows, seed=1), rtol=0, atol=2.4e-7)
+
