@@ -47,6 +47,9 @@ VARIANTS["ears view"] = {**VARIANTS["attenuated warp prior"], "view": "ears"}
 VARIANTS["ears view + clean loss"] = {**VARIANTS["ears view"], "lambda_clean": 4.0}
 VARIANTS["ears view + clean + mrstft"] = {**VARIANTS["ears view + clean loss"],
                                           "lambda_mrstft": 0.2}
+# The head as structure: each warped ear through a learned direction-dependent filter, fitted
+# by its own loss (`binauralgrad.models.head_filter`), the denoiser left with the rest.
+VARIANTS["learned head"] = {**VARIANTS["ears view + clean + mrstft"], "prior_head_taps": 48}
 METRICS = ("eval/wave_l2", "eval/amplitude_l2", "eval/phase_l2", "eval/mrstft", "eval/itd_error")
 PRIOR_ALONE = "prior alone"
 
@@ -138,7 +141,24 @@ def recipe_table(output_dir: Path, names, args) -> str:
         for temperature, scores in score_variant(folder, args, args.temperatures).items():
             lines.append(f"| {name} | {temperature:g} | {steps} | {minutes:.1f} | "
                          + _cells(scores) + " |")
+        head = head_row(folder, name, args, steps, minutes)
+        if head:
+            lines.append(head)
     return "\n".join(lines)
+
+
+def head_row(folder: Path, name: str, args, steps: int, minutes: float) -> str | None:
+    """The row of a variant's learned head alone (its prior's trained part, no denoising)."""
+    from binauralgrad.models.denoiser import load_denoiser
+    from binauralgrad.training.validation import prior_scores
+
+    denoiser = load_denoiser(folder / "denoiser")
+    if not denoiser.config.prior.head_taps:
+        return None
+    batch, config = _validation_batch(folder, args)
+    scores = prior_scores(denoiser, batch, stage=config.stage, learned=True)
+    scores = {key.replace("eval_head/", "eval/"): value for key, value in scores.items()}
+    return f"| {name}: its learned head alone | - | {steps} | {minutes:.1f} | {_cells(scores)} |"
 
 
 def _cells(scores: dict[str, float]) -> str:

@@ -99,11 +99,12 @@ def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, d
         str(dataset_dir / "testset"), "--output-dir", str(tmp_path / "runs"),
         "--max-steps", "2", "--model-config", "tiny", "--batch-size", "2", "--clip-length", "4000",
         "--validation-clip-length", "4000", "--variants", "paper", "warp prior + envelope",
-        "--temperatures", "1", "0"]) == 0
+        "learned head", "--temperatures", "1", "0"]) == 0
     table = capsys.readouterr().out
     rows = [line for line in table.splitlines() if line.startswith("| paper") or
-            line.startswith("| warp prior")]
-    assert len(rows) == 4 and all("| 2 |" in row for row in rows)
+            line.startswith("| warp prior") or line.startswith("| learned head")]
+    assert len(rows) == 7 and all("| 2 |" in row for row in rows)
+    assert "| learned head: its learned head alone |" in table
 
 
 def test_simulator_bounds_scores_every_system_on_a_simulated_set(dataset_dir, tmp_path, capsys):

@@ -44,7 +44,8 @@ def describe_config(config) -> str:
     prior = config.prior
     scale = f"{prior.scale:g}" + (" x the mono envelope" if prior.needs_envelope else "")
     gain = f" (gain {prior.gain:g})" if prior.kind != "zero" else ""
-    prior = f"the {prior.kind} prior's{gain} residual / ({scale})"
+    head = f" with a learned {prior.head_taps}-tap head" if prior.head_taps else ""
+    prior = f"the {prior.kind} prior's{gain}{head} residual / ({scale})"
     if config.diffuses_signal:
         prior = "the signal itself (the paper's)"
     return (f"{config.residual_layers} layers x {config.residual_channels} channels (dilation "
