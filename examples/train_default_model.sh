@@ -72,7 +72,7 @@ width (12 layers x 16 channels, SIZE=live examples/train_default_model.sh), smal
 stream in real time on two CPU cores (pipe.stream()). Trained on simulated speech only."
 else
   description="The package's embedded default: a small BinauralGrad (12 layers x 32 channels a \
-stage) trained on a 2-core CPU, both stages side by side for 1600 steps (about 50 minutes), on \
+stage) trained on a 2-core CPU, both stages side by side for 1600 steps (about 35 minutes), on \
 30 minutes of simulated speech heard through the MIT KEMAR head and a spherical head in treated \
 rooms (examples/train_default_model.sh). Its prior has a learned head: each ear's attenuated \
 warp through a 48-tap filter that follows the talker's direction. On held-out KEMAR scenes it \
