@@ -123,6 +123,13 @@ class PriorConfig:
 
         return head_lead(self.head_taps) if self.head_taps else 0
 
+    @property
+    def head_past(self) -> int:
+        """Samples before its own that the learned head reads at a sample (0 without one)."""
+        from binauralgrad.models.head_filter import head_past
+
+        return head_past(self.head_taps) if self.head_taps else 0
+
     def input_needed(self, sample: int, frame_samples: int) -> int:
         """The last input sample the prior's terms at `sample` read (a stream waits for it).
 
@@ -259,8 +266,7 @@ class PriorTerms:
         self.envelope = any(prior.needs_envelope for prior in self.priors)
         self.spreading = any(prior.needs_spreading for prior in self.priors)
         self.head_lead = max(prior.head_lead for prior in self.priors)
-        self.head_past = max(prior.head_taps - 1 - prior.head_lead if prior.head_taps else 0
-                             for prior in self.priors)
+        self.head_past = max(prior.head_past for prior in self.priors)
         self.directions = any(prior.head_taps for prior in self.priors)
 
     def whole(self, mono: torch.Tensor, positions: torch.Tensor, frame_samples: int):
@@ -275,7 +281,8 @@ class PriorTerms:
 
         scaled = envelope(mono, frame_samples) if self.envelope else None
         spreading = dsp.spreading_gain(positions, mono.shape[-1]) if self.spreading else None
-        directions = whole_directions(positions, mono.shape[-1]) if self.directions else None
+        directions = whole_directions(positions, mono.shape[-1], frame_samples) \
+            if self.directions else None
         return scaled, spreading, directions
 
     def known_end(self, warped_end: int, rms_frames: int, gain_frames: int,

@@ -83,7 +83,8 @@ def test_both_ears_share_one_filter_mirrored():
     for rows in (positions, mirrored):
         warp = dsp.geometric_warp(mono, rows)
         spreading = dsp.spreading_gain(rows, mono.shape[-1])
-        heard.append(whole_heard(head, warp, spreading, whole_directions(rows, mono.shape[-1])))
+        directions = whole_directions(rows, mono.shape[-1], 400)
+        heard.append(whole_heard(head, warp, spreading, directions))
     torch.testing.assert_close(heard[1], heard[0].flip(1), rtol=1e-4, atol=1e-6)
     directions = ear_directions(positions)
     torch.testing.assert_close(directions[:, :3] * torch.tensor([1, -1, 1])[None, :, None],

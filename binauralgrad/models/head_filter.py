@@ -42,6 +42,11 @@ def head_lead(taps: int) -> int:
     return taps // 3
 
 
+def head_past(taps: int) -> int:
+    """Samples behind an output sample that a filter of `taps` reads."""
+    return taps - 1 - head_lead(taps)
+
+
 def ear_directions(positions: torch.Tensor) -> torch.Tensor:
     """Each ear's view of the mouth direction per position row: (B, 7, K) -> (B, 6, K).
 
@@ -85,7 +90,7 @@ class HeadFilter(nn.Module):
     @property
     def past(self) -> int:
         """Samples behind an output sample that the filter reads."""
-        return self.taps - 1 - self.lead
+        return head_past(self.taps)
 
     def forward(self, ears: torch.Tensor, directions: torch.Tensor, *,
                 exact: bool = False) -> torch.Tensor:
@@ -127,10 +132,11 @@ class HeadFilter(nn.Module):
         return heard
 
 
-def whole_directions(positions: torch.Tensor, num_samples: int) -> torch.Tensor:
+def whole_directions(positions: torch.Tensor, num_samples: int,
+                     frame_samples: int) -> torch.Tensor:
     """`ear_directions` of whole inputs at every sample: (B, 7, K) -> (B, 6, T)."""
     rows = ear_directions(positions)
-    return dsp.upsample_frames(rows, 0, num_samples, frame_samples=num_samples // rows.shape[-1],
+    return dsp.upsample_frames(rows, 0, num_samples, frame_samples=frame_samples,
                                total_frames=rows.shape[-1])
 
 
