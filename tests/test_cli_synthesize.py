@@ -96,7 +96,7 @@ def test_standing_lines_and_path_files(inputs, capsys):
         ("--line", "-2,-3", "-2,3", "--facing", "listener"):  # negative coordinates parse
             positions.line(1600, start=(-2, -3), end=(-2, 3), facing="listener"),
     }
-    path = {"times_s": [0, 1], "positions": [[1, -1], [1, 1]], "interpolation": "linear"}
+    path = {"times_s": [0, 1], "positions": [[1, -0.5], [1, 0.5]], "interpolation": "linear"}
     (inputs / "walk.json").write_text(json.dumps(path))
     cases[("--path", str(inputs / "walk.json"))] = positions.waypoints(1600, **path)
     for options, expected in cases.items():

@@ -103,7 +103,8 @@ def test_waypoints_pass_their_points_smoothly_with_slerped_orientations():
     times, points = [0, 1, 2, 3], [[1, 0, 0], [0, 1, 0.2], [-1, 0, 0], [0, -1.5, 0]]
     for interpolation in ("cubic", "linear"):
         rows = positions.waypoints(3 * SECOND + 1, times_s=times, positions=points,
-                                   yaw_deg=[0, 90, 180, 270], interpolation=interpolation)
+                                   yaw_deg=[0, 90, 180, 270], interpolation=interpolation,
+                                   max_speed_m_s=None)  # 2.2 m/s at its peak: a jog
         np.testing.assert_allclose(rows[[0, 120, 240, 360], :3], points, atol=1e-6)
         assert np.abs(np.diff(rows[:, :3], axis=0)).max() < 2.5 / 120  # no jumps (m per row)
         assert rotation_steps_deg(rows).max() < 1.0  # 90 deg per second, slerped
@@ -112,7 +113,8 @@ def test_waypoints_pass_their_points_smoothly_with_slerped_orientations():
     def kink(rows):  # the largest change of velocity from one row to the next, in m per row
         return np.abs(np.diff(rows[:, :3].astype(np.float64), n=2, axis=0)).max()
 
-    cubic = positions.waypoints(3 * SECOND + 1, times_s=times, positions=points)
+    cubic = positions.waypoints(3 * SECOND + 1, times_s=times, positions=points,
+                                max_speed_m_s=None)
     assert kink(cubic) < 1e-3 < kink(rows)  # the spline's speed changes smoothly, the segments'
     np.testing.assert_allclose(mouth_direction(cubic), -unit(cubic[:, :2]), atol=1e-5)
 
@@ -123,6 +125,26 @@ def test_waypoints_facing_travel_keeps_its_heading_through_a_pause():
     np.testing.assert_allclose(mouth_direction(rows[:120]), [[0, 1]] * 120, atol=1e-6)
     np.testing.assert_allclose(mouth_direction(rows[120:240]), [[0, 1]] * 120, atol=1e-6)
     np.testing.assert_allclose(mouth_direction(rows[250:]), unit([[-1, 1]] * 230), atol=1e-6)
+
+
+def test_waypoints_keep_to_walking_speed_unless_told_otherwise():
+    points = [[1, 0], [0, 1], [-1, 0], [0, -1.5]]
+    with pytest.raises(ValueError, match=r"2\.14 m/s at 2\.99 s, between waypoints 2 and 3 "
+                                         r"\(times_s 2 and 3\).*max_speed_m_s = 1\.5"):
+        positions.waypoints(3 * SECOND, times_s=[0, 1, 2, 3], positions=points)
+    # The same places at half the pace (straight segments 0.71-0.9 m/s) are a walk.
+    slow = positions.waypoints(6 * SECOND, times_s=[0, 2, 4, 6], positions=points)
+    speed = np.linalg.norm(np.diff(slow[:, :3].astype(np.float64), axis=0), axis=-1) * 120
+    assert 0.7 < speed.max() <= positions.WALKING_SPEED_LIMIT_M_S
+    with pytest.raises(ValueError, match="1.00 m/s .* faster than max_speed_m_s = 0.8"):
+        positions.waypoints(SECOND, times_s=[0, 1], positions=[[1, 0], [1, 1]],
+                            interpolation="linear", max_speed_m_s=0.8)
+    jog = positions.waypoints(3 * SECOND, times_s=[0, 1, 2, 3], positions=points,
+                              max_speed_m_s=None)
+    assert np.linalg.norm(np.diff(jog[:, :3], axis=0), axis=-1).max() * 120 > 2.0
+    # Only the audio's span counts: a path that races after the audio has ended is fine.
+    positions.waypoints(SECOND, times_s=[0, 1.5, 2], positions=[[1, 0], [1, 1], [9, 1]],
+                        interpolation="linear")
 
 
 def test_quaternions_given_to_waypoints_come_back_at_their_times():
@@ -158,6 +180,7 @@ def test_quaternions_given_to_waypoints_come_back_at_their_times():
     (lambda: Waypoints([0, 1], [[1, 0]] * 2, orientations=[[0, 0, 0, 0]] * 2), "all-zero"),
     (lambda: Waypoints([0, 1], [[1, 0]] * 2, yaw_deg=[0]), "yaw_deg must hold 2 angles"),
     (lambda: Waypoints([0, 1], [[1, 0]] * 2, interpolation="quadratic"), "interpolation must"),
+    (lambda: Waypoints([0, 1], [[1, 0]] * 2, max_speed_m_s=0), "max_speed_m_s must be > 0"),
 ])
 def test_bad_descriptions_are_refused_by_name(make, message):
     with pytest.raises(ValueError, match=message):

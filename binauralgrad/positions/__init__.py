@@ -30,6 +30,7 @@ import numpy as np
 from binauralgrad.positions.paths import (
     MIN_DISTANCE_M,
     POSITION_RATE,
+    WALKING_SPEED_LIMIT_M_S,
     Circle,
     Line,
     Static,
@@ -38,7 +39,7 @@ from binauralgrad.positions.paths import (
 )
 from binauralgrad.positions.waypoints import Waypoints
 
-__all__ = ["POSITION_RATE", "MIN_DISTANCE_M", "Static", "Circle", "Line", "Waypoints", "KINDS",
+__all__ = ["POSITION_RATE", "MIN_DISTANCE_M", "WALKING_SPEED_LIMIT_M_S", "Static", "Circle", "Line", "Waypoints", "KINDS",
            "static", "circle", "line", "waypoints", "load_path", "frame_times",
            "yaw_quaternions"]
 

@@ -13,6 +13,8 @@ POSITION_RATE = SAMPLE_RATE / FRAME_SAMPLES  # 120 rows per second
 # 0.2 m it stays outside a 9 cm head radius around the listener whichever way the talker faces.
 MIN_DISTANCE_M = 0.2
 DEFAULT_PERIOD_S = 8.0
+# People walk at 1.2-1.4 m/s and seldom faster; the simulator's talkers stay below 1.4.
+WALKING_SPEED_LIMIT_M_S = 1.5
 FACINGS = ("listener", "travel")
 # Seen from above with the listener facing up the page: clockwise is increasing azimuth.
 DIRECTIONS = ("clockwise", "counterclockwise")

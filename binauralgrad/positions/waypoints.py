@@ -9,8 +9,10 @@ import numpy as np
 from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.positions.paths import (
     FACINGS,
+    WALKING_SPEED_LIMIT_M_S,
     _choice,
     _finite,
+    _positive,
     _Path,
     _towards_listener,
     yaw_quaternions,
@@ -27,6 +29,10 @@ class Waypoints(_Path):
     Orientation: `orientations` (N, 4) tracked quaternions `qx qy qz qw` or `yaw_deg` (N,),
     interpolated by slerp; with neither, the talker faces the listener or the direction of travel
     (`facing`). The first time must be at or before 0 and the last at or after the audio's end.
+
+    A talker walks: nowhere along the audio may the path move faster than `max_speed_m_s`
+    (1.5 m/s by default, a brisk walk), or the rows would teach and test the models on motion no
+    person makes. None lifts the limit, for a source that is not a walking talker.
     """
 
     times_s: list[float]
@@ -35,6 +41,7 @@ class Waypoints(_Path):
     yaw_deg: list[float] | None = None
     interpolation: str = "cubic"
     facing: str = "listener"
+    max_speed_m_s: float | None = WALKING_SPEED_LIMIT_M_S
 
     def __post_init__(self):
         times = _finite("times_s", self.times_s)
@@ -64,6 +71,8 @@ class Waypoints(_Path):
             raise ValueError(f"yaw_deg must hold {len(times)} angles, one per time")
         _choice("interpolation", self.interpolation, INTERPOLATIONS)
         _choice("facing", self.facing, FACINGS)
+        if self.max_speed_m_s is not None:
+            _positive("max_speed_m_s", self.max_speed_m_s)
 
     def _trajectory(self, times, num_samples):
         from scipy.interpolate import CubicSpline, make_interp_spline
@@ -80,6 +89,7 @@ class Waypoints(_Path):
         path = (CubicSpline(knots, points, bc_type="natural") if self.interpolation == "cubic"
                 else make_interp_spline(knots, points, k=1))
         xyz = path(times)
+        self._check_speed(knots, path.derivative()(times), times)
         if self.orientations is not None or self.yaw_deg is not None:
             quaternions = (yaw_quaternions(np.radians(self.yaw_deg)) if self.orientations is None
                            else np.asarray(self.orientations, dtype=np.float64))
@@ -89,6 +99,21 @@ class Waypoints(_Path):
         else:
             quaternions = yaw_quaternions(_travel_yaw(path.derivative()(times)))
         return xyz, quaternions
+
+    def _check_speed(self, knots: np.ndarray, velocity: np.ndarray, times: np.ndarray) -> None:
+        if self.max_speed_m_s is None:
+            return
+        speed = np.linalg.norm(velocity, axis=-1)
+        row = int(np.argmax(speed))
+        if speed[row] > self.max_speed_m_s:
+            after = int(np.clip(np.searchsorted(knots, times[row], side="right"), 1,
+                                len(knots) - 1))
+            raise ValueError(
+                f"the talker would move at {speed[row]:.2f} m/s at {times[row]:.2f} s, between "
+                f"waypoints {after - 1} and {after} (times_s {knots[after - 1]:g} and "
+                f"{knots[after]:g}), faster than max_speed_m_s = {self.max_speed_m_s:g}: give "
+                f"those waypoints more time, or max_speed_m_s=None for a source that is not a "
+                f"walking talker")
 
 
 def _travel_yaw(velocity: np.ndarray) -> np.ndarray:
