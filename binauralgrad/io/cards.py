@@ -63,7 +63,21 @@ def recipe_lines(training: Mapping | None) -> list[str]:
         training = {**training, "prior": nested.get("kind"),
                     **{f"prior_{name}": value for name, value in nested.items() if name != "kind"}}
     items = [f"`{key}`={training[key]}" for key in _RECIPE_KEYS if key in training]
-    return ["- training recipe: " + ", ".join(items)]
+    lines = ["- training recipe: " + ", ".join(items)]
+    if training.get("head_fit"):
+        lines.append(head_fit_line(training["head_fit"]))
+    return lines
+
+
+def head_fit_line(record: Mapping) -> str:
+    """A bullet line on a learned head refit by `binauralgrad fit-head`."""
+    explained = record.get("explained")
+    if isinstance(explained, Mapping):
+        explained = ", ".join(f"{value:.4f} ({name.replace('_', ' ')})"
+                              for name, value in explained.items())
+    return (f"- learned head refit in closed form (`binauralgrad fit-head`) on "
+            f"`{record.get('data_dir')}` (ridge {record.get('ridge')}): it explains "
+            f"{explained} of its target's energy")
 
 
 def denoiser_card(config, training: Mapping | None = None) -> str:
@@ -82,7 +96,8 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None) -> str:
     Args:
         stages: {"stage_one": DenoiserConfig, "stage_two": DenoiserConfig}.
         info: the pipeline's recorded facts: "description" (text), "training" ({stage: saved
-            TrainingConfig values}), "evaluation" ({"setting": text, "table": markdown}).
+            TrainingConfig values}), "evaluation" ({"setting": text, "table": markdown}),
+            "head_fit" (`binauralgrad fit-head`'s record).
     """
     info = info or {}
     lines = [*_HEADER, "# BinauralGrad pipeline", "",
@@ -97,6 +112,8 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None) -> str:
     for name, config in stages.items():
         lines += [f"`{name}`:", "", f"- model: {describe_config(config)}",
                   *recipe_lines(training.get(name)), ""]
+    if info.get("head_fit"):
+        lines += [head_fit_line(info["head_fit"]), ""]
     evaluation = info.get("evaluation")
     if evaluation:
         lines += ["## Evaluation", "", evaluation.get("setting", ""), "", evaluation["table"], ""]
