@@ -15,8 +15,9 @@
 # sees the talker's direction, distance and facing at the listener's head (VIEW=ears); besides the
 # noise MSE it is trained on the clean signal its noise prediction implies (LAMBDA_CLEAN,
 # LAMBDA_MRSTFT); the prior's learned head (HEAD_TAPS: each warped ear through a filter that
-# follows the talker's direction, fitted by its own loss); Adam 1e-3 with a warm-up and cosine
-# decay, EMA weights. MIT KEMAR comes with Debian's libmysofa1 (apt-get install libmysofa1).
+# follows the talker's direction, fitted by its own loss, then refit in closed form: fit-head);
+# Adam 1e-3 with a warm-up and cosine decay, EMA weights. MIT KEMAR comes with Debian's
+# libmysofa1 (apt-get install libmysofa1).
 set -euo pipefail
 work=${1:-runs/default_model}
 steps=${STEPS:-1600}
@@ -60,7 +61,14 @@ first=$!
 train_stage 2 0.35 0.4 &
 second=$!
 wait "$first" "$second"
-binauralgrad assemble --stage-one "$work/stage1/denoiser" --stage-two "$work/stage2/denoiser" \
+# The learned heads in closed form: the least-squares filter of each stage's prior on the training
+# data (gradient descent leaves their phase and high bands short of it; docs: the recipe study).
+for stage in 1 2; do
+  OMP_NUM_THREADS=1 binauralgrad fit-head --model "$work/stage$stage/denoiser" \
+      --data-dir "$work/data/trainset" --output "$work/stage$stage/fitted" --overwrite --quiet &
+done
+wait
+binauralgrad assemble --stage-one "$work/stage1/fitted" --stage-two "$work/stage2/fitted" \
     --output "$work/pipeline" --overwrite --quiet --temperature "$temperature"
 for heldout in heldout_kemar heldout; do
   binauralgrad benchmark --model "$work/pipeline" --testset "$work/$heldout/testset" \
@@ -91,7 +99,7 @@ model on the Binaural Speech data set or convert the released checkpoints."
 fi
 # The card's table: the held-out KEMAR scenes' overall rows.
 sed -n '/^| System/,/^$/p' "$work/heldout_kemar_results/results.md" > "$work/card_evaluation.md"
-binauralgrad assemble --stage-one "$work/stage1/denoiser" --stage-two "$work/stage2/denoiser" \
+binauralgrad assemble --stage-one "$work/stage1/fitted" --stage-two "$work/stage2/fitted" \
     --output "$work/pipeline" --overwrite --quiet --temperature "$temperature" \
     --evaluation "$work/card_evaluation.md" \
     --evaluation-setting "Held-out simulated scenes heard through MIT KEMAR in treated rooms \
