@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: all")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.5, 0.0],
                         help="sampling temperatures to score each variant at (default: 1 0.5 0)")
+    parser.add_argument("--direct-dir",
+                        help="the validation split with each scene's direct sound as its "
+                             "reference (simulator_bounds.py --write-direct): adds its row")
     parser.add_argument("--resume", action="store_true", help="continue interrupted variants")
     parser.add_argument("--score-only", action="store_true",
                         help="only score the variants' exported denoisers")
@@ -131,6 +134,9 @@ def recipe_table(output_dir: Path, names, args) -> str:
     prior = prior_row(output_dir, names, args)
     if prior:
         lines.append(prior)
+    direct = direct_row(output_dir, names, args)
+    if direct:
+        lines.append(direct)
     for name in names:
         folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
         timing = folder / "wall_time.json"
@@ -182,6 +188,29 @@ def prior_row(output_dir: Path, names, args) -> str | None:
         scores = prior_scores(denoiser, batch, stage=config.stage)
         scores = {key.replace("eval_prior/", "eval/"): value for key, value in scores.items()}
         return f"| {PRIOR_ALONE} (of {name}) | - | 0 | 0 | {_cells(scores)} |"
+    return None
+
+
+def direct_row(output_dir: Path, names, args) -> str | None:
+    """The row of the true head's direct sound: the same clips of `--direct-dir`, scored against
+    the references as `validate` scores the model (all a model of the head could reach)."""
+    from binauralgrad.evaluation.metrics import compute_metrics
+    from binauralgrad.training.losses import clean_target
+    from binauralgrad.training.validation import stage_metrics
+
+    if not getattr(args, "direct_dir", None):
+        return None
+    for name in names:
+        folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
+        if not (folder / "training_config.json").is_file():
+            continue
+        batch, config = _validation_batch(folder, args)
+        direct, _ = _validation_batch(folder, argparse.Namespace(validation_dir=args.direct_dir))
+        scores = compute_metrics(clean_target(direct, config.stage).float(),
+                                 clean_target(batch, config.stage).float(),
+                                 metrics=stage_metrics(config.stage))
+        scores = {f"eval/{key}": float(value) for key, value in scores.items()}
+        return f"| the true head's direct sound | - | - | - | {_cells(scores)} |"
     return None
 
 

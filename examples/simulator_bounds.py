@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from binauralgrad.data.room import random_room
 from binauralgrad.data.synthetic import SETTINGS_FILE, dataset_room, sequence_scene
 from binauralgrad.data.world import World
 from binauralgrad.evaluation import compute_metrics, format_table, metric_names, weighted_mean
-from binauralgrad.io import read_positions, read_wav
+from binauralgrad.io import read_positions, read_wav, write_wav
 
 PRIOR_GAIN = 0.4  # the default model's prior gain (examples/train_default_model.sh)
 
@@ -66,6 +67,14 @@ def systems(mono: np.ndarray, positions: np.ndarray, room, other_room, *, measur
     return outputs
 
 
+def write_direct(scene: Path, folder: Path, direct: np.ndarray) -> None:
+    """The scene's folder again, with its direct sound in place of the reference."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("mono.wav", "tx_positions.txt"):
+        shutil.copy(scene / name, folder / name)
+    write_wav(folder / "binaural.wav", direct.astype(np.float32))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh rooms and tails")
     parser.add_argument("--no-pesq", action="store_true", help="skip PESQ (the slowest metric)")
     parser.add_argument("--output", type=Path, help="also write the table to this file")
+    parser.add_argument("--write-direct", type=Path, metavar="DIR",
+                        help="also write the split with each scene's direct sound as its "
+                             "binaural.wav (for compare_recipes.py --direct-dir)")
     args = parser.parse_args(argv)
     folders = sorted(path for path in (args.root / args.split).iterdir() if path.is_dir())
     if not folders:
@@ -93,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                             wall_reflection=world.wall_reflection)
         head, anechoic = sequence_scene(args.root, args.split, folder.name)
         outputs = systems(mono, positions, room, other, measured=heads[head], anechoic=anechoic)
+        if args.write_direct is not None:
+            write_direct(folder, args.write_direct / folder.name, outputs["direct sound"])
         for name, output in outputs.items():
             scores.setdefault(name, []).append(compute_metrics(output, reference, metrics=names))
         lengths.append(len(mono))

@@ -105,16 +105,35 @@ def test_compare_recipes_trains_variants_and_scores_each_temperature(tmp_path, d
             line.startswith("| warp prior") or line.startswith("| learned head")]
     assert len(rows) == 7 and all("| 2 |" in row for row in rows)
     assert "| learned head: its learned head alone |" in table
+    # The true direct sound's row scores a copy of the validation split against the original:
+    # the split against itself scores zero on every metric of stage one (which has no ITD).
+    assert compare.main([
+        "--data-dir", str(dataset_dir / "trainset"), "--validation-dir",
+        str(dataset_dir / "testset"), "--output-dir", str(tmp_path / "runs"),
+        "--validation-clip-length", "4000", "--variants", "warp prior + envelope",
+        "--temperatures", "0", "--score-only", "--direct-dir", str(dataset_dir / "testset")]) == 0
+    direct = next(line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("| the true head's direct sound"))
+    assert direct.endswith("| 0.000 | 0.000 | 0.000 | 0.000 | nan |")
 
 
 def test_simulator_bounds_scores_every_system_on_a_simulated_set(dataset_dir, tmp_path, capsys):
     bounds = load_example("simulator_bounds")
-    assert bounds.main([str(dataset_dir), "--no-pesq", "--output", str(tmp_path / "b.md")]) == 0
+    assert bounds.main([str(dataset_dir), "--no-pesq", "--output", str(tmp_path / "b.md"),
+                        "--write-direct", str(tmp_path / "direct")]) == 0
     table = capsys.readouterr().out
     for system in ("geometric warp", "attenuated warp", "direct sound", "another room",
                    "true room, another tail"):
         assert f"| {system}" in table
     assert "PESQ" not in table and (tmp_path / "b.md").read_text().strip() == table.strip()
+    # The direct sound's copy of the split: the same scenes, the direct sound as the reference.
+    for scene in sorted((dataset_dir / "testset").iterdir()):
+        copy = tmp_path / "direct" / scene.name
+        assert (copy / "tx_positions.txt").read_text() == \
+            (scene / "tx_positions.txt").read_text()
+        direct, reference = (soundfile.read(folder / "binaural.wav")[0]
+                             for folder in (copy, scene))
+        assert direct.shape == reference.shape and 0 < np.abs(direct - reference).max()
 
 
 # Example scripts: the first render test keeps one in the default suite.
