@@ -193,7 +193,8 @@ def prior_row(output_dir: Path, names, args) -> str | None:
 
 def direct_row(output_dir: Path, names, args) -> str | None:
     """The row of the true head's direct sound: the same clips of `--direct-dir`, scored against
-    the references as `validate` scores the model (all a model of the head could reach)."""
+    the references as `validate` scores the model (all a model of the head could reach); in
+    stage two its ears' difference around the true mean, which stage two is given."""
     from binauralgrad.evaluation.metrics import compute_metrics
     from binauralgrad.training.losses import clean_target
     from binauralgrad.training.validation import stage_metrics
@@ -206,8 +207,10 @@ def direct_row(output_dir: Path, names, args) -> str | None:
             continue
         batch, config = _validation_batch(folder, args)
         direct, _ = _validation_batch(folder, argparse.Namespace(validation_dir=args.direct_dir))
-        scores = compute_metrics(clean_target(direct, config.stage).float(),
-                                 clean_target(batch, config.stage).float(),
+        prediction = clean_target(direct, config.stage).float()
+        if config.stage == 2:  # given the true mean, as stage two's model and prior are
+            prediction = prediction - prediction.mean(dim=1, keepdim=True) + batch["mean"]
+        scores = compute_metrics(prediction, clean_target(batch, config.stage).float(),
                                  metrics=stage_metrics(config.stage))
         scores = {f"eval/{key}": float(value) for key, value in scores.items()}
         return f"| the true head's direct sound | - | - | - | {_cells(scores)} |"
