@@ -112,7 +112,9 @@ class HeadFilter(nn.Module):
         if ears.shape[-1] != length + self.taps - 1:
             raise ValueError(f"the head filter needs {self.past} samples before and {self.lead} "
                              f"after the output's {length}, got {ears.shape[-1]} in all")
-        ears, weight = ears.float(), self.weight.float()
+        # A stream's ears are a strided view of its buffers, where the 48 shifted products run
+        # five times slower than on a contiguous copy (the same values, so the same bits).
+        ears, weight = ears.float().contiguous(), self.weight.float()
         if exact:
             per_basis = ears.new_zeros(batch, 2, BASIS_SIZE, length)
             for tap in range(self.taps):  # output t reads input t + lead - tap (padded: past)
