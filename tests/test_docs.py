@@ -78,7 +78,8 @@ def template(tmp_path_factory, dataset_dir) -> Path:
     soundfile.write(folder / "mono.wav", mono, 48000)
     np.savetxt(folder / "tx_positions.txt", moving_positions(60))
     (folder / "walk.json").write_text(json.dumps(
-        {"times_s": [0, 0.25, 0.5], "positions": [[2, -2], [1.2, 0], [2, 2]]}))
+        {"times_s": [0, 0.25, 0.5], "positions": [[2, -2], [1.2, 0], [2, 2]],
+         "max_speed_m_s": None}))  # the short test audio's walk is a run
     shutil.copytree(dataset_dir, folder / "data")
     make_tiny_pipeline().save_pretrained(folder / "runs" / "pipeline")
     outputs = folder / "outputs"
