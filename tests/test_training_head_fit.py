@@ -31,6 +31,17 @@ def scene(length: int, seed: int):
     return mono, rows, GAIN * heard[0].numpy(), head
 
 
+def data_set(root, length: int, seed: int):
+    """One sequence of `scene` in the Binaural Speech layout under root/subject1."""
+    mono, rows, ears, _ = scene(length, seed)
+    folder = root / "subject1"
+    folder.mkdir(parents=True)
+    write_wav(folder / "mono.wav", mono[None])
+    write_wav(folder / "binaural.wav", ears)
+    write_positions(folder / "tx_positions.txt", rows)
+    return mono, rows, ears
+
+
 def test_the_normal_equations_find_the_head_that_made_the_ears():
     mono, rows, ears, head = scene(24000, 0)
     for stage in (1, 2):
@@ -67,12 +78,7 @@ def test_the_ridge_pulls_towards_the_dsp_prior_and_bad_input_is_refused():
 
 
 def test_fit_head_refits_a_saved_pipeline_and_keeps_its_denoisers(tmp_path, capsys):
-    mono, rows, ears, _ = scene(24000, 2)
-    folder = tmp_path / "data" / "subject1"
-    folder.mkdir(parents=True)
-    write_wav(folder / "mono.wav", mono[None])
-    write_wav(folder / "binaural.wav", ears)
-    write_positions(folder / "tx_positions.txt", rows)
+    mono, rows, ears = data_set(tmp_path / "data", 24000, 2)
     stages = [randomize(BinauralDenoiser(make(**TINY, **HEAD_PRIOR)), seed)
               for seed, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
     pipe = BinauralGradPipeline(*stages, info={"evaluation": {"setting": "x", "table": "| |"}})
@@ -108,12 +114,7 @@ def test_fit_head_refits_a_saved_pipeline_and_keeps_its_denoisers(tmp_path, caps
 def test_fit_head_refits_one_exported_stage_and_records_the_fit_in_its_recipe(tmp_path):
     from binauralgrad.training.export import export_denoiser, read_training_info
 
-    mono, rows, ears, _ = scene(16000, 3)
-    folder = tmp_path / "data" / "subject1"
-    folder.mkdir(parents=True)
-    write_wav(folder / "mono.wav", mono[None])
-    write_wav(folder / "binaural.wav", ears)
-    write_positions(folder / "tx_positions.txt", rows)
+    data_set(tmp_path / "data", 16000, 3)
     stage = randomize(BinauralDenoiser(DenoiserConfig.stage_two(**TINY, **HEAD_PRIOR)), 1)
     export_denoiser(stage, tmp_path / "denoiser", training={"stage": 2, "max_steps": 10})
     assert main(["fit-head", "--model", str(tmp_path / "denoiser"), "--data-dir",
