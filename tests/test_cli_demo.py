@@ -35,6 +35,8 @@ def test_demo_writes_the_scene_both_syntheses_and_scores_them(demo):
     out, printed = demo
     assert "the embedded default model" in printed
     assert "| BinauralGrad" in printed and "| geometric warp" in printed
+    # The embedded default's parts alone, beside it.
+    assert "| its learned head alone" in printed and "| its DSP prior alone" in printed
     reference = read_wav(out / "scene" / "binaural.wav", channels=2)
     for name in ("binauralgrad.wav", "geowarp.wav"):
         audio = read_wav(out / name, channels=2)
