@@ -24,7 +24,7 @@ from binauralgrad import BinauralGradPipeline
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.data import find_sequences
 from binauralgrad.data.sequence import load_sequence
-from binauralgrad.evaluation.benchmark import SYSTEMS, has_learned_head, has_prior
+from binauralgrad.evaluation.benchmark import SYSTEMS, parts_alone
 from binauralgrad.evaluation.folder import format_table
 from binauralgrad.evaluation.metrics import compute_metrics, weighted_mean
 
@@ -75,11 +75,9 @@ def score_scenes(pipe: BinauralGradPipeline, scenes: list[dict], counts, *, seed
             seconds[count] += time.perf_counter() - start
             rows[step_label(count)].append(compute_metrics(output.audio, reference,
                                                            protocol=protocol))
-        alone = {"prior": has_prior(pipe), "head": has_learned_head(pipe)}
-        for system, learned in (("head", True), ("prior", False)):
-            if alone[system]:
-                rows.setdefault(SYSTEMS[system], []).append(compute_metrics(
-                    pipe.prior_alone(*inputs, learned=learned), reference, protocol=protocol))
+        for system, learned in parts_alone(pipe):
+            rows.setdefault(SYSTEMS[system], []).append(compute_metrics(
+                pipe.prior_alone(*inputs, learned=learned), reference, protocol=protocol))
         rows.setdefault(SYSTEMS["dsp"], []).append(
             compute_metrics(output.warped, reference, protocol=protocol))
     return rows, seconds

@@ -73,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
     result = pipeline(scene["mono"][0], scene["positions"], progress=not args.quiet,
                       generator=torch.Generator().manual_seed(args.seed))
     systems = {"BinauralGrad": result.audio, "geometric warp": result.warped}
-    table = score_table({**systems, **parts_alone(pipeline, scene)},
+    table = score_table({**systems, **scored_alone(pipeline, scene)},
                         torch.from_numpy(scene["binaural"]))
 
     def write(folder: Path) -> None:
@@ -101,18 +101,15 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def parts_alone(pipeline, scene: dict) -> dict:
+def scored_alone(pipeline, scene: dict) -> dict:
     """The model's learned head and DSP prior alone on the scene, where it has them: scored
     beside it, so that nobody mistakes their gain over the warp for the denoisers'."""
-    from binauralgrad.evaluation.benchmark import has_learned_head, has_prior
+    from binauralgrad.evaluation.benchmark import parts_alone
 
+    labels = {"head": "its learned head alone", "prior": "its DSP prior alone"}
     mono, positions = scene["mono"][0], scene["positions"]
-    parts = {}
-    if has_learned_head(pipeline):
-        parts["its learned head alone"] = pipeline.prior_alone(mono, positions, learned=True)
-    if has_prior(pipeline):
-        parts["its DSP prior alone"] = pipeline.prior_alone(mono, positions)
-    return parts
+    return {labels[system]: pipeline.prior_alone(mono, positions, learned=learned)
+            for system, learned in parts_alone(pipeline)}
 
 
 def score_table(predictions: dict, reference) -> str:

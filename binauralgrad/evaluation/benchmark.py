@@ -89,11 +89,19 @@ def has_learned_head(pipeline) -> bool:
     return any(stage.config.prior.head_taps for stage in pipeline.stages)
 
 
+def parts_alone(pipeline) -> list[tuple[str, bool]]:
+    """The model's parts scored alone beside it, where it has them: (system, `learned` of
+    `pipeline.prior_alone`) for its learned head, then its DSP prior."""
+    has = {"head": has_learned_head(pipeline), "prior": has_prior(pipeline)}
+    return [(system, learned) for system, learned in (("head", True), ("prior", False))
+            if has[system]]
+
+
 def _systems(pipeline) -> list[str]:
     """The systems scored for a pipeline: the model, its learned head and its prior alone if it
     has them, the warp."""
-    has = {"prior": has_prior(pipeline), "head": has_learned_head(pipeline)}
-    return [name for name in SYSTEMS if has.get(name, True)]
+    alone = {system for system, _ in parts_alone(pipeline)}
+    return [name for name in SYSTEMS if name in alone or name in ("binauralgrad", "dsp")]
 
 
 def _synthesize_sequence(
@@ -109,8 +117,8 @@ def _synthesize_sequence(
         rows = torch.from_numpy(np.ascontiguousarray(positions.T))[None]
         warped = geometric_warp(torch.from_numpy(mono)[None, None], rows)[0]
         write_wav(targets["dsp"], warped.numpy(), overwrite=overwrite)
-    for system, learned in (("prior", False), ("head", True)):
-        if system in targets and (overwrite or not targets[system].exists()):
+    for system, learned in parts_alone(pipeline):
+        if overwrite or not targets[system].exists():
             alone = pipeline.prior_alone(mono, positions, learned=learned)
             write_wav(targets[system], alone.cpu().float().numpy(), overwrite=overwrite)
     if overwrite or not targets["binauralgrad"].exists():
