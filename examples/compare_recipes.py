@@ -96,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _folder(args, name: str) -> Path:
-    return args.output_dir / name.replace(" + ", "+").replace(" ", "_")
+    return variant_folder(args.output_dir, name)
+
+
+def variant_folder(output_dir: Path, name: str) -> Path:
+    """A variant's run folder: "ears view + clean loss" -> output_dir/ears_view+clean_loss."""
+    return output_dir / name.replace(" + ", "+").replace(" ", "_")
 
 
 def _launch(name: str, args):
@@ -138,7 +143,7 @@ def recipe_table(output_dir: Path, names, args) -> str:
     if direct:
         lines.append(direct)
     for name in names:
-        folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
+        folder = variant_folder(output_dir, name)
         timing = folder / "wall_time.json"
         minutes = float("nan")
         if timing.is_file():
@@ -178,7 +183,7 @@ def prior_row(output_dir: Path, names, args) -> str | None:
     from binauralgrad.training.validation import prior_scores
 
     for name in names:
-        folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
+        folder = variant_folder(output_dir, name)
         if not (folder / "denoiser").is_dir():
             continue
         denoiser = load_denoiser(folder / "denoiser")
@@ -202,7 +207,7 @@ def direct_row(output_dir: Path, names, args) -> str | None:
     if not getattr(args, "direct_dir", None):
         return None
     for name in names:
-        folder = output_dir / name.replace(" + ", "+").replace(" ", "_")
+        folder = variant_folder(output_dir, name)
         if not (folder / "training_config.json").is_file():
             continue
         batch, config = _validation_batch(folder, args)
