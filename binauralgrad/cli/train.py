@@ -108,6 +108,7 @@ def run_fit_head(args: argparse.Namespace) -> int:
     if ridge < 0:
         raise ValueError(f"--ridge must be >= 0, got {ridge}")
     output = Path(args.output)
+    # The save refuses it too, but only after minutes of fitting.
     if output.exists() and any(output.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     record = {"data_dir": portable_path(str(args.data_dir)), "keep": keep, "ridge": ridge,

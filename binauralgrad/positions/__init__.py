@@ -39,9 +39,9 @@ from binauralgrad.positions.paths import (
 )
 from binauralgrad.positions.waypoints import Waypoints
 
-__all__ = ["POSITION_RATE", "MIN_DISTANCE_M", "WALKING_SPEED_LIMIT_M_S", "Static", "Circle", "Line", "Waypoints", "KINDS",
-           "static", "circle", "line", "waypoints", "load_path", "frame_times",
-           "yaw_quaternions"]
+__all__ = ["POSITION_RATE", "MIN_DISTANCE_M", "WALKING_SPEED_LIMIT_M_S", "Static", "Circle",
+           "Line", "Waypoints", "KINDS", "static", "circle", "line", "waypoints", "load_path",
+           "frame_times", "yaw_quaternions"]
 
 KINDS = {"static": Static, "circle": Circle, "line": Line, "waypoints": Waypoints}
 

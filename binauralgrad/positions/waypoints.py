@@ -12,8 +12,8 @@ from binauralgrad.positions.paths import (
     WALKING_SPEED_LIMIT_M_S,
     _choice,
     _finite,
-    _positive,
     _Path,
+    _positive,
     _towards_listener,
     yaw_quaternions,
 )

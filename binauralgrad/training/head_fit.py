@@ -30,6 +30,8 @@ from binauralgrad.models.head_filter import (
     BASIS_SIZE,
     HeadFilter,
     direction_basis,
+    head_lead,
+    head_past,
     whole_directions,
 )
 
@@ -74,8 +76,7 @@ class EarFeatures:
             ears = ears * dsp.spreading_gain(rows, length)
         directions = whole_directions(rows, length, FRAME_SAMPLES)[:, :, picked]
         basis = direction_basis(directions)[0].transpose(1, 2)  # (2, N, BASIS_SIZE)
-        head = HeadFilter(taps)
-        padded = F.pad(ears, (head.past, head.lead))[0]
+        padded = F.pad(ears, (head_past(taps), head_lead(taps)))[0]
         # windows[e, t, j]: ear e's input that tap j multiplies at output t (t + lead - j).
         windows = padded.unfold(-1, taps, 1).flip(-1)[:, picked]
         per_ear = (basis[..., :, None] * windows[..., None, :]).reshape(2, len(picked), -1)
