@@ -5,6 +5,7 @@
     python examples/benchmark.py --skip warp training --json bench.json
     python examples/benchmark.py --only stream          # the streaming table alone
     python examples/benchmark.py --only machine tuning  # tune afresh, then check the choice
+    python examples/benchmark.py --only tuning-spread   # ten fresh tunings against the best pick
 
 Synthesis lines: the real-time factor (RTF, compute seconds per audio second) of the two-stage
 fast (6 + 6 step) pipeline, and for each optimisation its speed ratio against the
@@ -48,8 +49,10 @@ from synthesis import (  # noqa: E402
     machine_rows,
     print_machine,
     print_tuning_check,
+    print_tuning_spread,
     training_speed,
     tuning_check_rows,
+    tuning_spread_rows,
     warp_speed,
     whole_input_rows,
 )
@@ -84,6 +87,12 @@ def tuning_section(args, results: dict) -> None:
     results["tuning"] = tuning_check_rows(size, 0.5, args.repeats)
     print_tuning_check(f"The stored tuning against every candidate forced, {size} size, 0.5 s, "
                        "CPU (speed-up: against the stored choice)", results["tuning"])
+
+
+def tuning_spread_section(args, results: dict) -> None:
+    size = "small" if args.quick else "paper"
+    results["tuning_spread"] = tuning_spread_rows(size, 0.5, args.tunings, args.repeats)
+    print_tuning_spread(f"Tuning spread, {size} size, 0.5 s, CPU", results["tuning_spread"])
 
 
 def limit_of(results: dict) -> float | None:
@@ -141,7 +150,8 @@ def stream_section(args, results: dict) -> None:
 
 
 SECTIONS = {"warp": warp_section, "training": training_section, "machine": machine_section,
-            "tuning": tuning_section, "default": default_section,
+            "tuning": tuning_section, "tuning-spread": tuning_spread_section,
+            "default": default_section,
             "equal-length": equal_length_section, "whole-input": whole_input_section,
             "chunking": chunking_section,
             "gpu": gpu_section, "memory": memory_section, "stream": stream_section}
@@ -152,6 +162,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer lines")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of each timing; the best counts (default %(default)s)")
+    parser.add_argument("--tunings", type=int, default=10,
+                        help="fresh tunings of the tuning-spread section (default %(default)s)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS,
                         help="sections to leave out")

@@ -58,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                      dtype=torch.bfloat16 if args.bf16 else None)
     report = run.summary()
     print(f"latency {report['latency_ms']:.1f} ms (algorithmic) + {report['block_ms']:g} ms "
-          f"(block); real-time factor {report['rtf']:.2f}; slowest block "
-          f"{report['worst_block_ms']:.1f} ms; most lag {report['max_lag_ms']:.1f} ms")
+          f"(block); real-time factor {report['rtf']:.2f}; pushes: 95 % within "
+          f"{report['p95_block_ms']:.1f} ms, slowest {report['worst_block_ms']:.1f} ms, "
+          f"{100 * report['on_time_share']:.0f} % on time; most lag {report['max_lag_ms']:.1f} ms")
     print("kept up with real time" if run.kept_up else
-          "fell behind real time (a smaller model, bf16 or larger blocks would help)")
+          "served a live source (95 % of pushes on time)" if run.real_time else
+          "fell behind real time (a smaller model, fewer steps, bf16 or larger blocks would help)")
     audio, gain = limit_peak(run.audio.numpy())
     if gain < 1:
         print(f"scaled by {20 * np.log10(gain):.1f} dB so that the output does not clip")

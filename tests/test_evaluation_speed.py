@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,44 @@ def test_the_tuning_check_puts_the_stored_choice_against_every_forced_candidate(
     assert all(row["max_dev"] < 1e-5 for row in rows)  # every candidate: the same audio
     script.print_tuning_check("check", rows)
     assert "the time of the fastest forced candidate" in capsys.readouterr().out
+
+
+
+def test_the_tuning_spread_times_each_fresh_pick_against_the_fastest_candidate(
+        script, monkeypatch, tmp_path, capsys):
+    from binauralgrad.inference import tuning
+
+    monkeypatch.setenv(tuning.TUNING_ENV, "")
+    monkeypatch.setenv(tuning.CACHE_ENV, str(tmp_path))
+    measured, unpatched = [], tuning.measure
+
+    def measure(*args, **options):
+        measured.append(os.environ[tuning.CACHE_ENV])
+        return unpatched(*args, **options, tiles=(256, 512), budget_s=0.2)
+
+    monkeypatch.setattr(tuning, "measure", measure)
+    spread = script.tuning_spread_rows("tiny", 0.05, 2, 1, tiles=(256, 512))
+    # The check measures into the user's folder; each tuning into its own fresh one.
+    assert measured[0] == str(tmp_path) and len(set(measured[1:])) == 2
+    assert str(tmp_path) not in measured[1:] and os.environ[tuning.CACHE_ENV] == str(tmp_path)
+    assert [row["tuning"] for row in spread["tunings"]] == [1, 2]
+    assert all(row["of_best"] > 0 and row["tile"] in (256, 512) for row in spread["tunings"])
+    script.print_tuning_spread("spread", spread)
+    assert "of 2 picks within 5 % of the fastest" in capsys.readouterr().out
+
+def test_a_stream_run_is_real_time_when_95_percent_of_pushes_are_on_time():
+    from binauralgrad.evaluation.speed import StreamRun
+
+    block = 480  # 10 ms
+    run = StreamRun(audio=torch.zeros(2, 20 * block), block_samples=block, latency_samples=0)
+    run.block_seconds = [0.005] * 19 + [0.012, 0.002]  # one slow push, then the flush
+    run.lag_seconds = [0.005] * 19 + [0.012, 0.0]
+    assert run.p95_block_seconds == 0.005 and run.worst_block_seconds == 0.012
+    assert run.on_time_share == 0.95 and run.real_time and not run.kept_up
+    run.lag_seconds[18] = 0.011  # a second late push: 90 % on time
+    assert run.on_time_share == 0.9 and not run.real_time
+    run.lag_seconds[18] = 0.005
+    run.block_seconds = [0.011] * 20 + [0.002]  # every push on time by lag, yet RTF above 1
+    assert run.rtf > 1 and not run.real_time
+    summary = run.summary()
+    assert summary["p95_block_ms"] == pytest.approx(11.0) and summary["on_time_share"] == 0.95

@@ -87,6 +87,8 @@ def tuning_check_rows(size: str, seconds: float, repeats: int,
         choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
                                pipeline.fast_steps)
     rows = variant_rows(pipeline, seconds, variants, repeats)
+    for row, options in zip(rows, variants.values(), strict=True):
+        row["setting"] = options["setting"]
     rows[0]["variant"] = f"stored choice: {choice.backend}, tile {choice.tile}, " \
         f"cache {'on' if choice.cache else 'off'}"
     best = min(row["seconds"] for row in rows[1:])
@@ -100,6 +102,56 @@ def print_tuning_check(title: str, rows: list[dict]) -> None:
     stored, best = rows[0], min(rows[1:], key=lambda row: row["seconds"])
     print(f"{stored['variant']} takes {stored['of_best']:.2f}x the time of the fastest forced "
           f"candidate ({best['variant'].removeprefix('forced: ')})")
+
+
+def _forced(choice: tuning.Choice) -> str:
+    return f"off,backend={choice.backend},tile={choice.tile},cache={int(choice.cache)}"
+
+
+def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
+                       tiles=tuning.CANDIDATE_TILES) -> dict:
+    """`tunings` fresh tunings, each followed by synthesis with its pick, against the best pick.
+
+    First every candidate is forced on the real input (`tuning_check_rows`, `repeats` rounds in
+    turns) to find the fastest. Then each tuning measures afresh into an empty cache folder, and
+    its pick and that fastest candidate are timed in turns (`repeats` rounds, best kept), so that
+    a slow spell of the machine falls on both: `of_best` is the pick's time over the fastest's.
+    """
+    import tempfile
+    from unittest import mock
+
+    candidates = tuning_check_rows(size, seconds, repeats, tiles)
+    fastest = min(candidates[1:], key=lambda row: row["seconds"])
+    pipeline = pipeline_of(size)
+    rows = []
+    for index in range(tunings):
+        with tempfile.TemporaryDirectory() as folder, variant_setting(""), \
+                mock.patch.dict("os.environ", {tuning.CACHE_ENV: folder}):
+            choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
+                                   pipeline.fast_steps)
+        pair = {"pick": {"setting": _forced(choice)}, "fastest": {"setting": fastest["setting"]}}
+        timed = variant_rows(pipeline, seconds, pair, repeats)
+        rows.append({"tuning": index + 1, "backend": choice.backend, "tile": choice.tile,
+                     "cache": choice.cache, "seconds": timed[0]["seconds"],
+                     "fastest_seconds": timed[1]["seconds"],
+                     "of_best": timed[0]["seconds"] / timed[1]["seconds"]})
+    return {"candidates": candidates, "fastest": fastest["variant"], "tunings": rows}
+
+
+def print_tuning_spread(title: str, spread: dict) -> None:
+    print_tuning_check(title + ": every candidate forced", spread["candidates"])
+    print(f"\n{title}: fresh tunings, each pick timed in turns with the fastest candidate "
+          f"({spread['fastest'].removeprefix('forced: ')})\n"
+          "| tuning | kernels | tile | cache | pick s | fastest s | pick / fastest |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    for row in spread["tunings"]:
+        print(f"| {row['tuning']} | {row['backend']} | {row['tile']} | "
+              f"{'on' if row['cache'] else 'off'} | {row['seconds']:.2f} | "
+              f"{row['fastest_seconds']:.2f} | {row['of_best']:.3f} |")
+    ratios = [row["of_best"] for row in spread["tunings"]]
+    within = sum(ratio <= 1.05 for ratio in ratios)
+    print(f"{within} of {len(ratios)} picks within 5 % of the fastest; pick / fastest "
+          f"{min(ratios):.3f} to {max(ratios):.3f}")
 
 
 def default_model_rows(seconds: float, repeats: int) -> list[dict]:
