@@ -174,7 +174,9 @@ class BinauralGradPipeline:
         (folder / PIPELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         configs = {name: stage.config for name, stage in
                    zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True)}
-        (folder / "README.md").write_text(pipeline_card(configs, self.info))
+        (folder / "README.md").write_text(pipeline_card(
+            configs, self.info, fast_steps=self.fast_steps,
+            temperature=self.schedule.temperature))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str = "Upload BinauralGrad pipeline",

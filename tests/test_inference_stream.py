@@ -108,13 +108,16 @@ def test_blocks_of_one_frame_and_of_single_samples(pipe):
     assert torch.equal(streamed(pipe, mono, rows, [1] * 300 + [1700])[0], expected)
 
 
-@pytest.mark.parametrize("folder", [DEFAULT_MODEL_DIR, LIVE_MODEL_DIR], ids=["default", "live"])
-def test_the_embedded_models_stream_their_offline_output(folder):
+# Their sampler steps (2 and 3 of the paper's 6) and latencies (20.4 and 25.6 ms).
+@pytest.mark.parametrize(("folder", "steps", "latency"), [(DEFAULT_MODEL_DIR, 2, 979),
+                                                          (LIVE_MODEL_DIR, 3, 1231)],
+                         ids=["default", "live"])
+def test_the_embedded_models_stream_their_offline_output(folder, steps, latency):
     pipeline = BinauralGradPipeline.from_pretrained(folder)
     length = 9000
     mono, rows = speech_like(length, 3), moving_positions(-(-length // 400))
     out, stream = streamed(pipeline, mono, rows, random_blocks(4, 2500, length), seed=3)
-    assert stream.latency_samples == 1987  # 41.4 ms: see test_latency_follows_the_configs
+    assert pipeline.fast_steps == steps and stream.latency_samples == latency
     torch.testing.assert_close(out, offline(pipeline, mono, rows, seed=3), atol=1e-5, rtol=0)
 
 

@@ -37,14 +37,20 @@ def test_cards_state_what_is_known_and_nothing_else(exported, tmp_path):
     results = tmp_path / "results.md"
     results.write_text("| system | Wave L2 |\n|---|---|\n| model | 1.0 |\n")
     folder = assemble_pipeline(exported[1], exported[2], tmp_path / "pipe", info={
-        "evaluation": {"setting": "9 held-out scenes", "table": results.read_text()}})
+        "evaluation": {"setting": "9 held-out scenes", "table": results.read_text()},
+        "steps": {"setting": "per step count", "table": "| steps | Wave L2 |\n|---|---|\n"}})
     card = (folder / "README.md").read_text()
     assert "ceil(T / 400)" in card and "9 held-out scenes" in card and "| model | 1.0 |" in card
+    assert "samples with 6 reverse steps a stage at temperature" in card
+    assert card.index("## Evaluation") < card.index("per step count") < card.index("| steps |")
     assert card.count("`max_steps`=7") == 2
     loaded = BinauralGradPipeline.from_pretrained(folder)
     assert loaded.info["training"]["stage_two"]["stage"] == 2
     again = loaded.save_pretrained(tmp_path / "again")
     assert (again / "README.md").read_text() == card
+    loaded.fast_steps = 2
+    two = loaded.save_pretrained(tmp_path / "two")
+    assert "samples with 2 reverse steps a stage" in (two / "README.md").read_text()
     assert "`max_steps`=7" in (again / "stage_one" / "README.md").read_text()
 
 

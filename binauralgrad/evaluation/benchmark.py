@@ -166,7 +166,7 @@ def run_benchmark(
         output_dir: where the audio and results go.
         seed: sequence i (in test set order) samples from `torch.Generator().manual_seed(seed + i)`,
             so the audio does not depend on the number of processes.
-        fast: the 6-step schedule (default) or all 200 steps.
+        fast: the fast schedule with the pipeline's `fast_steps` (default) or all 200 steps.
         dtype: the model's precision. protocol: "paper" or "full".
         plots: write the figures. overwrite: re-synthesise everything and replace the results.
         progress: progress bars (main process only).

@@ -90,14 +90,17 @@ def denoiser_card(config, training: Mapping | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pipeline_card(stages: Mapping, info: Mapping | None = None) -> str:
+def pipeline_card(stages: Mapping, info: Mapping | None = None, *,
+                  fast_steps: int | None = None, temperature: float | None = None) -> str:
     """The README of a pipeline folder.
 
     Args:
         stages: {"stage_one": DenoiserConfig, "stage_two": DenoiserConfig}.
         info: the pipeline's recorded facts: "description" (text), "training" ({stage: saved
             TrainingConfig values}), "evaluation" ({"setting": text, "table": markdown}),
-            "head_fit" (`binauralgrad fit-head`'s record).
+            "steps" (quality against sampler steps, the same shape), "head_fit"
+            (`binauralgrad fit-head`'s record).
+        fast_steps, temperature: how `pipe(...)` samples by default, stated when given.
     """
     info = info or {}
     lines = [*_HEADER, "# BinauralGrad pipeline", "",
@@ -114,7 +117,15 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None) -> str:
                   *recipe_lines(training.get(name)), ""]
     if info.get("head_fit"):
         lines += [head_fit_line(info["head_fit"]), ""]
-    evaluation = info.get("evaluation")
-    if evaluation:
-        lines += ["## Evaluation", "", evaluation.get("setting", ""), "", evaluation["table"], ""]
+    if fast_steps is not None:
+        lines += ["## Sampling", "", f"`pipe(...)` samples with {fast_steps} reverse step"
+                  f"{'s' if fast_steps != 1 else ''} a stage"
+                  + (f" at temperature {temperature:g}" if temperature is not None else "")
+                  + " (`pipe.fast_steps`; `steps=` chooses per call, the paper's schedule has "
+                  "6).", ""]
+    for title, key in (("Evaluation", "evaluation"), ("Quality against sampler steps", "steps")):
+        if info.get(key):
+            section = info[key]
+            lines += [f"## {title}", "", section.get("setting", ""), "",
+                      section["table"].rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"
