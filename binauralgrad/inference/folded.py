@@ -29,11 +29,11 @@ def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 class FoldedDenoiser:
     """A `BinauralDenoiser`'s weights rearranged for sampling; same function, less work.
 
-    Three foldings, exact in real arithmetic: the step embedding's add before each dilated
+    Four foldings, exact in real arithmetic: the step embedding's add before each dilated
     convolution becomes a per-step bias (corrected at the sequence edges, where the reference
     zero-pads); the residual's 1/sqrt(2) per layer becomes a per-layer scale of the weights
-    (hidden states are kept as g_L = 2^((L - N/2) / 2) h_L); and tanh becomes a sigmoid (see
-    `_gate`). Activations are (B, L, C) rows of time with channels last; each layer carries its
+    (hidden states are kept as g_L = 2^((L - N/2) / 2) h_L); the output projections' biases
+    leave the layers (see `_fold_output_biases`); and tanh becomes a sigmoid (see `_gate`). Activations are (B, L, C) rows of time with channels last; each layer carries its
     hidden state and running skip sum side by side as (B, L, 2R).
 
     Args:
@@ -72,7 +72,7 @@ class FoldedDenoiser:
         self.input_weight = self._cast(inputs.weight[:, :, 0].double().t() * scales[0])  # (C, R)
         self.input_bias = self._cast(inputs.bias.double() * scales[0])
         self.dilated_weights, self.condition_weights, self.output_weights = [], [], []
-        self.output_biases, self._taps, self._static_biases = [], [], []
+        self._taps, self._static_biases, output_biases = [], [], []
         for index, layer in enumerate(denoiser.residual_layers):
             sign = self._sign[:, None, None]
             taps = layer.dilated_conv.weight.double() * sign  # (2R, R, 3)
@@ -86,10 +86,11 @@ class FoldedDenoiser:
             output = layer.output_projection
             self.output_weights.append(
                 self._conv_weight(output.weight.double() * residual_scale.double()[:, None, None]))
-            self.output_biases.append(self._cast(output.bias.double() * residual_scale.double()))
+            output_biases.append(output.bias.double() * residual_scale.double())
         skip = denoiser.skip_projection
-        self.skip_weight = self._conv_weight(skip.weight.double() / math.sqrt(layers))
-        self.skip_bias = self._cast(skip.bias.double())
+        skip_weight = skip.weight.double() / math.sqrt(layers)
+        self.skip_weight = self._conv_weight(skip_weight)
+        self._fold_output_biases(output_biases, scales, skip_weight, skip.bias.double())
         self.head_weight = self._conv_weight(denoiser.output_projection.weight.double())
         self.head_bias = self._cast(denoiser.output_projection.bias.double())
         encoder = denoiser.condition_encoder
@@ -103,6 +104,23 @@ class FoldedDenoiser:
                    conv.bias.detach().float().to(self.device))
             for name, conv in convs.items()}
 
+    def _fold_output_biases(self, biases: list[torch.Tensor], scales: list[float],
+                            skip_weight: torch.Tensor, skip_bias: torch.Tensor) -> None:
+        """Moves the output projections' biases out of the layers: one add per layer fewer.
+
+        Without them, layer L's hidden state lacks the sum of the earlier layers' residual
+        biases, a constant per channel inside the window, as the step embedding is: it joins the
+        step's input to the dilated convolution (`step_biases`, edges included). The skip sum
+        lacks every layer's skip bias, which the skip projection's bias takes in.
+        """
+        width = self.channels
+        missing, self._missing_inputs = biases[0].new_zeros(width), []
+        for index, bias in enumerate(biases):
+            self._missing_inputs.append(missing / scales[index])  # in h_L's units
+            missing = missing + bias[:width]
+        skips = torch.stack(biases)[:, width:].sum(0)
+        self.skip_bias = self._cast(skip_bias + skip_weight[:, :, 0] @ skips)
+
     def _conv_weight(self, kernel: torch.Tensor) -> torch.Tensor:
         return self.ops.weight(self._cast(kernel))
 
@@ -110,14 +128,16 @@ class FoldedDenoiser:
     def step_biases(self, timestep: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
         """Per layer: (bias, left, right) for one diffusion step.
 
-        `bias` is the dilated convolution's bias with the step embedding's contribution folded
-        in; `left`/`right` are the contributions of the taps that fall before the start / after
-        the end of the sequence, to subtract there (the reference pads the sum with zeros).
+        `bias` is the dilated convolution's bias with the step embedding's contribution (and the
+        earlier layers' residual biases', `_fold_output_biases`) folded in; `left`/`right` are
+        the contributions of the taps that fall before the start / after the end of the
+        sequence, to subtract there (the reference pads the sum with zeros).
         """
         embedding = self._denoiser.diffusion_embedding(timestep.to(self.device))
         result = []
         for index, layer in enumerate(self._denoiser.residual_layers):
             step = layer.diffusion_projection(embedding)[0].double()  # (R,)
+            step = step + self._missing_inputs[index]
             per_tap = torch.einsum("oik,i->ko", self._taps[index], step)  # (3, 2R)
             bias = self._static_biases[index] + per_tap.sum(0)
             result.append((self._cast(bias), self._cast(per_tap[0]), self._cast(per_tap[2])))
@@ -200,7 +220,7 @@ class FoldedDenoiser:
         _remove_edge_taps(y, bias, first, count, dilation, length)
         z = _gate(y, work.u[:, :count], work.z[:, :count])
         out = rows[:, dilation: dilation + count]
-        self.ops.conv_(out, z, self.output_weights[index], self.output_biases[index])
+        self.ops.conv_(out, z, self.output_weights[index], None)  # its bias: _fold_output_biases
         return out
 
     def head(self, rows: torch.Tensor) -> torch.Tensor:
