@@ -33,8 +33,9 @@ class FoldedDenoiser:
     convolution becomes a per-step bias (corrected at the sequence edges, where the reference
     zero-pads); the residual's 1/sqrt(2) per layer becomes a per-layer scale of the weights
     (hidden states are kept as g_L = 2^((L - N/2) / 2) h_L); the output projections' biases
-    leave the layers (see `_fold_output_biases`); and tanh becomes a sigmoid (see `_gate`). Activations are (B, L, C) rows of time with channels last; each layer carries its
-    hidden state and running skip sum side by side as (B, L, 2R).
+    leave the layers (see `_fold_output_biases`); and tanh becomes a sigmoid (see `_gate`).
+    Activations are (B, L, C) rows of time with channels last; each layer carries its hidden
+    state and running skip sum side by side as (B, L, 2R).
 
     Args:
         denoiser: the model (left unchanged).

@@ -161,6 +161,10 @@ class StreamInputs:
         self.distances = SampleBuffer(1, 2, like)
         self.gain, self.rms = SampleBuffer(1, 2, like), SampleBuffer(1, 1, like)
         self.directions = SampleBuffer(1, DIRECTION_CHANNELS, like)
+        # Each frame's view features, computed once as its row arrives (each stage and pass
+        # reads them again; they are a function of the frame's row alone).
+        self.features = {config.view: SampleBuffer(1, VIEW_CHANNELS[config.view], like)
+                         for config in configs}
         self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
@@ -220,6 +224,8 @@ class StreamInputs:
             self.distances.append(distances.transpose(1, 2))
             self.gain.append(dsp.frame_spreading(positions).transpose(1, 2))
             self.directions.append(ear_directions(positions).transpose(1, 2))
+            for view, features in self.features.items():
+                features.append(view_features(positions, view).transpose(1, 2))
         complete = self.mono.end // FRAME_SAMPLES
         if complete > self.rms.end:
             audio = self.mono.rows(self.rms.end * FRAME_SAMPLES, complete * FRAME_SAMPLES)
@@ -267,10 +273,10 @@ class StreamInputs:
         low, high = max(first, 0), min(last, self.length)
         values = self.rows.data.new_zeros(1, VIEW_CHANNELS[view], last - first)
         if high > low:
+            held = self.features[view]
             frames = torch.arange(low, high, device=self.device) // FRAME_SAMPLES
-            rows = self.rows.rows(self.rows.start, self.rows.end)[0]
-            features = view_features(rows.t()[None], view)[0]
-            values[0, :, low - first: high - first] = features[:, frames - self.rows.start]
+            features = held.rows(held.start, held.end)[0].t()
+            values[0, :, low - first: high - first] = features[:, frames - held.start]
         return values
 
     def trim(self, oldest: int) -> None:
@@ -282,10 +288,11 @@ class StreamInputs:
         self.warped.trim(oldest)
         # The frame before `oldest`'s own is an interpolation's lower neighbour.
         frame = min(oldest // FRAME_SAMPLES - 1, self.warped.end // FRAME_SAMPLES)
-        for frames in (self.rows, self.distances, self.gain, self.rms, self.directions):
+        for frames in (self.rows, self.distances, self.gain, self.rms, self.directions,
+                       *self.features.values()):
             frames.trim(frame)
 
     def state_bytes(self) -> int:
         return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
                                                      self.distances, self.gain, self.rms,
-                                                     self.directions))
+                                                     self.directions, *self.features.values()))
