@@ -71,8 +71,8 @@ def test_the_fastest_candidates_win_both_phases(tiny, monkeypatch):
                (call["backend"], call["cache"]) == ("matmul", True) for call in tile_runs)
 
 
-@pytest.mark.parametrize("gain,cached", [(1.02, False), (1.05, True)])
-def test_the_cache_is_kept_only_for_a_three_percent_gain(tiny, monkeypatch, gain, cached):
+@pytest.mark.parametrize("gain,cached", [(0.98, False), (1.02, True)])
+def test_the_cache_is_kept_where_it_is_faster(tiny, monkeypatch, gain, cached):
     clock, _ = fake_runs(monkeypatch, lambda backend, tile, cache: 1.0 / (gain if cache else 1))
     choice, _ = measure(stages_of(tiny), torch.float32, 6, timer=clock)
     assert choice.cache is cached
