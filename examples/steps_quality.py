@@ -7,8 +7,12 @@ Synthesises every scene of a test set in the Binaural Speech layout (`*/mono.wav
 `tx_positions.txt`, `binaural.wav`) at each step count, with the same seed per scene for every
 count, scores it as `binauralgrad benchmark` does (`binauralgrad.evaluation.metrics`, averaged
 over the scenes by length) and prints one row per step count beside the model's DSP prior alone
-and the geometric warp, then the synthesis time per step count. `pipe.fast_steps = N` before
-`save_pretrained` makes a count the saved pipeline's default.
+and the geometric warp, then the synthesis time per step count.
+
+    python examples/steps_quality.py runs/pipeline data/testset --adopt 2
+
+`--adopt PCT` makes the fewest steps that stay within PCT % of the most on every metric the
+pipeline folder's default (`fast_steps` in its pipeline.json) and records the table in its card.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from binauralgrad.data import find_sequences
 from binauralgrad.data.sequence import load_sequence
 from binauralgrad.evaluation.benchmark import SYSTEMS, parts_alone
 from binauralgrad.evaluation.folder import format_table
-from binauralgrad.evaluation.metrics import compute_metrics, weighted_mean
+from binauralgrad.evaluation.metrics import METRICS, compute_metrics, weighted_mean
 
 STEP_COUNTS = (6, 4, 3, 2, 1)
 
@@ -83,6 +87,37 @@ def score_scenes(pipe: BinauralGradPipeline, scenes: list[dict], counts, *, seed
     return rows, seconds
 
 
+def fewest_within(table: dict[str, dict], counts, percent: float) -> tuple[int, float]:
+    """(the fewest counts whose every metric is within `percent` % of the most counts', its
+    worst relative change in %), the noise floor aside (a level, not an error)."""
+    best = table[step_label(max(counts))]
+
+    def worst(count: int) -> float:
+        row = table[step_label(count)]
+        return max(100 * (row[name] / best[name] - 1) * (-1 if METRICS[name].higher_is_better
+                                                          else 1)
+                   for name in best if name != "noise_floor")
+
+    fine = [count for count in counts if worst(count) <= percent]
+    return min(fine), worst(min(fine))
+
+
+def adopt(folder: Path, table: dict[str, dict], counts, percent: float, scenes: int) -> int:
+    """Saves the fewest counts within `percent` % as the pipeline's default, with the table."""
+    count, change = fewest_within(table, counts, percent)
+    pipe = BinauralGradPipeline.from_pretrained(folder)
+    pipe.fast_steps = count
+    most = max(counts)
+    pipe.info = {**pipe.info, "steps": {
+        "setting": f"The same {scenes} scenes at each step count a stage, the same seed per scene "
+                   f"(examples/steps_quality.py). {count} is the fewest within {percent:g} % of "
+                   f"{most} on every metric (at most {change:.1f} % worse), so the pipeline "
+                   f"samples with {count}: {most / count:.1f}x less compute than {most}.",
+        "table": format_table(table, first_column="System")}}
+    pipe.save_pretrained(folder, overwrite=True)
+    return count
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="pipeline folder or Hub repo id")
@@ -100,7 +135,12 @@ def main(argv: list[str] | None = None) -> dict:
                              "whole-length PESQ")
     parser.add_argument("--device", default="cpu", help="default: %(default)s")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--adopt", type=float, metavar="PCT",
+                        help="save the fewest steps within PCT %% of the most on every metric as "
+                             "the pipeline folder's default, with the table in its card")
     args = parser.parse_args(argv)
+    if args.adopt is not None and not Path(args.model).is_dir():
+        parser.error("--adopt saves into the pipeline: give a local pipeline folder")
 
     pipe = BinauralGradPipeline.from_pretrained(args.model, device=args.device)
     scenes = load_scenes(args.testset, args.seconds)
@@ -119,6 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
               "metrics": table, "seconds": {str(count): value for count, value in seconds.items()}}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.adopt is not None:
+        result["adopted"] = adopt(Path(args.model), table, args.steps, args.adopt, len(scenes))
+        print(f"\n{args.model} now samples with {result['adopted']} steps a stage")
     return result
 
 

@@ -186,3 +186,30 @@ def test_steps_quality_scores_every_step_count_beside_the_prior_and_the_warp(tmp
     assert json.loads((tmp_path / "steps.json").read_text()) == json.loads(json.dumps(result))
     # The counts differ in their audio; the prior and the warp do not depend on them.
     assert result["metrics"][rows[0]]["wave_l2"] != result["metrics"][rows[2]]["wave_l2"]
+
+
+def test_steps_quality_adopts_the_fewest_steps_within_a_tolerance(tmp_path, dataset_dir):
+    from conftest import TINY, randomize
+
+    from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+
+    script = load_example("steps_quality")
+    table = {script.step_label(count): {"wave_l2": wave, "pesq": pesq, "noise_floor": floor}
+             for count, wave, pesq, floor in ((6, 1.0, 2.0, -10.0), (3, 1.015, 1.99, 0.0),
+                                              (2, 1.03, 2.0, -10.0), (1, 1.0, 1.9, -10.0))}
+    # PESQ counts the other way; the noise floor is a level, not an error.
+    assert script.fewest_within(table, [6, 3, 2, 1], 2.0) == (3, pytest.approx(1.5))
+    assert script.fewest_within(table, [6, 3, 2, 1], 6.0)[0] == 1
+    assert script.fewest_within(table, [6, 3, 2, 1], 0.0) == (6, 0.0)
+
+    stages = [randomize(BinauralDenoiser(make(**TINY)), seed) for seed, make in
+              enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
+    BinauralGradPipeline(*stages).save_pretrained(tmp_path / "model")
+    result = script.main([str(tmp_path / "model"), str(dataset_dir / "testset"), "--steps", "6",
+                          "1", "--seconds", "0.25", "--adopt", "1e9"])
+    saved = BinauralGradPipeline.from_pretrained(tmp_path / "model")
+    assert result["adopted"] == saved.fast_steps == 1
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "samples with 1 reverse step a stage" in card and "| BinauralGrad, 6 steps" in card
+    with pytest.raises(SystemExit):
+        script.main(["some/hub-repo", str(dataset_dir / "testset"), "--adopt", "2"])
