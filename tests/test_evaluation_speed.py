@@ -136,6 +136,7 @@ def test_the_tuning_spread_times_each_fresh_pick_against_the_fastest_candidate(
     assert str(tmp_path) not in measured[1:] and os.environ[tuning.CACHE_ENV] == str(tmp_path)
     assert [row["tuning"] for row in spread["tunings"]] == [1, 2]
     assert all(row["of_best"] > 0 and row["tile"] in (256, 512) for row in spread["tunings"])
+    assert all(row["forced_of_best"] >= 1 for row in spread["tunings"])
     script.print_tuning_spread("spread", spread)
     assert "of 2 picks within 5 % of the fastest" in capsys.readouterr().out
 
