@@ -105,7 +105,8 @@ binauralgrad assemble --stage-one "$work/stage1/fitted" --stage-two "$work/stage
     --evaluation "$work/card_evaluation.md" \
     --evaluation-setting "Held-out simulated scenes heard through MIT KEMAR in treated rooms \
 (binauralgrad make-synthetic --hrtf mit-kemar --wall-reflection 0.5 0.8, seed 4321, 9 scenes of \
-8 s; the training data used seed 7), 6-step sampling at temperature $temperature." \
+8 s; the training data used seed 7), 6-step sampling at temperature $temperature (the paper's \
+schedule; the step count the model samples with is below)." \
     --description "$description"
 # The sampler's step count: the fewest within 2 % of six on every metric on the held-out KEMAR
 # scenes (2 for the default, 3 for the live model when they were embedded), saved as the
