@@ -87,16 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         runs = [(name, _launch(name, args)) for name in batch]
         for name, (process, started) in runs:
             if process.wait():
-                print(f"{name}: training failed; see {_folder(args, name)}/train.log",
-                      file=sys.stderr)
+                log = variant_folder(args.output_dir, name) / "train.log"
+                print(f"{name}: training failed; see {log}", file=sys.stderr)
                 return 1
             _write_time(args, name, time.monotonic() - started)
     print(recipe_table(args.output_dir, args.variants, args))
     return 0
-
-
-def _folder(args, name: str) -> Path:
-    return variant_folder(args.output_dir, name)
 
 
 def variant_folder(output_dir: Path, name: str) -> Path:
@@ -105,7 +101,7 @@ def variant_folder(output_dir: Path, name: str) -> Path:
 
 
 def _launch(name: str, args):
-    folder = _folder(args, name)
+    folder = variant_folder(args.output_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
     options = {"model_config": args.model_config, "batch_size": args.batch_size,
                "clip_length": args.clip_length, "max_steps": args.max_steps,
@@ -129,7 +125,8 @@ def _launch(name: str, args):
 
 
 def _write_time(args, name: str, seconds: float) -> None:
-    (_folder(args, name) / "wall_time.json").write_text(json.dumps({"seconds": seconds}))
+    timing = variant_folder(args.output_dir, name) / "wall_time.json"
+    timing.write_text(json.dumps({"seconds": seconds}))
 
 
 def recipe_table(output_dir: Path, names, args) -> str:

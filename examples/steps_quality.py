@@ -98,8 +98,8 @@ def fewest_within(table: dict[str, dict], counts, percent: float) -> tuple[int, 
                                                           else 1)
                    for name in best if name != "noise_floor")
 
-    fine = [count for count in counts if worst(count) <= percent]
-    return min(fine), worst(min(fine))
+    fewest = min(count for count in counts if worst(count) <= percent)
+    return fewest, worst(fewest)
 
 
 def adopt(folder: Path, table: dict[str, dict], counts, percent: float, scenes: int) -> int:

@@ -69,6 +69,11 @@ def print_machine(machine: dict) -> None:
               f"{row['runs']} | {row['seconds_per_sample'] * 1e6:.2f} |")
 
 
+def _forced(choice: tuning.Choice) -> str:
+    """The BINAURALGRAD_TUNING setting that forces `choice`."""
+    return f"off,backend={choice.backend},tile={choice.tile},cache={int(choice.cache)}"
+
+
 def tuning_check_rows(size: str, seconds: float, repeats: int,
                       tiles=tuning.CANDIDATE_TILES) -> list[dict]:
     """The stored (or now measured) choice against every candidate forced, on the real input.
@@ -81,7 +86,7 @@ def tuning_check_rows(size: str, seconds: float, repeats: int,
         for tile in tiles:
             for cache in (False, True):
                 variants[f"forced: {backend}, tile {tile}, cache {'on' if cache else 'off'}"] = \
-                    {"setting": f"off,backend={backend},tile={tile},cache={int(cache)}"}
+                    {"setting": _forced(tuning.Choice(tile=tile, cache=cache, backend=backend))}
     pipeline = pipeline_of(size)
     with variant_setting(""):  # tuning on, whatever the environment says; measured if need be
         choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
@@ -102,10 +107,6 @@ def print_tuning_check(title: str, rows: list[dict]) -> None:
     stored, best = rows[0], min(rows[1:], key=lambda row: row["seconds"])
     print(f"{stored['variant']} takes {stored['of_best']:.2f}x the time of the fastest forced "
           f"candidate ({best['variant'].removeprefix('forced: ')})")
-
-
-def _forced(choice: tuning.Choice) -> str:
-    return f"off,backend={choice.backend},tile={choice.tile},cache={int(choice.cache)}"
 
 
 def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
@@ -131,10 +132,11 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
                 mock.patch.dict("os.environ", {tuning.CACHE_ENV: folder}):
             choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
                                    pipeline.fast_steps)
-        pair = {"pick": {"setting": _forced(choice)}, "fastest": {"setting": fastest["setting"]}}
+        setting = _forced(choice)
+        pair = {"pick": {"setting": setting}, "fastest": {"setting": fastest["setting"]}}
         variant_rows(pipeline, seconds / 4, pair, 1)  # warm-up: the tuning's memory handed back
         timed = variant_rows(pipeline, seconds, pair, repeats)
-        forced = next(row for row in candidates[1:] if row["setting"] == _forced(choice))
+        forced = next(row for row in candidates[1:] if row["setting"] == setting)
         rows.append({"tuning": index + 1, "backend": choice.backend, "tile": choice.tile,
                      "cache": choice.cache, "seconds": timed[0]["seconds"],
                      "fastest_seconds": timed[1]["seconds"],
