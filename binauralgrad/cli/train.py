@@ -61,6 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit_head.add_argument("--ridge", type=float, default=None,
                           help="pull towards the DSP prior, relative to the equations' scale "
                                "(default: 0.01)")
+    fit_head.add_argument("--level-compression", type=float, default=1.0, metavar="ALPHA",
+                          help="fit to references whose interaural level differences (dB, per "
+                               "octave band and frame) are scaled by ALPHA in [0, 1], as a room's "
+                               "reverberation leaves them (default: 1, as they are)")
     fit_head.add_argument("--seed", type=int, default=0, help="draw of the samples (default: 0)")
     fit_head.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fit_head.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -113,11 +117,14 @@ def run_fit_head(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     record = {"data_dir": portable_path(str(args.data_dir)), "keep": keep, "ridge": ridge,
               "seed": args.seed}
+    if args.level_compression != 1.0:
+        record["level_compression"] = args.level_compression
     sequences = find_sequences(args.data_dir)
     if (Path(args.model) / PIPELINE_FILE).is_file() or not Path(args.model).is_dir():
         pipeline = BinauralGradPipeline.from_pretrained(args.model)
         reports = fit_heads([pipeline.stage_one, pipeline.stage_two], sequences, keep=keep,
-                            ridge=ridge, seed=args.seed, progress=not args.quiet)
+                            ridge=ridge, level_compression=args.level_compression,
+                            seed=args.seed, progress=not args.quiet)
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
         # The card's evaluation measured the old heads: it no longer describes this pipeline.
@@ -126,7 +133,8 @@ def run_fit_head(args: argparse.Namespace) -> int:
         folder = pipeline.save_pretrained(output, overwrite=args.overwrite)
     else:  # one stage, as training exported it: its recipe goes along, with the fit
         denoiser = load_denoiser(args.model)
-        reports = fit_heads([denoiser], sequences, keep=keep, ridge=ridge, seed=args.seed,
+        reports = fit_heads([denoiser], sequences, keep=keep, ridge=ridge,
+                            level_compression=args.level_compression, seed=args.seed,
                             progress=not args.quiet)
         record["explained"] = round(reports[0].after, 5)
         training = read_training_info(args.model)

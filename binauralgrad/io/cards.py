@@ -75,9 +75,13 @@ def head_fit_line(record: Mapping) -> str:
     if isinstance(explained, Mapping):
         explained = ", ".join(f"{value:.4f} ({name.replace('_', ' ')})"
                               for name, value in explained.items())
+    targets = "its target's energy"
+    if record.get("level_compression") is not None:
+        targets = (f"its target's energy, the references' interaural level differences scaled "
+                   f"by {record['level_compression']} (`--level-compression`)")
     return (f"- learned head refit in closed form (`binauralgrad fit-head`) on "
             f"`{record.get('data_dir')}` (ridge {record.get('ridge')}): it explains "
-            f"{explained} of its target's energy")
+            f"{explained} of {targets}")
 
 
 def denoiser_card(config, training: Mapping | None = None) -> str:

@@ -14,6 +14,9 @@ What each stage's head fits (g the prior's gain, h the heard ears):
 
 The solution is pulled towards the untrained head (a unit impulse, the DSP prior) by a ridge
 term: directions and bands that the data hardly excite stay as the DSP prior has them.
+
+With a level compression below 1 the references are first given the level differences a room
+leaves (`level_cues`), so that the head fits those rather than the direct sound's own.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from binauralgrad.models.head_filter import (
     head_past,
     whole_directions,
 )
+from binauralgrad.training.level_cues import compress_interaural_levels
 
 # The ridge's weight relative to the mean diagonal of the normal matrix. 1e-2 costs well under
 # 1 % of the explained energy on the default's training data and keeps the rarely excited
@@ -176,13 +180,16 @@ def stage_equations(denoiser) -> HeadNormalEquations:
 
 
 def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = DEFAULT_RIDGE,
-              seed: int = 0, progress: bool = True) -> list[HeadFitReport]:
+              level_compression: float = 1.0, seed: int = 0,
+              progress: bool = True) -> list[HeadFitReport]:
     """Refits the learned heads of denoisers, in place, on `sequences`.
 
     Args:
         stages: BinauralDenoisers with learned heads (a pipeline's two, or one exported stage).
         sequences: folders in the Binaural Speech layout with binaural.wav.
         keep: share of each sequence's samples in the sums. ridge: see `solve`.
+        level_compression: the factor on the references' interaural level differences
+            (`level_cues.compress_interaural_levels`); 1 fits the references as they are.
         seed: the draw of the kept samples. progress: a bar over the sequences.
 
     Returns:
@@ -192,6 +199,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
 
     from binauralgrad.data.sequence import load_sequence
 
+    if not 0.0 <= level_compression <= 1.0:
+        raise ValueError(f"level_compression must be in [0, 1], got {level_compression!r}")
     systems = [stage_equations(stage) for stage in stages]
     generator = torch.Generator().manual_seed(seed)
     for folder in tqdm(list(sequences), desc="head equations", unit="sequence",
@@ -199,13 +208,14 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         scene = load_sequence(folder)
         if "binaural" not in scene:
             raise FileNotFoundError(f"{folder}: no binaural.wav to fit the head to")
+        binaural = compress_interaural_levels(scene["binaural"], level_compression)
         with torch.no_grad():
             features = {}  # both stages' heads usually read the same features: build them once
             for system in systems:
                 key = (system.taps, system.attenuated)
                 if key not in features:
                     features[key] = EarFeatures.of(
-                        scene["mono"], scene["positions"], scene["binaural"], taps=system.taps,
+                        scene["mono"], scene["positions"], binaural, taps=system.taps,
                         attenuated=system.attenuated, warped=scene.get("warped"), keep=keep,
                         generator=generator)
                 system.add_features(features[key])
