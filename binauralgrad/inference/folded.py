@@ -7,7 +7,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from binauralgrad.inference.backends import kernels, resolve_dtype
+from binauralgrad.inference.backends import MatmulConv, kernels, resolve_dtype
 from binauralgrad.inference.buffers import Workspace
 from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
 
@@ -224,11 +224,71 @@ class FoldedDenoiser:
         self.ops.conv_(out, z, self.output_weights[index], None)  # its bias: _fold_output_biases
         return out
 
+    def steady_layer(self, index: int, rows: torch.Tensor, work: Workspace) -> SteadyLayer:
+        """`layer` on fixed views of `rows` and `work`, again and again (see `SteadyLayer`)."""
+        return SteadyLayer(self, index, rows, work)
+
     def head(self, rows: torch.Tensor) -> torch.Tensor:
         """(B, n, 2R) last layer's rows -> (B, n, C_out) predicted noise in float32."""
         skips = rows[..., self.channels:]
         hidden = F.relu(self.ops.conv(skips, self.skip_weight, self.skip_bias))
         return self.ops.conv(hidden, self.head_weight, self.head_bias).float()
+
+
+class SteadyLayer:
+    """`FoldedDenoiser.layer` on fixed views of a workspace, for a stream's pushes of one length.
+
+    A stream advances each layer by its push's length, push after push, through the same
+    workspace rows. `layer` makes about twenty views and slices per call, which at a 10 ms push
+    cost as much as its arithmetic; here they are made once. The operations and their order are
+    `layer`'s, so are the bits, away from the window's edges (where `layer` also subtracts the
+    taps that fall outside it).
+
+    Args:
+        model: the prepared denoiser. index: the residual layer.
+        rows: (B, n + 2d, 2R) the layer's input rows in the workspace; `out` is rows d .. d + n - 1.
+        work: the workspace whose `y` holds the preactivation when `run` is called.
+    """
+
+    def __init__(self, model: FoldedDenoiser, index: int, rows: torch.Tensor, work: Workspace):
+        dilation, width = model.dilations[index], model.channels
+        count = rows.shape[1] - 2 * dilation
+        self.rows, self.y, self.out = rows, work.y[:, :count], rows[:, dilation: dilation + count]
+        u, self._z = work.u[:, :count], work.z[:, :count]
+        self._u, self._gate_half, self._filter_half = u, u[..., :width], u[..., width:]
+        self._products = None
+        if model.ops is MatmulConv and rows.shape[0] == 1:  # the conv_ loops, unrolled once
+            dilated, output = model.dilated_weights[index], model.output_weights[index]
+            self._products = [
+                *((self.y[0], rows[0, tap * dilation: tap * dilation + count, :width],
+                   dilated[tap * width: (tap + 1) * width]) for tap in range(3)),
+                None,  # the gate goes here
+                (self.out[0], self._z[0], output)]
+        else:
+            self._convs = [(self.y, rows[..., :width], model.dilated_weights[index], dilation),
+                           (self.out, self._z, model.output_weights[index], 1)]
+            self._conv_ = model.ops.conv_
+
+    def run(self) -> torch.Tensor:
+        """The layer: adds the dilated convolution to `y`, gates, projects into `out`."""
+        if self._products is None:
+            target, rows, weight, dilation = self._convs[0]
+            self._conv_(target, rows, weight, None, dilation)
+            self._gate()
+            target, rows, weight, dilation = self._convs[1]
+            self._conv_(target, rows, weight, None, dilation)
+            return self.out
+        for product in self._products:
+            if product is None:
+                self._gate()
+            else:
+                product[0].addmm_(product[1], product[2])
+        return self.out
+
+    def _gate(self) -> None:
+        torch.sigmoid(self.y, out=self._u)  # `_gate`'s arithmetic on the fixed views
+        torch.addcmul(self._gate_half, self._gate_half, self._filter_half, value=-2.0,
+                      out=self._z)
 
 
 def _zero_outside(values: torch.Tensor, first: int, length: int) -> torch.Tensor:

@@ -160,10 +160,13 @@ class BinauralStream:
         return self._take(samples)
 
     def _advance(self) -> None:
-        moved = True
-        while moved:
+        # A tick takes every node as far as its inputs allow, stage two after stage one, unless
+        # a tile's limit held one back: then (a backlog) tick again; else a tick more is idle.
+        while True:
             moved = self._one.tick()
             moved = self._two.tick() or moved
+            if not moved or not (self._one.capped or self._two.capped):
+                break
         oldest = min(self._one.oldest_needed(), self._two.oldest_needed())
         self.inputs.trim(oldest)
         self._one.output.trim(self._two.oldest_needed())

@@ -65,6 +65,8 @@ class StageStream:
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
+        self.capped = False
+        self._steady = {}  # layer -> (slot, push length, SteadyLayer, row views)
         batch = len(windows.items)
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
@@ -111,7 +113,12 @@ class StageStream:
         return held_bytes(tensors)
 
     def tick(self) -> bool:
-        """Advances every node by up to one tile; returns whether anything moved."""
+        """Advances every node by up to one tile; returns whether anything moved.
+
+        Afterwards `capped` says whether a node stopped short of what its inputs allow (a tile's
+        limit or a full ring): only then can another tick move without new input.
+        """
+        self.capped = False
         moved = self._encode()
         incoming = None
         for index, current in enumerate(self.passes):
@@ -130,6 +137,7 @@ class StageStream:
             limit = min(limit, self.mean.ready - reach)
         first = self.condition_done
         last = min(first + self.tile, limit, *(ring.space_end() for ring in self.rings))
+        self.capped |= last < limit
         if last <= first:
             return False
         low, high = first - reach, last + reach
@@ -160,6 +168,7 @@ class StageStream:
             # A stream draws noise only where its input has arrived (its end is not past it).
             end = self.length if self.windows.ended else self.windows.encoder_end
             count = min(self.tile, end - start)
+            self.capped |= count < end - start
             incoming = None
             if count > 0:
                 incoming = self.initial_scale * self.noises.rows(0, start, count)
@@ -182,6 +191,10 @@ class StageStream:
         if not arriving and not padding and \
                 self._limit(current, index, layer, layer.pending_start + held) <= layer.done:
             return None
+        if arriving and not padding:
+            out = self._advance_steady(current, index, layer, incoming)
+            if out is not None:
+                return out
         rows = self.work.rows(index, held + arriving + padding)
         rows[:, :held] = layer.pending
         if incoming is not None:
@@ -203,16 +216,45 @@ class StageStream:
         layer.pending_start, layer.done = last - layer.dilation, last
         return out
 
+    def _advance_steady(self, current: _Pass, index: int, layer: _Layer, incoming: torch.Tensor):
+        """`_advance_layer`'s work where the layer takes exactly what arrived, away from the
+        window's edges (a stream's pushes after its first): on views made once per push length.
+        None where that is not the case, and the general path runs."""
+        held, arriving, dilation, first = layer.pending.shape[1], incoming.shape[1], \
+            layer.dilation, layer.done
+        if held != 2 * dilation or first < dilation or first + arriving + dilation > self.length \
+                or self._limit(current, index, layer, first + dilation + arriving) \
+                != first + arriving:
+            return None
+        slot = self.work.layer_rows[index % 2]
+        cached = self._steady.get(index)
+        # One length per layer is kept: a stream's pushes mostly have one, and memory stays flat.
+        if cached is None or cached[0] is not slot or cached[1] != arriving:
+            rows = self.work.rows(index, held + arriving)
+            cached = (slot, arriving, self.model.steady_layer(index, rows, self.work),
+                      rows[:, :held], rows[:, held:], rows[:, arriving:])
+            self._steady[index] = cached
+        _, _, steady, held_rows, arriving_rows, next_pending = cached
+        held_rows.copy_(layer.pending)
+        arriving_rows.copy_(incoming)
+        layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
+        last = first + arriving
+        self._preactivation_into(steady.y, index, first, last, current.biases[index][0])
+        out = steady.run()
+        layer.pending_start, layer.done = last - dilation, last
+        return out
+
     def _limit(self, current: _Pass, index: int, layer: _Layer, end: int) -> int:
         """How far a layer can advance now, with its input rows held up to `end`."""
         ring = self.rings[index if self.cache else 0]
-        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
-        # the whole wavefront to the rate of its slowest node.
-        last = min(self.length if layer.padded else end - layer.dilation,
-                   layer.done + CATCH_UP * self.tile, ring.end)
+        last = min(self.length if layer.padded else end - layer.dilation, ring.end)
         if index == len(current.layers) - 1 and not self.windows.ended:
             last = min(last, self.windows.prior_end)  # the update needs the prior's samples
-        return last
+        # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
+        # the whole wavefront to the rate of its slowest node.
+        most = layer.done + CATCH_UP * self.tile
+        self.capped |= most < last
+        return min(last, most)
 
     def _update(self, current: _Pass, rows: torch.Tensor) -> torch.Tensor:
         """The reverse step (paper Eq. 3) on the samples the last layer just finished."""
