@@ -179,6 +179,29 @@ def test_memory_stays_flat_over_a_long_stream():
     assert stream.samples_out == 400 * block - stream.latency_samples
 
 
+def test_equal_pushes_tick_once_a_stage_on_views_made_once(monkeypatch):
+    from binauralgrad.inference.wavefront import StageStream
+
+    pipeline, ticks = tiny_with_priors(), []
+    tick = StageStream.tick
+    monkeypatch.setattr(StageStream, "tick", lambda self: ticks.append(self.stage) or tick(self))
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
+    mono, rows = speech_like(480 * 20), moving_positions(24)
+    outputs = []
+    for index in range(20):  # 10 ms pushes: shorter than a tile, so nothing is ever capped
+        first, last = -(-index * 480 // 400), -(-(index + 1) * 480 // 400)
+        ticks.clear()
+        outputs.append(stream.push(mono[480 * index: 480 * (index + 1)], rows[first:last]))
+        assert ticks == [1, 2]  # no idle tick after the one that moved
+    # Stage two reads stage one's output and the prior, known in whole 400-sample frames: its
+    # layers advance by 400 or 800 samples, on views made once for each.
+    layers = len(pipeline.stage_two.config.dilations)
+    assert sorted(stream._two._steady) == [(index, length) for index in range(layers)
+                                           for length in (400, 800)]
+    outputs.append(stream.flush())
+    assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
+
+
 def test_bad_pushes_are_refused_clearly(tiny_pipeline):
     stream = tiny_pipeline.stream(generator=torch.Generator().manual_seed(0))
     rows = moving_positions(40)

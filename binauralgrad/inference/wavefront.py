@@ -14,6 +14,10 @@ from binauralgrad.inference.sources import WavefrontSource
 from binauralgrad.inference.terms import NoiseRows, PriorRows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
+# Lengths a layer keeps views for. Blocks that are not whole 400-sample frames advance most
+# layers by whole frames (the prior's frame terms), so 10 ms pushes take turns of 400 and 800.
+STEADY_LENGTHS = 4
+
 
 class _Layer:
     """One residual layer of one pass: its output frontier and the input rows it still needs."""
@@ -66,7 +70,7 @@ class StageStream:
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
         self.capped = False
-        self._steady = {}  # layer -> (slot, push length, SteadyLayer, row views)
+        self._steady = {}  # (layer, length) -> (slot, SteadyLayer, row views)
         batch = len(windows.items)
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
@@ -227,14 +231,15 @@ class StageStream:
                 != first + arriving:
             return None
         slot = self.work.layer_rows[index % 2]
-        cached = self._steady.get(index)
-        # One length per layer is kept: a stream's pushes mostly have one, and memory stays flat.
-        if cached is None or cached[0] is not slot or cached[1] != arriving:
+        cached = self._steady.get((index, arriving))
+        if cached is None or cached[0] is not slot:  # new, or the workspace grew since
+            if len(self._steady) >= STEADY_LENGTHS * len(self.model.dilations):
+                self._steady.clear()  # pushes of ever new lengths: memory stays flat
             rows = self.work.rows(index, held + arriving)
-            cached = (slot, arriving, self.model.steady_layer(index, rows, self.work),
-                      rows[:, :held], rows[:, held:], rows[:, arriving:])
-            self._steady[index] = cached
-        _, _, steady, held_rows, arriving_rows, next_pending = cached
+            cached = (slot, self.model.steady_layer(index, rows, self.work), rows[:, :held],
+                      rows[:, held:], rows[:, arriving:])
+            self._steady[index, arriving] = cached
+        _, steady, held_rows, arriving_rows, next_pending = cached
         held_rows.copy_(layer.pending)
         arriving_rows.copy_(incoming)
         layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
