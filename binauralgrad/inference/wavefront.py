@@ -15,8 +15,9 @@ from binauralgrad.inference.terms import NoiseRows, PriorRows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 # Lengths a layer keeps views for. Blocks that are not whole 400-sample frames advance most
-# layers by whole frames (the prior's frame terms), so 10 ms pushes take turns of 400 and 800.
-STEADY_LENGTHS = 4
+# layers by whole frames (the prior's frame terms): 10 ms pushes by 400 or 800 samples in turn,
+# 20 ms ones by five lengths (960 in stage one's first pass; 800, 816, 1184 and 1200).
+STEADY_LENGTHS = 8
 
 
 class _Layer:
