@@ -256,33 +256,31 @@ class SteadyLayer:
         self.rows, self.y, self.out = rows, work.y[:, :count], rows[:, dilation: dilation + count]
         u, self._z = work.u[:, :count], work.z[:, :count]
         self._u, self._gate_half, self._filter_half = u, u[..., :width], u[..., width:]
-        self._products = None
+        self._conv_ = None
         if model.ops is MatmulConv and rows.shape[0] == 1:  # the conv_ loops, unrolled once
-            dilated, output = model.dilated_weights[index], model.output_weights[index]
-            self._products = [
-                *((self.y[0], rows[0, tap * dilation: tap * dilation + count, :width],
-                   dilated[tap * width: (tap + 1) * width]) for tap in range(3)),
-                None,  # the gate goes here
-                (self.out[0], self._z[0], output)]
+            dilated = model.dilated_weights[index]
+            self._taps = [(self.y[0], rows[0, tap * dilation: tap * dilation + count, :width],
+                           dilated[tap * width: (tap + 1) * width]) for tap in range(3)]
+            self._output = (self.out[0], self._z[0], model.output_weights[index])
         else:
-            self._convs = [(self.y, rows[..., :width], model.dilated_weights[index], dilation),
-                           (self.out, self._z, model.output_weights[index], 1)]
             self._conv_ = model.ops.conv_
+            self._taps = [(self.y, rows[..., :width], model.dilated_weights[index], dilation)]
+            self._output = (self.out, self._z, model.output_weights[index], 1)
 
     def run(self) -> torch.Tensor:
         """The layer: adds the dilated convolution to `y`, gates, projects into `out`."""
-        if self._products is None:
-            target, rows, weight, dilation = self._convs[0]
+        if self._conv_ is None:
+            for target, rows, weight in self._taps:
+                target.addmm_(rows, weight)
+            self._gate()
+            target, rows, weight = self._output
+            target.addmm_(rows, weight)
+        else:
+            target, rows, weight, dilation = self._taps[0]
             self._conv_(target, rows, weight, None, dilation)
             self._gate()
-            target, rows, weight, dilation = self._convs[1]
+            target, rows, weight, dilation = self._output
             self._conv_(target, rows, weight, None, dilation)
-            return self.out
-        for product in self._products:
-            if product is None:
-                self._gate()
-            else:
-                product[0].addmm_(product[1], product[2])
         return self.out
 
     def _gate(self) -> None:
