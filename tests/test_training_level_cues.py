@@ -45,6 +45,21 @@ def test_level_differences_scale_by_alpha_and_the_band_energy_stays():
     assert torch.equal(compress_interaural_levels(pair, 1.0), pair)
 
 
+def test_each_octave_band_may_have_its_own_factor():
+    pair = noise_pair()
+    factors = [1.0] * 5 + [0.0] * 3  # the bands from 4 kHz up made level-free
+    squeezed = compress_interaural_levels(pair, factors)
+    track = ild_track(squeezed)
+    per_band = [float(track.values[0, band][track.active[0, band]].mean()) for band in range(8)]
+    assert per_band[:4] == pytest.approx([6.02] * 4, abs=0.05)
+    # The metric's 40 ms frames put their band edges a little off the 43 ms frames' own: the
+    # 2 kHz band takes in some of the 4 kHz band's bins.
+    assert per_band[4] == pytest.approx(6.02, abs=0.15)
+    assert per_band[5:] == pytest.approx([0.0] * 3, abs=0.05)
+    with pytest.raises(ValueError, match="one per octave band"):
+        compress_interaural_levels(pair, [0.5] * 3)
+
+
 def test_the_phases_and_so_the_time_difference_stay():
     pair = noise_pair(delay=10)  # the right ear 10 samples (208 us) late
     squeezed = compress_interaural_levels(pair, 0.3)
@@ -61,7 +76,7 @@ def test_bad_input_is_refused():
         compress_interaural_levels(noise_pair(), 1.5)
     with pytest.raises(ValueError, match=r"binaural must be \(2, T\)"):
         compress_interaural_levels(torch.zeros(3, 100), 0.5)
-    with pytest.raises(ValueError, match="level_compression must be in"):
+    with pytest.raises(ValueError, match="alpha must be in"):
         fit_heads([], [], level_compression=-0.1)
 
 
@@ -84,3 +99,13 @@ def test_a_head_fitted_to_compressed_levels_has_smaller_level_differences(tmp_pa
     assert mean_level_difference(heard["0.3"]) < 0.6 * full
     assert fitted.info["head_fit"]["level_compression"] == 0.3
     assert "scaled by 0.3" in (tmp_path / "0.3" / "README.md").read_text()
+    bands = "1,1,1,1,1,0.3,0.3,0.3"
+    assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "bands"), "--keep", "1",
+                 "--level-compression", bands, "--quiet"]) == 0
+    card = (tmp_path / "bands" / "README.md").read_text()
+    assert "scaled by 1, 1, 1, 1, 1, 0.3, 0.3, 0.3 in the octave bands" in card
+    with pytest.raises(SystemExit):  # argparse: a clear message, exit status 2
+        main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+              str(tmp_path / "data"), "--output", str(tmp_path / "bad"),
+              "--level-compression", "0.5,0.5"])

@@ -61,14 +61,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit_head.add_argument("--ridge", type=float, default=None,
                           help="pull towards the DSP prior, relative to the equations' scale "
                                "(default: 0.01)")
-    fit_head.add_argument("--level-compression", type=float, default=1.0, metavar="ALPHA",
+    fit_head.add_argument("--level-compression", type=_level_compression, default=1.0,
+                          metavar="ALPHA",
                           help="fit to references whose interaural level differences (dB, per "
                                "octave band and frame) are scaled by ALPHA in [0, 1], as a room's "
-                               "reverberation leaves them (default: 1, as they are)")
+                               "reverberation leaves them, or by eight comma-separated factors, "
+                               "one per octave band from 125 Hz to 16 kHz (default: 1, as they "
+                               "are)")
     fit_head.add_argument("--seed", type=int, default=0, help="draw of the samples (default: 0)")
     fit_head.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fit_head.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit_head.set_defaults(func=run_fit_head)
+
+
+def _level_compression(text: str):
+    """`--level-compression`: one factor, or eight comma-separated ones (one per octave band)."""
+    from binauralgrad.training.level_cues import band_factors
+
+    try:
+        values = [float(value) for value in text.split(",")]
+        band_factors(values[0] if len(values) == 1 else values)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return values[0] if len(values) == 1 else values
 
 
 def run_assemble(args: argparse.Namespace) -> int:

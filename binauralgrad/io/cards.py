@@ -76,9 +76,13 @@ def head_fit_line(record: Mapping) -> str:
         explained = ", ".join(f"{value:.4f} ({name.replace('_', ' ')})"
                               for name, value in explained.items())
     targets = "its target's energy"
-    if record.get("level_compression") is not None:
+    compression = record.get("level_compression")
+    if compression is not None:
+        if isinstance(compression, (list, tuple)):
+            compression = ", ".join(f"{value:g}" for value in compression) + \
+                " in the octave bands from 125 Hz to 16 kHz"
         targets = (f"its target's energy, the references' interaural level differences scaled "
-                   f"by {record['level_compression']} (`--level-compression`)")
+                   f"by {compression} (`--level-compression`)")
     return (f"- learned head refit in closed form (`binauralgrad fit-head`) on "
             f"`{record.get('data_dir')}` (ridge {record.get('ridge')}): it explains "
             f"{explained} of {targets}")

@@ -37,7 +37,7 @@ from binauralgrad.models.head_filter import (
     head_past,
     whole_directions,
 )
-from binauralgrad.training.level_cues import compress_interaural_levels
+from binauralgrad.training.level_cues import band_factors, compress_interaural_levels
 
 # The ridge's weight relative to the mean diagonal of the normal matrix. 1e-2 costs well under
 # 1 % of the explained energy on the default's training data and keeps the rarely excited
@@ -180,7 +180,7 @@ def stage_equations(denoiser) -> HeadNormalEquations:
 
 
 def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = DEFAULT_RIDGE,
-              level_compression: float = 1.0, seed: int = 0,
+              level_compression=1.0, seed: int = 0,
               progress: bool = True) -> list[HeadFitReport]:
     """Refits the learned heads of denoisers, in place, on `sequences`.
 
@@ -188,8 +188,9 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         stages: BinauralDenoisers with learned heads (a pipeline's two, or one exported stage).
         sequences: folders in the Binaural Speech layout with binaural.wav.
         keep: share of each sequence's samples in the sums. ridge: see `solve`.
-        level_compression: the factor on the references' interaural level differences
-            (`level_cues.compress_interaural_levels`); 1 fits the references as they are.
+        level_compression: the factor on the references' interaural level differences, or
+            one per octave band (`level_cues.compress_interaural_levels`); 1 fits the
+            references as they are.
         seed: the draw of the kept samples. progress: a bar over the sequences.
 
     Returns:
@@ -199,8 +200,7 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
 
     from binauralgrad.data.sequence import load_sequence
 
-    if not 0.0 <= level_compression <= 1.0:
-        raise ValueError(f"level_compression must be in [0, 1], got {level_compression!r}")
+    band_factors(level_compression)  # refused before minutes of reading, not after
     systems = [stage_equations(stage) for stage in stages]
     generator = torch.Generator().manual_seed(seed)
     for folder in tqdm(list(sequences), desc="head equations", unit="sequence",

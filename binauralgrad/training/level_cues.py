@@ -27,14 +27,26 @@ OCTAVE_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.
 _TINY = 1e-12
 
 
-def compress_interaural_levels(binaural, alpha: float, *,
+def band_factors(alpha) -> tuple[float, ...]:
+    """One factor per octave band (`OCTAVE_CENTRES_HZ`) from a number or a sequence of eight."""
+    factors = (float(alpha),) * len(OCTAVE_CENTRES_HZ) if isinstance(alpha, (int, float)) \
+        else tuple(float(value) for value in alpha)
+    if len(factors) != len(OCTAVE_CENTRES_HZ):
+        raise ValueError(f"give one level compression or {len(OCTAVE_CENTRES_HZ)}, one per "
+                         f"octave band from 125 Hz to 16 kHz; got {len(factors)}")
+    if not all(0.0 <= value <= 1.0 for value in factors):
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    return factors
+
+
+def compress_interaural_levels(binaural, alpha, *,
                                sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Scales each frame's and octave band's level difference (in dB) by `alpha`.
 
     Args:
         binaural: (2, T) left and right ear, array or tensor.
-        alpha: the factor on the level difference in dB, in [0, 1]: 1 returns the input
-            (float32), 0 leaves both ears of a band equally loud.
+        alpha: the factor on the level difference in dB, in [0, 1], or one per octave band
+            (125 Hz .. 16 kHz): 1 leaves a band as it is, 0 leaves both ears of it equally loud.
 
     Returns:
         (2, T) float32. Per frame and band, the ears' summed energy and each bin's phase are the
@@ -43,20 +55,19 @@ def compress_interaural_levels(binaural, alpha: float, *,
     audio = torch.as_tensor(binaural, dtype=torch.float32)
     if audio.dim() != 2 or audio.shape[0] != 2:
         raise ValueError(f"binaural must be (2, T), got {tuple(audio.shape)}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    if alpha == 1.0 or audio.shape[-1] == 0:
+    factors = band_factors(alpha)
+    if all(value == 1.0 for value in factors) or audio.shape[-1] == 0:
         return audio.clone()
     window = torch.hann_window(FRAME, dtype=torch.float32)
     spectra = torch.stft(audio, FRAME, HOP, window=window, return_complex=True)  # (2, F, K)
     frequencies = torch.fft.rfftfreq(FRAME, 1 / sample_rate)
     gains = torch.ones(spectra.shape, dtype=torch.float32)
-    for centre in OCTAVE_CENTRES_HZ:
+    for centre, factor in zip(OCTAVE_CENTRES_HZ, factors, strict=True):
         band = (frequencies >= centre / 2**0.5) & (frequencies < centre * 2**0.5)
-        if not bool(band.any()):
+        if not bool(band.any()) or factor == 1.0:
             continue
         energy = spectra[:, band].abs().square().sum(1) + _TINY  # (2, K)
-        ratio = (energy[0] / energy[1]) ** alpha
+        ratio = (energy[0] / energy[1]) ** factor
         total = energy[0] + energy[1]
         gains[0, band] = torch.sqrt(total * ratio / (1 + ratio) / energy[0])[None]
         gains[1, band] = torch.sqrt(total / (1 + ratio) / energy[1])[None]
