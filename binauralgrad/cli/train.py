@@ -80,10 +80,11 @@ def _level_compression(text: str):
 
     try:
         values = [float(value) for value in text.split(",")]
-        band_factors(values[0] if len(values) == 1 else values)
+        value = values[0] if len(values) == 1 else values
+        band_factors(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    return values[0] if len(values) == 1 else values
+    return value
 
 
 def run_assemble(args: argparse.Namespace) -> int:

@@ -203,14 +203,19 @@ class MatmulConv:
         return out
 
     @staticmethod
+    def products(out, rows, weight, dilation: int = 1) -> list[tuple[torch.Tensor, ...]]:
+        """`conv_`'s in-place products as (target, rows, weight) views, one per batch item and
+        tap, in its order: `target.addmm_(rows, weight)` for each is the convolution."""
+        channels, length = rows.shape[-1], out.shape[1]
+        return [(out[batch], rows[batch, tap * dilation: tap * dilation + length],
+                 weight[tap * channels: (tap + 1) * channels])
+                for batch in range(out.shape[0]) for tap in range(weight.shape[0] // channels)]
+
+    @staticmethod
     def conv_(out, rows, weight, bias, dilation: int = 1) -> None:
         """out += conv(rows) + bias, in place."""
-        channels, length = rows.shape[-1], out.shape[1]
-        for batch in range(out.shape[0]):
-            target = out[batch]
-            for tap in range(weight.shape[0] // channels):
-                target.addmm_(rows[batch, tap * dilation: tap * dilation + length],
-                              weight[tap * channels: (tap + 1) * channels])
+        for target, taps, matrix in MatmulConv.products(out, rows, weight, dilation):
+            target.addmm_(taps, matrix)
         if bias is not None:
             out.add_(bias)
 

@@ -21,9 +21,15 @@ def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     vectorised body and scalar tail round differently, so each row is computed the same way in
     any tile.
     """
-    torch.sigmoid(y, out=u)
     half = u.shape[-1] // 2
-    return torch.addcmul(u[..., :half], u[..., :half], u[..., half:], value=-2.0, out=z)
+    return _gate_halves(y, u, u[..., :half], u[..., half:], z)
+
+
+def _gate_halves(y: torch.Tensor, u: torch.Tensor, gate: torch.Tensor, filter_: torch.Tensor,
+                 z: torch.Tensor) -> torch.Tensor:
+    """`_gate` with u's halves given (`gate`, `filter_`: views of `u`, made once by a caller)."""
+    torch.sigmoid(y, out=u)
+    return torch.addcmul(gate, gate, filter_, value=-2.0, out=z)
 
 
 class FoldedDenoiser:
@@ -256,37 +262,29 @@ class SteadyLayer:
         self.rows, self.y, self.out = rows, work.y[:, :count], rows[:, dilation: dilation + count]
         u, self._z = work.u[:, :count], work.z[:, :count]
         self._u, self._gate_half, self._filter_half = u, u[..., :width], u[..., width:]
-        self._conv_ = None
-        if model.ops is MatmulConv and rows.shape[0] == 1:  # the conv_ loops, unrolled once
-            dilated = model.dilated_weights[index]
-            self._taps = [(self.y[0], rows[0, tap * dilation: tap * dilation + count, :width],
-                           dilated[tap * width: (tap + 1) * width]) for tap in range(3)]
-            self._output = (self.out[0], self._z[0], model.output_weights[index])
+        taps = (self.y, rows[..., :width], model.dilated_weights[index], dilation)
+        output = (self.out, self._z, model.output_weights[index], 1)
+        if model.ops is MatmulConv:  # its conv_ loops' views, made once
+            self._taps, self._output = MatmulConv.products(*taps), MatmulConv.products(*output)
+            self._conv_ = None
         else:
-            self._conv_ = model.ops.conv_
-            self._taps = [(self.y, rows[..., :width], model.dilated_weights[index], dilation)]
-            self._output = (self.out, self._z, model.output_weights[index], 1)
+            self._taps, self._output, self._conv_ = taps, output, model.ops.conv_
 
     def run(self) -> torch.Tensor:
         """The layer: adds the dilated convolution to `y`, gates, projects into `out`."""
         if self._conv_ is None:
             for target, rows, weight in self._taps:
                 target.addmm_(rows, weight)
-            self._gate()
-            target, rows, weight = self._output
-            target.addmm_(rows, weight)
+            _gate_halves(self.y, self._u, self._gate_half, self._filter_half, self._z)
+            for target, rows, weight in self._output:
+                target.addmm_(rows, weight)
         else:
-            target, rows, weight, dilation = self._taps[0]
+            target, rows, weight, dilation = self._taps
             self._conv_(target, rows, weight, None, dilation)
-            self._gate()
+            _gate_halves(self.y, self._u, self._gate_half, self._filter_half, self._z)
             target, rows, weight, dilation = self._output
             self._conv_(target, rows, weight, None, dilation)
         return self.out
-
-    def _gate(self) -> None:
-        torch.sigmoid(self.y, out=self._u)  # `_gate`'s arithmetic on the fixed views
-        torch.addcmul(self._gate_half, self._gate_half, self._filter_half, value=-2.0,
-                      out=self._z)
 
 
 def _zero_outside(values: torch.Tensor, first: int, length: int) -> torch.Tensor:

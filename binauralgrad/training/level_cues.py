@@ -19,11 +19,10 @@ from __future__ import annotations
 import torch
 
 from binauralgrad.constants import SAMPLE_RATE
+from binauralgrad.evaluation.metrics.cues import OCTAVE_CENTRES_HZ  # the ILD metric's bands
 
 FRAME = 2048  # 43 ms at 48 kHz, about the cue metric's 40 ms frames
 HOP = FRAME // 4
-# The octave bands of the interaural level metric (evaluation.metrics.cues).
-OCTAVE_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 _TINY = 1e-12
 
 
