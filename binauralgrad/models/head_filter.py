@@ -35,6 +35,7 @@ EXPONENTS = tuple(sorted((e for e in itertools.product(range(BASIS_DEGREE + 1), 
                           if sum(e) <= BASIS_DEGREE), key=lambda e: (sum(e), e[::-1])))
 BASIS_SIZE = len(EXPONENTS)
 DIRECTION_CHANNELS = 6  # (x, y, z) for the left ear (mirrored), then the right
+EXACT_CHUNK = 256  # samples per product of the exact sums (`HeadFilter._exact_per_basis`)
 
 
 def head_lead(taps: int) -> int:
@@ -93,7 +94,7 @@ class HeadFilter(nn.Module):
         return head_past(self.taps)
 
     def forward(self, ears: torch.Tensor, directions: torch.Tensor, *,
-                exact: bool = False) -> torch.Tensor:
+                exact: bool = False, first: int = 0) -> torch.Tensor:
         """The learned ears.
 
         Args:
@@ -101,9 +102,10 @@ class HeadFilter(nn.Module):
                 output's first and `lead` after its last.
             directions: (B, 6, T) `ear_directions` at the output's samples (interpolated
                 between rows).
-            exact: sum taps one by one in a fixed order, so that any range of samples gets the
-                bits of the whole input's (the stream and the wavefront); otherwise one
-                convolution (training; equal to about 1e-6).
+            exact: give any range of samples the bits of the whole input's (the stream and the
+                wavefront; see `_exact_per_basis`); otherwise one convolution (training; equal
+                to about 1e-6).
+            first: the output's first sample in its window, to which the exact products align.
 
         Returns:
             (B, 2, T) float32.
@@ -112,19 +114,9 @@ class HeadFilter(nn.Module):
         if ears.shape[-1] != length + self.taps - 1:
             raise ValueError(f"the head filter needs {self.past} samples before and {self.lead} "
                              f"after the output's {length}, got {ears.shape[-1]} in all")
-        # A stream's ears are a strided view of its buffers, where the 48 shifted products run
-        # five times slower than on a contiguous copy (the same values, so the same bits).
-        ears, weight = ears.float().contiguous(), self.weight.float()
+        ears, weight = ears.float(), self.weight.float()
         if exact:
-            # Every tap's weights and shifted ears as views made at once, and one product
-            # buffer: a stream's short pushes spent most of this loop making them one by one.
-            # The arithmetic is `per_basis + weight[:, tap, None] * shifted`'s, so the same bits.
-            columns = weight.t()[:, :, None].unbind(0)  # taps x (BASIS_SIZE, 1)
-            windows = ears[:, :, None].unfold(-1, length, 1).unbind(3)  # ears[.., j: j + length]
-            per_basis = ears.new_zeros(batch, 2, BASIS_SIZE, length)
-            multiply = _multiply_into(torch.empty_like(per_basis), weight)
-            for tap in range(self.taps):  # output t reads input t + lead - tap (padded: past)
-                per_basis.add_(multiply(columns[tap], windows[self.taps - 1 - tap]))
+            per_basis = self._exact_per_basis(ears, weight, first)
         else:
             kernels = weight.flip(-1)[:, None, :]  # conv1d correlates; taps count backwards
             per_basis = F.conv1d(ears.reshape(batch * 2, 1, -1), kernels)
@@ -135,9 +127,37 @@ class HeadFilter(nn.Module):
         terms, weights = per_basis.unbind(2), basis.unbind(2)
         heard = terms[0] * weights[0]
         multiply = _multiply_into(torch.empty_like(heard), weight)
-        for index in range(1, BASIS_SIZE):  # in a fixed order, as the taps
+        for index in range(1, BASIS_SIZE):  # elementwise in a fixed order: any range's bits
             heard.add_(multiply(terms[index], weights[index]))
         return heard
+
+    def _exact_per_basis(self, ears: torch.Tensor, weight: torch.Tensor,
+                         first: int) -> torch.Tensor:
+        """Each basis function's filter of the ears, (B, 2, BASIS_SIZE, T), as products of one
+        shape at fixed places.
+
+        A matrix product's rounding depends on its shape (BLAS picks kernels and blockings by
+        it), so a stream's short ranges and a whole input's would differ in the last bit. Here
+        every product is (BASIS_SIZE, taps) x (taps, EXACT_CHUNK) over the chunk of window
+        samples k * EXACT_CHUNK onwards, zero-padded where the range does not reach: a sample
+        is always computed at the same place of the same product, so any range gets the same
+        bits, at a few products a stream push instead of a loop over every tap.
+        """
+        batch, length = ears.shape[0], ears.shape[-1] - self.taps + 1
+        low = first // EXACT_CHUNK * EXACT_CHUNK
+        high = -(-(first + length) // EXACT_CHUNK) * EXACT_CHUNK
+        padded = F.pad(ears, (first - low, high - first - length))
+        # Column j of a chunk's taps reads the warp taps - 1 - j samples ahead of its output
+        # (tap taps - 1 - j): the weights are flipped instead of the data.
+        flipped = weight.flip(-1).contiguous()
+        chunks = []
+        for start in range(0, high - low, EXACT_CHUNK):
+            window = padded[..., start: start + EXACT_CHUNK + self.taps - 1]
+            taps = window.unfold(-1, EXACT_CHUNK, 1).contiguous()  # (B, 2, taps, EXACT_CHUNK)
+            chunks.append(torch.stack([torch.mm(flipped, taps[item, ear])
+                                       for item in range(batch) for ear in range(2)]))
+        per_basis = torch.cat(chunks, dim=-1).reshape(batch, 2, BASIS_SIZE, high - low)
+        return per_basis[..., first - low: first - low + length]
 
 
 def _multiply_into(product: torch.Tensor, weight: torch.Tensor):
@@ -174,4 +194,4 @@ def heard_between(head: HeadFilter, read, first: int, last: int, *,
     ears = read("warped", low, high)
     if attenuated:
         ears = ears * read("spreading", low, high)
-    return head(ears, read("directions", first, last), exact=True)
+    return head(ears, read("directions", first, last), exact=True, first=first)
