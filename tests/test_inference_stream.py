@@ -193,11 +193,34 @@ def test_equal_pushes_tick_once_a_stage_on_views_made_once(monkeypatch):
         ticks.clear()
         outputs.append(stream.push(mono[480 * index: 480 * (index + 1)], rows[first:last]))
         assert ticks == [1, 2]  # no idle tick after the one that moved
-    # Stage two reads stage one's output and the prior, known in whole 400-sample frames: its
-    # layers advance by 400 or 800 samples, on views made once for each.
+    # Stage two reads stage one's output and the prior, known in whole 400-sample frames: a
+    # greedy tick would advance its layers by 400 or 800 samples in turn; held to the push's
+    # length, they advance by 480 (or 400 where the frames hold them back), on views made once
+    # for each.
     layers = len(pipeline.stage_two.config.dilations)
-    assert sorted(stream._two._steady) == [(index, length) for index in range(layers)
-                                           for length in (400, 800)]
+    lengths = {length for _, length in stream._two._steady}
+    assert max(lengths) == 480 and lengths <= {400, 480}
+    assert all((index, 480) in stream._two._steady for index in range(layers))
+    outputs.append(stream.flush())
+    assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
+
+
+def test_every_push_does_a_push_worth_of_work():
+    # The prior comes a 400-sample frame at a time, so a greedy tick would advance the passes by
+    # 800 or 1200 samples in turn at 960-sample pushes; each pass advances by at most a push.
+    pipeline = tiny_with_priors()
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
+    mono, rows = speech_like(960 * 12), moving_positions(-(-960 * 12 // 400))
+    passes = stream._one.passes + stream._two.passes
+    outputs, before = [], [current.done for current in passes]
+    for index in range(12):
+        first, last = -(-index * 960 // 400), -(-(index + 1) * 960 // 400)
+        outputs.append(stream.push(mono[960 * index: 960 * (index + 1)], rows[first:last]))
+        after = [current.done for current in passes]
+        assert max(now - then for now, then in zip(after, before, strict=True)) <= 960
+        if index >= 4:  # past the latency: the output keeps pace with the pushes
+            assert outputs[-1].shape[1] == 960
+        before = after
     outputs.append(stream.flush())
     assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
 

@@ -141,9 +141,11 @@ class BinauralStream:
         if self._flushed:
             raise RuntimeError("push() after flush(): the stream has ended; start a new one "
                                "with pipe.stream()")
+        before = self.inputs.samples
         self.inputs.push(mono_block, position_rows)
-        self._advance()
-        return self._take(self.inputs.samples - self.latency_samples)
+        due = self.inputs.samples - self.latency_samples
+        self._advance(budget=self.inputs.samples - before, due=due)
+        return self._take(due)
 
     @torch.inference_mode()
     def flush(self) -> torch.Tensor:
@@ -159,10 +161,29 @@ class BinauralStream:
             raise RuntimeError("the stream stalled at its end (a scheduling bug)")
         return self._take(samples)
 
-    def _advance(self) -> None:
+    def _advance(self, budget: int | None = None, due: int | None = None) -> None:
+        """Advances the wavefront: first (`budget`) every layer by at most the push's length,
+        then, where the output is still short of `due` (or at the end), as far as the inputs
+        allow.
+
+        The prior's envelope and spreading become known a frame at a time, so a greedy tick
+        advances the passes by two or three frames in turn at 20 ms pushes (800 or 1200
+        samples), and the longer pushes miss their block's time. Advancing each layer by at most
+        the push's length keeps every push's work the same: each layer's needs grow by the
+        push's length too, so it still meets them, and what it could have done ahead waits a
+        push. Lagging position rows leave the output short of `due`; then the greedy ticks
+        catch up.
+        """
+        if budget is not None:
+            for stage in (self._one, self._two):
+                stage.budget = budget
+            self._one.tick()
+            self._two.tick()
+            for stage in (self._one, self._two):
+                stage.budget = None
         # A tick takes every node as far as its inputs allow, stage two after stage one, unless
         # a tile's limit held one back: then (a backlog) tick again; else a tick more is idle.
-        while True:
+        while due is None or self._two.ready < due:
             moved = self._one.tick()
             moved = self._two.tick() or moved
             if not moved or not (self._one.capped or self._two.capped):

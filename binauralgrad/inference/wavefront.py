@@ -71,6 +71,9 @@ class StageStream:
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
         self.capped = False
+        # Most samples a layer advances in the next tick, where a stream evens out its pushes
+        # (`BinauralStream._advance`); None: CATCH_UP tiles.
+        self.budget: int | None = None
         self._steady = {}  # (layer, length) -> (slot, SteadyLayer, row views)
         batch = len(windows.items)
         width = 2 * model.channels
@@ -259,6 +262,8 @@ class StageStream:
         # A layer may take up to CATCH_UP tiles, so that a backlog drains instead of throttling
         # the whole wavefront to the rate of its slowest node.
         most = layer.done + CATCH_UP * self.tile
+        if self.budget is not None:
+            most = min(most, layer.done + self.budget)
         self.capped |= most < last
         return min(last, most)
 
