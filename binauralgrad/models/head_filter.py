@@ -34,6 +34,7 @@ BASIS_DEGREE = 3
 EXPONENTS = tuple(sorted((e for e in itertools.product(range(BASIS_DEGREE + 1), repeat=3)
                           if sum(e) <= BASIS_DEGREE), key=lambda e: (sum(e), e[::-1])))
 BASIS_SIZE = len(EXPONENTS)
+_EXPONENT_INDEX = [torch.tensor([e[axis] for e in EXPONENTS]) for axis in range(3)]
 DIRECTION_CHANNELS = 6  # (x, y, z) for the left ear (mirrored), then the right
 EXACT_CHUNK = 256  # samples per product of the exact sums (`HeadFilter._exact_per_basis`)
 
@@ -65,13 +66,13 @@ def direction_basis(directions: torch.Tensor) -> torch.Tensor:
     depend on the range it is computed in.
     """
     batch, _, length = directions.shape
-    ears = directions.reshape(batch, 2, 3, length)
-    powers = [[torch.ones_like(ears[:, :, axis])] for axis in range(3)]
-    for axis in range(3):
-        for _ in range(BASIS_DEGREE):
-            powers[axis].append(powers[axis][-1] * ears[:, :, axis])
-    terms = [powers[0][a] * powers[1][b] * powers[2][c] for a, b, c in EXPONENTS]
-    return torch.stack(terms, dim=2)
+    ears = directions.reshape(batch, 2, 3, 1, length)
+    powers = [torch.ones_like(ears)]  # x^0 .. x^3 of all three axes at once
+    for _ in range(BASIS_DEGREE):
+        powers.append(powers[-1] * ears)
+    powers = torch.cat(powers, dim=3)  # (B, 2, axis, power, T)
+    x, y, z = (powers[:, :, axis, _EXPONENT_INDEX[axis]] for axis in range(3))
+    return x * y * z
 
 
 class HeadFilter(nn.Module):
@@ -138,10 +139,10 @@ class HeadFilter(nn.Module):
 
         A matrix product's rounding depends on its shape (BLAS picks kernels and blockings by
         it), so a stream's short ranges and a whole input's would differ in the last bit. Here
-        every product is (BASIS_SIZE, taps) x (taps, EXACT_CHUNK) over the chunk of window
-        samples k * EXACT_CHUNK onwards, zero-padded where the range does not reach: a sample
-        is always computed at the same place of the same product, so any range gets the same
-        bits, at a few products a stream push instead of a loop over every tap.
+        every product is (BASIS_SIZE, taps) x (taps, 2 x EXACT_CHUNK): both ears over the chunk
+        of window samples k * EXACT_CHUNK onwards, zero-padded where the range does not reach. A
+        sample is always computed at the same place of the same product, so any range gets the
+        same bits, at a few products a stream push instead of a loop over every tap.
         """
         batch, length = ears.shape[0], ears.shape[-1] - self.taps + 1
         low = first // EXACT_CHUNK * EXACT_CHUNK
@@ -150,13 +151,17 @@ class HeadFilter(nn.Module):
         # Column j of a chunk's taps reads the warp taps - 1 - j samples ahead of its output
         # (tap taps - 1 - j): the weights are flipped instead of the data.
         flipped = weight.flip(-1).contiguous()
-        chunks = []
-        for start in range(0, high - low, EXACT_CHUNK):
-            window = padded[..., start: start + EXACT_CHUNK + self.taps - 1]
-            taps = window.unfold(-1, EXACT_CHUNK, 1).contiguous()  # (B, 2, taps, EXACT_CHUNK)
-            chunks.append(torch.stack([torch.mm(flipped, taps[item, ear])
-                                       for item in range(batch) for ear in range(2)]))
-        per_basis = torch.cat(chunks, dim=-1).reshape(batch, 2, BASIS_SIZE, high - low)
+        # Every chunk's shifted ears in one copy: (B, chunks, taps, 2 ears x EXACT_CHUNK), both
+        # ears side by side in one product (a column's place in it is fixed all the same).
+        count = (high - low) // EXACT_CHUNK
+        windows = padded.unfold(-1, EXACT_CHUNK + self.taps - 1, EXACT_CHUNK)
+        taps = windows.unfold(-1, EXACT_CHUNK, 1).permute(0, 2, 3, 1, 4).contiguous()
+        taps = taps.reshape(batch, count, self.taps, 2 * EXACT_CHUNK)
+        per_basis = torch.stack([torch.stack([torch.mm(flipped, taps[item, chunk])
+                                              for chunk in range(count)], dim=1)
+                                 for item in range(batch)])  # (B, BASIS_SIZE, chunks, 2 x C)
+        per_basis = per_basis.reshape(batch, BASIS_SIZE, count, 2, EXACT_CHUNK)
+        per_basis = per_basis.permute(0, 3, 1, 2, 4).reshape(batch, 2, BASIS_SIZE, high - low)
         return per_basis[..., first - low: first - low + length]
 
 
