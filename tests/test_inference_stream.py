@@ -225,6 +225,27 @@ def test_every_push_does_a_push_worth_of_work():
     assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
 
 
+def test_pushes_shorter_than_a_frame_leave_the_passes_whole_frames():
+    # The passes' updates wait for the prior's frames; held to an 80-sample push they would run
+    # every layer on 80 samples a push instead of on a frame at once.
+    pipeline = tiny_with_priors()
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
+    mono, rows = speech_like(80 * 60), moving_positions(12)
+    passes = stream._one.passes + stream._two.passes
+    outputs, before, moves = [], [current.done for current in passes], []
+    for index in range(60):
+        first, last = -(-index * 80 // 400), -(-(index + 1) * 80 // 400)
+        outputs.append(stream.push(mono[80 * index: 80 * (index + 1)], rows[first:last]))
+        after = [current.done for current in passes]
+        moves += [[now - then for now, then in zip(after, before, strict=True)]]
+        before = after
+    moves = [move for move in moves if any(move)]
+    # After the first move (to the first frames' centre), a whole frame at a time.
+    assert len(moves) > 5 and all(move == [400] * len(passes) for move in moves[1:])
+    outputs.append(stream.flush())
+    assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
+
+
 def test_bad_pushes_are_refused_clearly(tiny_pipeline):
     stream = tiny_pipeline.stream(generator=torch.Generator().manual_seed(0))
     rows = moving_positions(40)

@@ -144,7 +144,7 @@ class BinauralStream:
         before = self.inputs.samples
         self.inputs.push(mono_block, position_rows)
         due = self.inputs.samples - self.latency_samples
-        self._advance(budget=self.inputs.samples - before, due=due)
+        self._advance(budget=max(self.inputs.samples - before, FRAME_SAMPLES), due=due)
         return self._take(due)
 
     @torch.inference_mode()
@@ -172,7 +172,9 @@ class BinauralStream:
         the push's length keeps every push's work the same: each layer's needs grow by the
         push's length too, so it still meets them, and what it could have done ahead waits a
         push. Lagging position rows leave the output short of `due`; then the greedy ticks
-        catch up.
+        catch up. Pushes shorter than a frame get a frame's budget: their layers then wait for
+        the frame and take it whole, as greedy ticks do, instead of running every layer on
+        each push's few samples (64-sample pushes cost twice the compute that way).
         """
         if budget is not None:
             for stage in (self._one, self._two):
