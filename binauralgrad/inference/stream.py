@@ -162,9 +162,9 @@ class BinauralStream:
         return self._take(samples)
 
     def _advance(self, budget: int | None = None, due: int | None = None) -> None:
-        """Advances the wavefront: first (`budget`) every layer by at most the push's length,
-        then, where the output is still short of `due` (or at the end), as far as the inputs
-        allow.
+        """Advances the wavefront: first (`budget`) every layer by at most the push's length (a
+        frame for shorter pushes), then, where the output is still short of `due` (or at the
+        end), as far as the inputs allow.
 
         The prior's envelope and spreading become known a frame at a time, so a greedy tick
         advances the passes by two or three frames in turn at 20 ms pushes (800 or 1200
