@@ -99,9 +99,10 @@ stage) trained on a 2-core CPU, both stages side by side for 1600 steps (about 3
 30 minutes of simulated speech heard through the MIT KEMAR head and a spherical head in treated \
 rooms (examples/train_default_model.sh). Its prior has a learned head: each ear's attenuated \
 warp through a 48-tap filter that follows the talker's direction, refit in closed form after \
-training to the level differences a room leaves (binauralgrad fit-head --level-compression, 0.7 up to 2 kHz and 0.3 above). \
-On held-out KEMAR scenes it scores 0.68x its DSP prior's Wave L2, 0.65x its ITD error, 0.77x its \
-phase L2, 0.87x its amplitude L2, 0.96x its MRSTFT and 0.84x its ILD error, with a higher PESQ; \
+training to the level differences a room leaves (binauralgrad fit-head --level-compression, \
+0.7 up to 2 kHz and 0.3 above). On held-out KEMAR scenes it scores 0.68x its DSP prior's Wave \
+L2, 0.65x its ITD error, 0.77x its phase L2, 0.87x its amplitude L2, 0.96x its MRSTFT and 0.84x \
+its ILD error, with a higher PESQ; \
 all of that is the learned head, and the denoisers add nothing measurable yet. On \
 spherical-head scenes in the original simulator's reverberant rooms it is worse than its prior \
 on ITD and ILD: there the room sets the cues. It has not seen real recordings; for real \

@@ -14,9 +14,10 @@ from binauralgrad.inference.sources import WavefrontSource
 from binauralgrad.inference.terms import NoiseRows, PriorRows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
-# Lengths a layer keeps views for. Blocks that are not whole 400-sample frames advance most
-# layers by whole frames (the prior's frame terms): 10 ms pushes by 400 or 800 samples in turn,
-# 20 ms ones by five lengths (960 in stage one's first pass; 800, 816, 1184 and 1200).
+# Lengths a layer keeps views for. A stream's pushes advance its layers by the push's length or,
+# where the prior's 400-sample frames hold them back, a little less: 10 ms pushes by 480 or 400
+# samples, 20 ms ones by 960 or 800 (`BinauralStream._advance`); pushes of changing lengths by
+# more.
 STEADY_LENGTHS = 8
 
 
