@@ -25,6 +25,7 @@ from binauralgrad.io.atomic import atomic_folder
 from binauralgrad.io.cards import pipeline_card
 from binauralgrad.io.hub import resolve_file
 from binauralgrad.models.denoiser import BinauralDenoiser, load_denoiser
+from binauralgrad.rooms import RoomHeads, load_rooms, save_rooms, use_room
 from binauralgrad.schedule import NoiseSchedule
 
 PIPELINE_FILE = "pipeline.json"
@@ -58,9 +59,11 @@ class BinauralGradPipeline:
     """
 
     def __init__(self, stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
-                 schedule: NoiseSchedule | None = None, info: dict | None = None):
-        """Args: the two stages, the noise schedule (the paper's by default) and `info`, facts
-        kept in pipeline.json and stated in the model card (see `binauralgrad.io.cards`)."""
+                 schedule: NoiseSchedule | None = None, info: dict | None = None,
+                 rooms: dict[str, RoomHeads] | None = None):
+        """Args: the two stages, the noise schedule (the paper's by default), `info`, facts
+        kept in pipeline.json and stated in the model card (see `binauralgrad.io.cards`), and
+        `rooms`, learned heads for other kinds of room (`binauralgrad.rooms`)."""
         if stage_one.config.use_mean_condition or stage_one.config.out_channels != 1:
             raise ValueError("stage_one must predict one channel without a mean condition")
         if not stage_two.config.use_mean_condition or stage_two.config.out_channels != 2:
@@ -69,6 +72,8 @@ class BinauralGradPipeline:
         self.stage_two = stage_two.eval()
         self.schedule = schedule or NoiseSchedule()
         self.info = dict(info or {})
+        self.rooms = dict(rooms or {})
+        self._room, self._trained_heads = None, None
         for stage in (stage_one, stage_two):
             if stage.config.num_train_steps != self.schedule.num_train_steps:
                 raise ValueError(f"a denoiser has {stage.config.num_train_steps} step embeddings"
@@ -87,6 +92,18 @@ class BinauralGradPipeline:
     @fast_steps.setter
     def fast_steps(self, count: int) -> None:
         self.schedule = replace(self.schedule, fast_steps=count)  # validated by the schedule
+
+    @property
+    def room(self) -> str | None:
+        """The kind of room the learned heads are for: None, the one the stages were trained
+        in, or a name in `rooms` (heads fitted with `binauralgrad fit-head --room`). Set it
+        before sampling or streaming; kept in pipeline.json."""
+        return self._room
+
+    @room.setter
+    def room(self, name: str | None) -> None:
+        self._trained_heads = use_room(self.stages, self.rooms, name, self._trained_heads)
+        self._room = name
 
     @torch.inference_mode()
     def prior_alone(self, mono, positions, *, learned: bool = False) -> torch.Tensor:
@@ -144,13 +161,17 @@ class BinauralGradPipeline:
             meta = json.loads(meta_file.read_text())
             schedule = NoiseSchedule(**meta["schedule"])
             info = dict(meta.get("info") or {})
+            listed, room = dict(meta.get("rooms") or {}), meta.get("room")
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{meta_file} is not a binauralgrad pipeline file ({error})") \
                 from error
         stages = [load_denoiser(path_or_repo_id, subfolder=folder, device=device,
                                 **download_kwargs)
                   for folder in STAGE_FOLDERS]
-        return cls(*stages, schedule, info).to(device, dtype)
+        pipeline = cls(*stages, schedule, info,
+                       load_rooms(path_or_repo_id, listed, **download_kwargs)).to(device, dtype)
+        pipeline.room = room
+        return pipeline
 
     def save_pretrained(self, save_directory: str | os.PathLike, *,
                         overwrite: bool = False) -> Path:
@@ -164,19 +185,23 @@ class BinauralGradPipeline:
     def _write_folder(self, folder: Path) -> None:
         from binauralgrad import __version__
 
-        for name, stage in zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True):
-            # The stage's card states its recipe when the pipeline knows it.
-            stage.training_info = (self.info.get("training") or {}).get(name)
-            stage.save_pretrained(folder / name)
+        room, self.room = self.room, None  # the stage folders keep their trained heads
+        try:
+            for name, stage in zip(STAGE_FOLDERS, self.stages, strict=True):
+                # The stage's card states its recipe when the pipeline knows it.
+                stage.training_info = (self.info.get("training") or {}).get(name)
+                stage.save_pretrained(folder / name)
+        finally:
+            self.room = room
         meta = {"_class_name": type(self).__name__, "binauralgrad_version": __version__,
                 "sample_rate": SAMPLE_RATE, "schedule": self.schedule.to_dict(),
-                "info": self.info}
+                "info": self.info, "rooms": save_rooms(folder, self.rooms), "room": room}
         (folder / PIPELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         configs = {name: stage.config for name, stage in
                    zip(STAGE_FOLDERS, (self.stage_one, self.stage_two), strict=True)}
         (folder / "README.md").write_text(pipeline_card(
             configs, self.info, fast_steps=self.fast_steps,
-            temperature=self.schedule.temperature))
+            temperature=self.schedule.temperature, rooms=meta["rooms"], room=room))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str = "Upload BinauralGrad pipeline",

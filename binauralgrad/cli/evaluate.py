@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from binauralgrad.cli.synthesize import add_room_option
 from binauralgrad.constants import EVALUATION_PROTOCOLS as PROTOCOLS
 
 
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="the model's compute precision (default: float32)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    add_room_option(parser)
     _add_common_options(parser)
     parser.set_defaults(func=run_benchmark)
 
@@ -113,6 +115,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         dtype=getattr(torch, args.dtype),
         protocol=args.protocol,
         plots=not args.no_plots,
+        room=args.room,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )

@@ -66,16 +66,27 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
                         help="cpu, cuda, cuda:1, ... (default %(default)s)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="precision of the models (default %(default)s)")
+    add_room_option(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (default: refuse)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar (default: a progress bar)")
 
 
+def add_room_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--room", metavar="NAME", default=None,
+                        help="the kind of room to render: one of the pipeline's rooms, e.g. "
+                             "`reverberant` for the embedded models (default: the room the model "
+                             "was saved for, the one its stages were trained in)")
+
+
 def load_pipeline(args: argparse.Namespace):
     from binauralgrad.app.session import load_pipeline
 
-    return load_pipeline(args.model, device=args.device, dtype=args.dtype)
+    pipeline = load_pipeline(args.model, device=args.device, dtype=args.dtype)
+    if args.room is not None:
+        pipeline.room = args.room
+    return pipeline
 
 
 def positions_path(output: Path) -> Path:

@@ -68,6 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "reverberation leaves them, or by eight comma-separated factors, "
                                "one per octave band from 125 Hz to 16 kHz (default: 1, as they "
                                "are)")
+    fit_head.add_argument("--time-compression", type=float, default=1.0, metavar="BETA",
+                          help="fit to references whose interaural time difference (per frame) "
+                               "is scaled by BETA in [0, 1], as a reverberant room's reflections "
+                               "pull it towards zero (default: 1, as it is)")
+    fit_head.add_argument("--room", metavar="NAME", default=None,
+                          help="keep the pipeline's heads and add (or replace) the fitted ones as "
+                               "room NAME, for `pipe.room = NAME` / `--room NAME` (a pipeline "
+                               "only; default: replace the heads)")
+    fit_head.add_argument("--room-description", metavar="TEXT", default="",
+                          help="what room NAME is, for the card (with --room; default: none)")
     fit_head.add_argument("--seed", type=int, default=0, help="draw of the samples (default: 0)")
     fit_head.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fit_head.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -76,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _level_compression(text: str):
     """`--level-compression`: one factor, or eight comma-separated ones (one per octave band)."""
-    from binauralgrad.training.level_cues import band_factors
+    from binauralgrad.training.room_cues import band_factors
 
     try:
         values = [float(value) for value in text.split(",")]
@@ -133,24 +143,39 @@ def run_fit_head(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     record = {"data_dir": portable_path(str(args.data_dir)), "keep": keep, "ridge": ridge,
               "seed": args.seed}
+    if not 0.0 <= args.time_compression <= 1.0:
+        raise ValueError(f"--time-compression must be in [0, 1], got {args.time_compression}")
     if args.level_compression != 1.0:
         record["level_compression"] = args.level_compression
+    if args.time_compression != 1.0:
+        record["time_compression"] = args.time_compression
     sequences = find_sequences(args.data_dir)
     if (Path(args.model) / PIPELINE_FILE).is_file() or not Path(args.model).is_dir():
         pipeline = BinauralGradPipeline.from_pretrained(args.model)
-        reports = fit_heads([pipeline.stage_one, pipeline.stage_two], sequences, keep=keep,
-                            ridge=ridge, level_compression=args.level_compression,
-                            seed=args.seed, progress=not args.quiet)
+        room, pipeline.room = pipeline.room, None
+        trained = [stage.learned_head.weight.detach().clone() for stage in pipeline.stages
+                   if stage.learned_head is not None]
+        reports = fit_heads(pipeline.stages, sequences, keep=keep, ridge=ridge,
+                            level_compression=args.level_compression,
+                            time_compression=args.time_compression, seed=args.seed,
+                            progress=not args.quiet)
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
-        # The card's evaluation measured the old heads: it no longer describes this pipeline.
-        pipeline.info.pop("evaluation", None)
-        pipeline.info["head_fit"] = record
+        if args.room:
+            _add_room(pipeline, args.room, args.room_description, record, trained)
+        else:
+            # The card's evaluation measured the old heads: it no longer describes the pipeline.
+            pipeline.info.pop("evaluation", None)
+            pipeline.info["head_fit"] = record
+        pipeline.room = room
         folder = pipeline.save_pretrained(output, overwrite=args.overwrite)
     else:  # one stage, as training exported it: its recipe goes along, with the fit
+        if args.room:
+            raise ValueError("--room needs a pipeline folder (its rooms share the denoisers)")
         denoiser = load_denoiser(args.model)
         reports = fit_heads([denoiser], sequences, keep=keep, ridge=ridge,
-                            level_compression=args.level_compression, seed=args.seed,
+                            level_compression=args.level_compression,
+                            time_compression=args.time_compression, seed=args.seed,
                             progress=not args.quiet)
         record["explained"] = round(reports[0].after, 5)
         training = read_training_info(args.model)
@@ -163,6 +188,19 @@ def run_fit_head(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         print(f"wrote {folder}", file=sys.stderr)
     return 0
+
+
+def _add_room(pipeline, name: str, description: str, record: dict, trained) -> None:
+    """Moves the heads just fitted into `pipeline.rooms[name]`, the trained ones back in place."""
+    import torch
+
+    from binauralgrad.rooms import RoomHeads
+
+    fitted = tuple(stage.learned_head.weight.detach().clone() for stage in pipeline.stages)
+    with torch.no_grad():
+        for stage, head in zip(pipeline.stages, trained, strict=True):
+            stage.learned_head.weight.copy_(head)
+    pipeline.rooms[name] = RoomHeads(description, fitted, record)
 
 
 def run_train(args: argparse.Namespace) -> int:

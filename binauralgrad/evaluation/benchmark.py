@@ -150,6 +150,7 @@ def run_benchmark(
     dtype: torch.dtype = torch.float32,
     protocol: str = "paper",
     plots: bool = True,
+    room: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> BenchmarkResult | None:
@@ -168,7 +169,8 @@ def run_benchmark(
             so the audio does not depend on the number of processes.
         fast: the fast schedule with the pipeline's `fast_steps` (default) or all 200 steps.
         dtype: the model's precision. protocol: "paper" or "full".
-        plots: write the figures. overwrite: re-synthesise everything and replace the results.
+        plots: write the figures. room: the pipeline's room to render (`pipe.room`; None: the
+            one it was saved for). overwrite: re-synthesise everything and replace the results.
         progress: progress bars (main process only).
 
     Returns:
@@ -187,6 +189,8 @@ def run_benchmark(
     with state.split_between_processes(list(enumerate(folders))) as share:
         # Loaded before any work so that a wrong model fails at once.
         pipeline = _load_pipeline(model, state.device, dtype)
+        if room is not None:
+            pipeline.room = room
         systems = _systems(pipeline)
         main_bar = progress and state.is_main_process
         for index, folder in tqdm(share, desc="Benchmark", unit="sequence", disable=not main_bar):
@@ -199,7 +203,8 @@ def run_benchmark(
     if state.is_main_process:
         dtype_name = str(dtype).removeprefix("torch.")
         settings = dict(
-            model=str(model), testset=str(testset), seed=seed, fast=fast, dtype=dtype_name
+            model=str(model), testset=str(testset), seed=seed, fast=fast, dtype=dtype_name,
+            room=pipeline.room,
         )
         settings.update(protocol=protocol, num_processes=state.num_processes)
         result = _assemble(scores, settings, systems)

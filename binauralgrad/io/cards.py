@@ -75,14 +75,19 @@ def head_fit_line(record: Mapping) -> str:
     if isinstance(explained, Mapping):
         explained = ", ".join(f"{value:.4f} ({name.replace('_', ' ')})"
                               for name, value in explained.items())
-    targets = "its target's energy"
+    scaled = []
     compression = record.get("level_compression")
     if compression is not None:
         if isinstance(compression, (list, tuple)):
             compression = ", ".join(f"{value:g}" for value in compression) + \
                 " in the octave bands from 125 Hz to 16 kHz"
-        targets = (f"its target's energy, the references' interaural level differences scaled "
-                   f"by {compression} (`--level-compression`)")
+        scaled.append(f"interaural level differences scaled by {compression} "
+                      f"(`--level-compression`)")
+    if record.get("time_compression") is not None:
+        scaled.append(f"interaural time differences scaled by {record['time_compression']:g} "
+                      f"(`--time-compression`)")
+    targets = "its target's energy" + \
+        (", the references' " + " and ".join(scaled) if scaled else "")
     return (f"- learned head refit in closed form (`binauralgrad fit-head`) on "
             f"`{record.get('data_dir')}` (ridge {record.get('ridge')}): it explains "
             f"{explained} of {targets}")
@@ -99,7 +104,8 @@ def denoiser_card(config, training: Mapping | None = None) -> str:
 
 
 def pipeline_card(stages: Mapping, info: Mapping | None = None, *,
-                  fast_steps: int | None = None, temperature: float | None = None) -> str:
+                  fast_steps: int | None = None, temperature: float | None = None,
+                  rooms: Mapping | None = None, room: str | None = None) -> str:
     """The README of a pipeline folder.
 
     Args:
@@ -109,6 +115,8 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None, *,
             "steps" (quality against sampler steps, the same shape), "head_fit"
             (`binauralgrad fit-head`'s record).
         fast_steps, temperature: how `pipe(...)` samples by default, stated when given.
+        rooms: {name: {"description": text, "fit": fit-head's record}}, the heads of other
+            rooms (`binauralgrad.rooms`); room: the one in place when saved (None: trained).
     """
     info = info or {}
     lines = [*_HEADER, "# BinauralGrad pipeline", "",
@@ -131,9 +139,24 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None, *,
                   + (f" at temperature {temperature:g}" if temperature is not None else "")
                   + " (`pipe.fast_steps`; `steps=` chooses per call, the paper's schedule has "
                   "6).", ""]
+    if rooms:
+        lines += _room_lines(rooms, room)
     for title, key in (("Evaluation", "evaluation"), ("Quality against sampler steps", "steps")):
         if info.get(key):
             section = info[key]
             lines += [f"## {title}", "", section.get("setting", ""), "",
                       section["table"].rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _room_lines(rooms: Mapping, room: str | None) -> list[str]:
+    in_place = "the stages' own" if room is None else f"`{room}`'s"
+    lines = ["## Rooms", "",
+             "Besides the heads its stages were trained with, the pipeline has learned heads "
+             "for these kinds of room (`pipe.room = NAME`, `--room NAME`; the denoisers are "
+             f"shared). Saved with {in_place} heads in place.", ""]
+    for name, entry in rooms.items():
+        lines += [f"`{name}`: {entry.get('description', '')}", ""]
+        if entry.get("fit"):
+            lines += [head_fit_line(entry["fit"]), ""]
+    return lines

@@ -15,8 +15,9 @@ What each stage's head fits (g the prior's gain, h the heard ears):
 The solution is pulled towards the untrained head (a unit impulse, the DSP prior) by a ridge
 term: directions and bands that the data hardly excite stay as the DSP prior has them.
 
-With a level compression below 1 the references are first given the level differences a room
-leaves (`level_cues`), so that the head fits those rather than the direct sound's own.
+With a level or time compression below 1 the references are first given the level and time
+differences a room leaves (`room_cues`), so that the head fits those rather than the direct
+sound's own.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ from binauralgrad.models.head_filter import (
     head_past,
     whole_directions,
 )
-from binauralgrad.training.level_cues import band_factors, compress_interaural_levels
+from binauralgrad.training.room_cues import (
+    band_factors,
+    compress_interaural_levels,
+    compress_interaural_times,
+)
 
 # The ridge's weight relative to the mean diagonal of the normal matrix. 1e-2 costs well under
 # 1 % of the explained energy on the default's training data and keeps the rarely excited
@@ -180,7 +185,7 @@ def stage_equations(denoiser) -> HeadNormalEquations:
 
 
 def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = DEFAULT_RIDGE,
-              level_compression=1.0, seed: int = 0,
+              level_compression=1.0, time_compression: float = 1.0, seed: int = 0,
               progress: bool = True) -> list[HeadFitReport]:
     """Refits the learned heads of denoisers, in place, on `sequences`.
 
@@ -189,8 +194,10 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         sequences: folders in the Binaural Speech layout with binaural.wav.
         keep: share of each sequence's samples in the sums. ridge: see `solve`.
         level_compression: the factor on the references' interaural level differences, or
-            one per octave band (`level_cues.compress_interaural_levels`); 1 fits the
+            one per octave band (`room_cues.compress_interaural_levels`); 1 fits the
             references as they are.
+        time_compression: the factor on the references' interaural time differences
+            (`room_cues.compress_interaural_times`); 1 leaves them.
         seed: the draw of the kept samples. progress: a bar over the sequences.
 
     Returns:
@@ -201,6 +208,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
     from binauralgrad.data.sequence import load_sequence
 
     band_factors(level_compression)  # refused before minutes of reading, not after
+    if not 0.0 <= time_compression <= 1.0:
+        raise ValueError(f"time_compression must be in [0, 1], got {time_compression!r}")
     systems = [stage_equations(stage) for stage in stages]
     generator = torch.Generator().manual_seed(seed)
     for folder in tqdm(list(sequences), desc="head equations", unit="sequence",
@@ -208,7 +217,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         scene = load_sequence(folder)
         if "binaural" not in scene:
             raise FileNotFoundError(f"{folder}: no binaural.wav to fit the head to")
-        binaural = compress_interaural_levels(scene["binaural"], level_compression)
+        binaural = compress_interaural_times(scene["binaural"], time_compression)
+        binaural = compress_interaural_levels(binaural, level_compression)
         with torch.no_grad():
             features = {}  # both stages' heads usually read the same features: build them once
             for system in systems:

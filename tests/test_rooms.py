@@ -1,0 +1,149 @@
+"""Rooms: other heads in place on demand, the trained ones back exactly, saved and loaded with
+the pipeline, fitted by `binauralgrad fit-head --room`, streamed as offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import TINY, moving_positions, randomize, speech_like
+from test_inference_stream import offline, random_blocks, streamed
+from test_training_head_fit import HEAD_PRIOR, data_set
+
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
+from binauralgrad.cli import main
+from binauralgrad.rooms import ROOMS_FILE, RoomHeads
+
+
+def tiny_pipeline(seed: int = 0) -> BinauralGradPipeline:
+    stages = [randomize(BinauralDenoiser(make(**TINY, **HEAD_PRIOR)), seed + index)
+              for index, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
+    return BinauralGradPipeline(*stages)
+
+
+def heads(pipeline) -> list[torch.Tensor]:
+    return [stage.learned_head.weight.detach().clone() for stage in pipeline.stages]
+
+
+def with_a_room(seed: int = 0) -> BinauralGradPipeline:
+    pipeline = tiny_pipeline(seed)
+    other = [0.5 * head + 0.01 * torch.randn(head.shape, generator=torch.Generator()
+                                             .manual_seed(index))
+             for index, head in enumerate(heads(pipeline))]
+    pipeline.rooms["live"] = RoomHeads("walls reflecting 0.7-0.9", tuple(other),
+                                       {"time_compression": 0.5})
+    return pipeline
+
+
+def inputs(length: int = 4000, seed: int = 0):
+    return speech_like(length, seed), moving_positions(-(-length // 400))
+
+
+def test_a_room_puts_its_heads_in_place_and_none_the_trained_ones_back():
+    pipeline = with_a_room()
+    trained = heads(pipeline)
+    mono, rows = inputs()
+    before = offline(pipeline, mono, rows)
+    assert pipeline.room is None
+    pipeline.room = "live"
+    assert all(torch.equal(now, room) for now, room in
+               zip(heads(pipeline), pipeline.rooms["live"].heads, strict=True))
+    in_the_room = offline(pipeline, mono, rows)
+    assert not torch.allclose(in_the_room, before, atol=1e-4)
+    pipeline.room = "live"  # again: the trained heads are still kept, not the room's
+    pipeline.room = None
+    assert all(torch.equal(now, then) for now, then in zip(heads(pipeline), trained, strict=True))
+    assert torch.equal(offline(pipeline, mono, rows), before)
+
+
+def test_unknown_rooms_and_headless_stages_are_refused():
+    pipeline = with_a_room()
+    with pytest.raises(ValueError, match=r"unknown room 'studio'; this pipeline's rooms: live"):
+        pipeline.room = "studio"
+    assert pipeline.room is None
+    headless = BinauralGradPipeline(*[randomize(BinauralDenoiser(make(**TINY)), 0) for make in
+                                      (DenoiserConfig.stage_one, DenoiserConfig.stage_two)])
+    with pytest.raises(ValueError, match="rooms: none"):
+        headless.room = "live"
+    headless.rooms["live"] = with_a_room().rooms["live"]
+    with pytest.raises(ValueError, match="need learned heads"):
+        headless.room = "live"
+    with pytest.raises(ValueError, match="one head per stage"):
+        RoomHeads("", (torch.zeros(3),))
+
+
+def test_rooms_are_saved_and_loaded_with_the_room_in_place(tmp_path):
+    pipeline = with_a_room()
+    trained = heads(pipeline)
+    mono, rows = inputs()
+    pipeline.room = "live"
+    expected = offline(pipeline, mono, rows)
+    pipeline.save_pretrained(tmp_path / "pipe")
+    assert pipeline.room == "live"  # saving put the room back in place
+    meta = json.loads((tmp_path / "pipe" / "pipeline.json").read_text())
+    assert meta["room"] == "live"
+    assert meta["rooms"] == {"live": {"description": "walls reflecting 0.7-0.9",
+                                      "fit": {"time_compression": 0.5}}}
+    card = (tmp_path / "pipe" / "README.md").read_text()
+    assert "## Rooms" in card and "`live`: walls reflecting 0.7-0.9" in card
+    # The stage folders keep the trained heads: loaded alone, a stage is the one trained.
+    alone = BinauralDenoiser.from_pretrained(tmp_path / "pipe" / "stage_one")
+    assert torch.equal(alone.learned_head.weight, trained[0])
+    loaded = BinauralGradPipeline.from_pretrained(tmp_path / "pipe")
+    assert loaded.room == "live"
+    assert torch.equal(offline(loaded, mono, rows), expected)
+    loaded.room = None
+    assert all(torch.equal(now, then) for now, then in zip(heads(loaded), trained, strict=True))
+    # Without rooms there is no rooms file; a file that lacks a listed room is refused.
+    tiny_pipeline().save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / ROOMS_FILE).exists()
+    meta["rooms"]["dry"] = {"description": ""}
+    (tmp_path / "pipe" / "pipeline.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="lacks dry.stage_one, dry.stage_two"):
+        BinauralGradPipeline.from_pretrained(tmp_path / "pipe")
+
+
+@pytest.mark.parametrize("seed,largest", [(0, 900), (1, 3000)])
+def test_a_room_streams_its_offline_output(seed, largest):
+    pipeline = with_a_room(seed)
+    pipeline.room = "live"
+    length = 4321
+    mono, rows = speech_like(length, seed), moving_positions(-(-length // 400))
+    out, _ = streamed(pipeline, mono, rows, random_blocks(seed, largest, length), seed=seed)
+    assert torch.equal(out, offline(pipeline, mono, rows, seed=seed))
+
+
+def test_fit_head_adds_a_room_and_keeps_the_trained_heads(tmp_path, capsys):
+    mono, rows, _ = data_set(tmp_path / "data", 24000, 4)
+    pipeline = tiny_pipeline()
+    pipeline.info["evaluation"] = {"setting": "held-out scenes", "table": "| a |\n"}
+    trained = heads(pipeline)
+    pipeline.save_pretrained(tmp_path / "pipe")
+    assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "roomed"), "--keep", "1",
+                 "--room", "reverberant", "--room-description", "walls reflecting 0.7-0.9",
+                 "--time-compression", "0.5", "--quiet"]) == 0
+    fitted = BinauralGradPipeline.from_pretrained(tmp_path / "roomed")
+    assert fitted.room is None
+    assert all(torch.equal(now, then) for now, then in zip(heads(fitted), trained, strict=True))
+    assert fitted.info["evaluation"]["setting"] == "held-out scenes"  # the trained heads' table
+    room = fitted.rooms["reverberant"]
+    assert room.description == "walls reflecting 0.7-0.9"
+    assert room.fit["time_compression"] == 0.5 and room.fit["explained"]["stage_2"] > 0.9
+    # The room's heads are the ones fit-head writes in place without --room.
+    assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "refit"), "--keep", "1",
+                 "--time-compression", "0.5", "--quiet"]) == 0
+    refit = BinauralGradPipeline.from_pretrained(tmp_path / "refit")
+    assert all(torch.equal(now, then) for now, then in
+               zip(heads(refit), room.heads, strict=True))
+    assert "evaluation" not in refit.info
+    card = (tmp_path / "roomed" / "README.md").read_text()
+    assert "interaural time differences scaled by 0.5 (`--time-compression`)" in card
+    fitted.room = "reverberant"
+    heard = fitted.prior_alone(mono, rows, learned=True)
+    assert torch.equal(heard, refit.prior_alone(mono, rows, learned=True))
+    assert main(["fit-head", "--model", str(tmp_path / "pipe" / "stage_one"), "--data-dir",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "one"), "--room", "x"]) == 2
+    assert "--room needs a pipeline folder" in capsys.readouterr().err
