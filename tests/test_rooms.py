@@ -147,3 +147,35 @@ def test_fit_head_adds_a_room_and_keeps_the_trained_heads(tmp_path, capsys):
     assert main(["fit-head", "--model", str(tmp_path / "pipe" / "stage_one"), "--data-dir",
                  str(tmp_path / "data"), "--output", str(tmp_path / "one"), "--room", "x"]) == 2
     assert "--room needs a pipeline folder" in capsys.readouterr().err
+
+
+def test_the_benchmark_and_synthesize_render_the_room_asked_for(tmp_path, capsys):
+    from test_evaluation_folder import make_testset
+
+    from binauralgrad.io import read_positions, read_wav, write_wav
+
+    testset = make_testset(tmp_path / "testset", lengths_s=(0.6,))
+    pipeline = with_a_room()
+    pipeline.save_pretrained(tmp_path / "pipe")
+    command = ["benchmark", "--model", str(tmp_path / "pipe"), "--testset", str(testset),
+               "--no-plots", "--quiet"]
+    assert main([*command, "--output-dir", str(tmp_path / "out"), "--room", "live"]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["settings"]["room"] == "live"
+    folder = testset / "subject1"
+    mono, rows = read_wav(folder / "mono.wav")[0], read_positions(folder / "tx_positions.txt")
+    pipeline.room = "live"
+    expected = offline(pipeline, mono, rows)
+    heard = torch.from_numpy(read_wav(tmp_path / "out" / "binauralgrad" / "subject1.wav"))
+    torch.testing.assert_close(heard, expected, atol=1e-6, rtol=0)
+    assert main([*command, "--output-dir", str(tmp_path / "none"), "--room", "studio"]) == 2
+    assert "unknown room 'studio'; this pipeline's rooms: live" in capsys.readouterr().err
+    write_wav(tmp_path / "mono.wav", mono[None])
+    synthesize = ["synthesize", "--model", str(tmp_path / "pipe"), "--mono",
+                  str(tmp_path / "mono.wav"), "--positions", str(folder / "tx_positions.txt"),
+                  "--quiet"]
+    assert main([*synthesize, "--output", str(tmp_path / "live.wav"), "--room", "live"]) == 0
+    torch.testing.assert_close(torch.from_numpy(read_wav(tmp_path / "live.wav")), expected,
+                               atol=1e-6, rtol=0)
+    assert main([*synthesize, "--output", str(tmp_path / "bad.wav"), "--room", "studio"]) == 2
+    assert "unknown room 'studio'" in capsys.readouterr().err
