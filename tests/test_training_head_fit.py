@@ -111,6 +111,31 @@ def test_fit_head_refits_a_saved_pipeline_and_keeps_its_denoisers(tmp_path, caps
     assert "has no learned head" in capsys.readouterr().err
 
 
+def test_a_strength_below_one_mixes_the_fit_with_the_dsp_prior(tmp_path, capsys):
+    data_set(tmp_path / "data", 24000, 2)
+    stages = [randomize(BinauralDenoiser(make(**TINY, **HEAD_PRIOR)), seed)
+              for seed, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
+    BinauralGradPipeline(*stages).save_pretrained(tmp_path / "pipe")
+    heads = {}
+    for strength in ("1", "0.3", "0"):
+        assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+                     str(tmp_path / "data"), "--output", str(tmp_path / strength), "--keep", "1",
+                     "--strength", strength, "--quiet"]) == 0
+        fitted = BinauralGradPipeline.from_pretrained(tmp_path / strength)
+        heads[strength] = [stage.learned_head.weight.detach() for stage in fitted.stages]
+    untrained = HeadFilter(TAPS).weight.detach()
+    for full, mixed, none in zip(heads["1"], heads["0.3"], heads["0"], strict=True):
+        assert torch.equal(none, untrained)
+        torch.testing.assert_close(mixed, 0.3 * full + 0.7 * untrained, rtol=0, atol=1e-7)
+    assert fitted.info["head_fit"]["strength"] == 0.0
+    card = (tmp_path / "0.3" / "README.md").read_text()
+    assert "used at strength 0.3 (`--strength`: 0.3 x the fit + 0.7 x the DSP prior's" in card
+    assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "bad"),
+                 "--strength", "1.5"]) == 2
+    assert "--strength must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
 def test_fit_head_refits_one_exported_stage_and_records_the_fit_in_its_recipe(tmp_path):
     from binauralgrad.training.export import export_denoiser, read_training_info
 

@@ -72,6 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="fit to references whose interaural time difference (per frame) "
                                "is scaled by BETA in [0, 1], as a reverberant room's reflections "
                                "pull it towards zero (default: 1, as it is)")
+    fit_head.add_argument("--strength", type=float, default=1.0,
+                          help="use STRENGTH x the fitted head + (1 - STRENGTH) x the DSP "
+                               "prior's (a unit impulse), in [0, 1]: a reverberant room's cues "
+                               "are nearer a blend's (default: 1, the fit)")
     fit_head.add_argument("--room", metavar="NAME", default=None,
                           help="keep the pipeline's heads and add (or replace) the fitted ones as "
                                "room NAME, for `pipe.room = NAME` / `--room NAME` (a pipeline "
@@ -143,12 +147,16 @@ def run_fit_head(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     record = {"data_dir": portable_path(str(args.data_dir)), "keep": keep, "ridge": ridge,
               "seed": args.seed}
-    if not 0.0 <= args.time_compression <= 1.0:
-        raise ValueError(f"--time-compression must be in [0, 1], got {args.time_compression}")
+    for option in ("time_compression", "strength"):
+        if not 0.0 <= getattr(args, option) <= 1.0:
+            raise ValueError(f"--{option.replace('_', '-')} must be in [0, 1], got "
+                             f"{getattr(args, option)}")
     if args.level_compression != 1.0:
         record["level_compression"] = args.level_compression
     if args.time_compression != 1.0:
         record["time_compression"] = args.time_compression
+    if args.strength != 1.0:
+        record["strength"] = args.strength
     sequences = find_sequences(args.data_dir)
     if (Path(args.model) / PIPELINE_FILE).is_file() or not Path(args.model).is_dir():
         pipeline = BinauralGradPipeline.from_pretrained(args.model)
@@ -157,8 +165,8 @@ def run_fit_head(args: argparse.Namespace) -> int:
                    if stage.learned_head is not None]
         reports = fit_heads(pipeline.stages, sequences, keep=keep, ridge=ridge,
                             level_compression=args.level_compression,
-                            time_compression=args.time_compression, seed=args.seed,
-                            progress=not args.quiet)
+                            time_compression=args.time_compression,
+                            strength=args.strength, seed=args.seed, progress=not args.quiet)
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
         if args.room:
@@ -175,8 +183,8 @@ def run_fit_head(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args.model)
         reports = fit_heads([denoiser], sequences, keep=keep, ridge=ridge,
                             level_compression=args.level_compression,
-                            time_compression=args.time_compression, seed=args.seed,
-                            progress=not args.quiet)
+                            time_compression=args.time_compression,
+                            strength=args.strength, seed=args.seed, progress=not args.quiet)
         record["explained"] = round(reports[0].after, 5)
         training = read_training_info(args.model)
         folder = export_denoiser(denoiser, output, training=None if training is None else

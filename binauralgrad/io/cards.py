@@ -88,9 +88,13 @@ def head_fit_line(record: Mapping) -> str:
                       f"(`--time-compression`)")
     targets = "its target's energy" + \
         (", the references' " + " and ".join(scaled) if scaled else "")
+    strength = record.get("strength")
+    mixed = "" if strength is None else (
+        f"; used at strength {strength:g} (`--strength`: {strength:g} x the fit + "
+        f"{1 - strength:g} x the DSP prior's unit impulse)")
     return (f"- learned head refit in closed form (`binauralgrad fit-head`) on "
             f"`{record.get('data_dir')}` (ridge {record.get('ridge')}): it explains "
-            f"{explained} of {targets}")
+            f"{explained} of {targets}{mixed}")
 
 
 def denoiser_card(config, training: Mapping | None = None) -> str:

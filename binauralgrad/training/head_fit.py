@@ -17,7 +17,9 @@ term: directions and bands that the data hardly excite stay as the DSP prior has
 
 With a level or time compression below 1 the references are first given the level and time
 differences a room leaves (`room_cues`), so that the head fits those rather than the direct
-sound's own.
+sound's own. With a strength below 1 the fitted head is mixed with the untrained one: in a
+reverberant room the least-squares head's sharp cues are further from the reference's, frame by
+frame, than a blend's (docs/recipes.md, "Rooms as a condition").
 """
 
 from __future__ import annotations
@@ -185,8 +187,8 @@ def stage_equations(denoiser) -> HeadNormalEquations:
 
 
 def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = DEFAULT_RIDGE,
-              level_compression=1.0, time_compression: float = 1.0, seed: int = 0,
-              progress: bool = True) -> list[HeadFitReport]:
+              level_compression=1.0, time_compression: float = 1.0, strength: float = 1.0,
+              seed: int = 0, progress: bool = True) -> list[HeadFitReport]:
     """Refits the learned heads of denoisers, in place, on `sequences`.
 
     Args:
@@ -198,6 +200,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
             references as they are.
         time_compression: the factor on the references' interaural time differences
             (`room_cues.compress_interaural_times`); 1 leaves them.
+        strength: the heads become strength x the fit + (1 - strength) x the untrained head
+            (the DSP prior's unit impulse), in [0, 1].
         seed: the draw of the kept samples. progress: a bar over the sequences.
 
     Returns:
@@ -208,8 +212,9 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
     from binauralgrad.data.sequence import load_sequence
 
     band_factors(level_compression)  # refused before minutes of reading, not after
-    if not 0.0 <= time_compression <= 1.0:
-        raise ValueError(f"time_compression must be in [0, 1], got {time_compression!r}")
+    for name, value in (("time_compression", time_compression), ("strength", strength)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     systems = [stage_equations(stage) for stage in stages]
     generator = torch.Generator().manual_seed(seed)
     for folder in tqdm(list(sequences), desc="head equations", unit="sequence",
@@ -233,6 +238,9 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
     for stage, system in zip(stages, systems, strict=True):
         before = system.explained(stage.learned_head.weight)
         weight = system.solve(ridge)
+        if strength != 1.0:
+            untrained = HeadFilter(system.taps).weight.detach()
+            weight = strength * weight + (1.0 - strength) * untrained
         with torch.no_grad():
             stage.learned_head.weight.copy_(weight.to(stage.learned_head.weight))
         reports.append(HeadFitReport(system.stage, before, system.explained(weight),
