@@ -33,7 +33,8 @@ def test_the_embedded_model_loads_and_is_small():
 
 def test_demo_writes_the_scene_both_syntheses_and_scores_them(demo):
     out, printed = demo
-    assert "the embedded default model" in printed
+    # The simulated rooms are the simulator's reverberant ones: the model's room for them.
+    assert "the embedded default model, room reverberant" in printed
     assert "| BinauralGrad" in printed and "| geometric warp" in printed
     # The embedded default's parts alone, beside it.
     assert "| its learned head alone" in printed and "| its DSP prior alone" in printed
@@ -51,6 +52,9 @@ def test_demo_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
     assert main(["demo", "--output-dir", str(other), "--seconds", "1", "--quiet"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (other / "notes.txt").read_text() == "keep"
+    assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--seconds", "1", "--quiet",
+                 "--room", "studio"]) == 2
+    assert "unknown room 'studio'; this pipeline's rooms: reverberant" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from test_training_head_fit import HEAD_PRIOR, data_set
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.cli import main
+from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
 from binauralgrad.rooms import ROOMS_FILE, RoomHeads
 
 
@@ -179,3 +180,18 @@ def test_the_benchmark_and_synthesize_render_the_room_asked_for(tmp_path, capsys
                                atol=1e-6, rtol=0)
     assert main([*synthesize, "--output", str(tmp_path / "bad.wav"), "--room", "studio"]) == 2
     assert "unknown room 'studio'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("folder", [DEFAULT_MODEL_DIR, LIVE_MODEL_DIR], ids=["default", "live"])
+def test_the_embedded_models_stream_their_reverberant_room_as_offline(folder):
+    pipeline = BinauralGradPipeline.from_pretrained(folder)
+    assert pipeline.room is None and set(pipeline.rooms) == {"reverberant"}
+    assert pipeline.rooms["reverberant"].fit["strength"] == 0.3
+    length = 9000
+    mono, rows = speech_like(length, 3), moving_positions(-(-length // 400))
+    treated = offline(pipeline, mono, rows, seed=3)
+    pipeline.room = "reverberant"
+    out, _ = streamed(pipeline, mono, rows, random_blocks(4, 2500, length), seed=3)
+    reverberant = offline(pipeline, mono, rows, seed=3)
+    torch.testing.assert_close(out, reverberant, atol=1e-5, rtol=0)
+    assert float((reverberant - treated).abs().max()) > 1e-3

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="length of the scene (default: 4)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the scene and the sampler (default: 0)")
+    parser.add_argument("--room", metavar="NAME", default=None,
+                        help="the pipeline's room to render with (default: `reverberant` where "
+                             "the pipeline has it, as the simulated rooms are; else its own)")
     parser.add_argument("--no-plot", dest="plot", action="store_false",
                         help="skip scene.png (drawn by default)")
     parser.add_argument("--overwrite", action="store_true",
@@ -69,6 +72,11 @@ def run_demo(args: argparse.Namespace) -> int:
         pipeline, label = BinauralGradPipeline.from_pretrained(args.model), args.model
     else:
         pipeline, label = default_pipeline()
+    # The demo's rooms are the simulator's default walls (reflecting 0.7-0.9): reverberant.
+    room = args.room or ("reverberant" if "reverberant" in pipeline.rooms else None)
+    if room is not None:
+        pipeline.room = room
+        label += f", room {room}"
     scene = simulate_sequence(args.seconds, seed=args.seed)
     result = pipeline(scene["mono"][0], scene["positions"], progress=not args.quiet,
                       generator=torch.Generator().manual_seed(args.seed))
