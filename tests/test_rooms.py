@@ -33,7 +33,7 @@ def with_a_room(seed: int = 0) -> BinauralGradPipeline:
                                              .manual_seed(index))
              for index, head in enumerate(heads(pipeline))]
     pipeline.rooms["live"] = RoomHeads("walls reflecting 0.7-0.9", tuple(other),
-                                       {"time_compression": 0.5})
+                                       {"strength": 0.5})
     return pipeline
 
 
@@ -85,7 +85,7 @@ def test_rooms_are_saved_and_loaded_with_the_room_in_place(tmp_path):
     meta = json.loads((tmp_path / "pipe" / "pipeline.json").read_text())
     assert meta["room"] == "live"
     assert meta["rooms"] == {"live": {"description": "walls reflecting 0.7-0.9",
-                                      "fit": {"time_compression": 0.5}}}
+                                      "fit": {"strength": 0.5}}}
     card = (tmp_path / "pipe" / "README.md").read_text()
     assert "## Rooms" in card and "`live`: walls reflecting 0.7-0.9" in card
     # The stage folders keep the trained heads: loaded alone, a stage is the one trained.
@@ -124,24 +124,24 @@ def test_fit_head_adds_a_room_and_keeps_the_trained_heads(tmp_path, capsys):
     assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
                  str(tmp_path / "data"), "--output", str(tmp_path / "roomed"), "--keep", "1",
                  "--room", "reverberant", "--room-description", "walls reflecting 0.7-0.9",
-                 "--time-compression", "0.5", "--quiet"]) == 0
+                 "--strength", "0.5", "--quiet"]) == 0
     fitted = BinauralGradPipeline.from_pretrained(tmp_path / "roomed")
     assert fitted.room is None
     assert all(torch.equal(now, then) for now, then in zip(heads(fitted), trained, strict=True))
     assert fitted.info["evaluation"]["setting"] == "held-out scenes"  # the trained heads' table
     room = fitted.rooms["reverberant"]
     assert room.description == "walls reflecting 0.7-0.9"
-    assert room.fit["time_compression"] == 0.5 and room.fit["explained"]["stage_2"] > 0.9
+    assert room.fit["strength"] == 0.5 and room.fit["explained"]["stage_2"] > 0.5
     # The room's heads are the ones fit-head writes in place without --room.
     assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
                  str(tmp_path / "data"), "--output", str(tmp_path / "refit"), "--keep", "1",
-                 "--time-compression", "0.5", "--quiet"]) == 0
+                 "--strength", "0.5", "--quiet"]) == 0
     refit = BinauralGradPipeline.from_pretrained(tmp_path / "refit")
     assert all(torch.equal(now, then) for now, then in
                zip(heads(refit), room.heads, strict=True))
     assert "evaluation" not in refit.info
     card = (tmp_path / "roomed" / "README.md").read_text()
-    assert "interaural time differences scaled by 0.5 (`--time-compression`)" in card
+    assert "used at strength 0.5 (`--strength`" in card
     fitted.room = "reverberant"
     heard = fitted.prior_alone(mono, rows, learned=True)
     assert torch.equal(heard, refit.prior_alone(mono, rows, learned=True))

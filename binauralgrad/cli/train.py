@@ -68,10 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "reverberation leaves them, or by eight comma-separated factors, "
                                "one per octave band from 125 Hz to 16 kHz (default: 1, as they "
                                "are)")
-    fit_head.add_argument("--time-compression", type=float, default=1.0, metavar="BETA",
-                          help="fit to references whose interaural time difference (per frame) "
-                               "is scaled by BETA in [0, 1], as a reverberant room's reflections "
-                               "pull it towards zero (default: 1, as it is)")
     fit_head.add_argument("--strength", type=float, default=1.0,
                           help="use STRENGTH x the fitted head + (1 - STRENGTH) x the DSP "
                                "prior's (a unit impulse), in [0, 1]: a reverberant room's cues "
@@ -90,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _level_compression(text: str):
     """`--level-compression`: one factor, or eight comma-separated ones (one per octave band)."""
-    from binauralgrad.training.room_cues import band_factors
+    from binauralgrad.training.level_cues import band_factors
 
     try:
         values = [float(value) for value in text.split(",")]
@@ -147,14 +143,10 @@ def run_fit_head(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     record = {"data_dir": portable_path(str(args.data_dir)), "keep": keep, "ridge": ridge,
               "seed": args.seed}
-    for option in ("time_compression", "strength"):
-        if not 0.0 <= getattr(args, option) <= 1.0:
-            raise ValueError(f"--{option.replace('_', '-')} must be in [0, 1], got "
-                             f"{getattr(args, option)}")
+    if not 0.0 <= args.strength <= 1.0:
+        raise ValueError(f"--strength must be in [0, 1], got {args.strength}")
     if args.level_compression != 1.0:
         record["level_compression"] = args.level_compression
-    if args.time_compression != 1.0:
-        record["time_compression"] = args.time_compression
     if args.strength != 1.0:
         record["strength"] = args.strength
     sequences = find_sequences(args.data_dir)
@@ -165,7 +157,6 @@ def run_fit_head(args: argparse.Namespace) -> int:
                    if stage.learned_head is not None]
         reports = fit_heads(pipeline.stages, sequences, keep=keep, ridge=ridge,
                             level_compression=args.level_compression,
-                            time_compression=args.time_compression,
                             strength=args.strength, seed=args.seed, progress=not args.quiet)
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
@@ -183,7 +174,6 @@ def run_fit_head(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args.model)
         reports = fit_heads([denoiser], sequences, keep=keep, ridge=ridge,
                             level_compression=args.level_compression,
-                            time_compression=args.time_compression,
                             strength=args.strength, seed=args.seed, progress=not args.quiet)
         record["explained"] = round(reports[0].after, 5)
         training = read_training_info(args.model)

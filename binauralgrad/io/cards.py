@@ -75,19 +75,14 @@ def head_fit_line(record: Mapping) -> str:
     if isinstance(explained, Mapping):
         explained = ", ".join(f"{value:.4f} ({name.replace('_', ' ')})"
                               for name, value in explained.items())
-    scaled = []
+    targets = "its target's energy"
     compression = record.get("level_compression")
     if compression is not None:
         if isinstance(compression, (list, tuple)):
             compression = ", ".join(f"{value:g}" for value in compression) + \
                 " in the octave bands from 125 Hz to 16 kHz"
-        scaled.append(f"interaural level differences scaled by {compression} "
-                      f"(`--level-compression`)")
-    if record.get("time_compression") is not None:
-        scaled.append(f"interaural time differences scaled by {record['time_compression']:g} "
-                      f"(`--time-compression`)")
-    targets = "its target's energy" + \
-        (", the references' " + " and ".join(scaled) if scaled else "")
+        targets = (f"its target's energy, the references' interaural level differences scaled "
+                   f"by {compression} (`--level-compression`)")
     strength = record.get("strength")
     mixed = "" if strength is None else (
         f"; used at strength {strength:g} (`--strength`: {strength:g} x the fit + "

@@ -15,9 +15,9 @@ What each stage's head fits (g the prior's gain, h the heard ears):
 The solution is pulled towards the untrained head (a unit impulse, the DSP prior) by a ridge
 term: directions and bands that the data hardly excite stay as the DSP prior has them.
 
-With a level or time compression below 1 the references are first given the level and time
-differences a room leaves (`room_cues`), so that the head fits those rather than the direct
-sound's own. With a strength below 1 the fitted head is mixed with the untrained one: in a
+With a level compression below 1 the references are first given the level differences a room
+leaves (`level_cues`), so that the head fits those rather than the direct sound's own. With a
+strength below 1 the fitted head is mixed with the untrained one: in a
 reverberant room the least-squares head's sharp cues are further from the reference's, frame by
 frame, than a blend's (docs/recipes.md, "Rooms as a condition").
 """
@@ -40,11 +40,7 @@ from binauralgrad.models.head_filter import (
     head_past,
     whole_directions,
 )
-from binauralgrad.training.room_cues import (
-    band_factors,
-    compress_interaural_levels,
-    compress_interaural_times,
-)
+from binauralgrad.training.level_cues import band_factors, compress_interaural_levels
 
 # The ridge's weight relative to the mean diagonal of the normal matrix. 1e-2 costs well under
 # 1 % of the explained energy on the default's training data and keeps the rarely excited
@@ -187,8 +183,8 @@ def stage_equations(denoiser) -> HeadNormalEquations:
 
 
 def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = DEFAULT_RIDGE,
-              level_compression=1.0, time_compression: float = 1.0, strength: float = 1.0,
-              seed: int = 0, progress: bool = True) -> list[HeadFitReport]:
+              level_compression=1.0, strength: float = 1.0, seed: int = 0,
+              progress: bool = True) -> list[HeadFitReport]:
     """Refits the learned heads of denoisers, in place, on `sequences`.
 
     Args:
@@ -196,10 +192,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         sequences: folders in the Binaural Speech layout with binaural.wav.
         keep: share of each sequence's samples in the sums. ridge: see `solve`.
         level_compression: the factor on the references' interaural level differences, or
-            one per octave band (`room_cues.compress_interaural_levels`); 1 fits the
+            one per octave band (`level_cues.compress_interaural_levels`); 1 fits the
             references as they are.
-        time_compression: the factor on the references' interaural time differences
-            (`room_cues.compress_interaural_times`); 1 leaves them.
         strength: the heads become strength x the fit + (1 - strength) x the untrained head
             (the DSP prior's unit impulse), in [0, 1].
         seed: the draw of the kept samples. progress: a bar over the sequences.
@@ -212,9 +206,8 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
     from binauralgrad.data.sequence import load_sequence
 
     band_factors(level_compression)  # refused before minutes of reading, not after
-    for name, value in (("time_compression", time_compression), ("strength", strength)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength!r}")
     systems = [stage_equations(stage) for stage in stages]
     generator = torch.Generator().manual_seed(seed)
     for folder in tqdm(list(sequences), desc="head equations", unit="sequence",
@@ -222,8 +215,7 @@ def fit_heads(stages, sequences, *, keep: float = DEFAULT_KEEP, ridge: float = D
         scene = load_sequence(folder)
         if "binaural" not in scene:
             raise FileNotFoundError(f"{folder}: no binaural.wav to fit the head to")
-        binaural = compress_interaural_times(scene["binaural"], time_compression)
-        binaural = compress_interaural_levels(binaural, level_compression)
+        binaural = compress_interaural_levels(scene["binaural"], level_compression)
         with torch.no_grad():
             features = {}  # both stages' heads usually read the same features: build them once
             for system in systems:

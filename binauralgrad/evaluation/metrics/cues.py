@@ -119,31 +119,15 @@ def itd_track(
 
     def compute(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spectra = torch.fft.rfft(block, n=n_fft)
-        delay = right_ear_delay(spectra[:, 0], spectra[:, 1], max_lag=max_lag,
-                                phat_beta=phat_beta, n_fft=n_fft)
+        cross = spectra[:, 0] * spectra[:, 1].conj()
+        correlation = torch.fft.irfft(cross / (cross.abs().pow(phat_beta) + _TINY), n=n_fft)
+        # correlation[k] peaks at k = -(delay of the right ear); reorder to lags -max_lag..max_lag.
+        lags = torch.cat([correlation[..., -max_lag:], correlation[..., : max_lag + 1]], dim=-1)
+        delay = _refined_peak(lags.flip(-1)) - max_lag
         return delay / sample_rate * 1e6, 10 * torch.log10(block.pow(2).sum(dim=(1, 3)) + _TINY)
 
     itd_us, level_db = _blockwise(frames, compute)
     return CueTrack(times_s, itd_us, level_db, _active(level_db, threshold_db))
-
-
-def right_ear_delay(left: torch.Tensor, right: torch.Tensor, *, max_lag: int, phat_beta: float,
-                    n_fft: int) -> torch.Tensor:
-    """The GCC-PHAT-beta delay of the right ear behind the left, in samples, per spectrum.
-
-    Args:
-        left, right: (..., n_fft // 2 + 1) complex spectra of the same frames.
-        max_lag: the largest delay searched, in samples. phat_beta: see `itd_track`.
-        n_fft: the spectra's transform length.
-
-    Returns:
-        (...) the delay, refined to a fraction of a sample (positive: the right ear is later).
-    """
-    cross = left * right.conj()
-    correlation = torch.fft.irfft(cross / (cross.abs().pow(phat_beta) + _TINY), n=n_fft)
-    # correlation[k] peaks at k = -(delay of the right ear); reorder to lags -max_lag..max_lag.
-    lags = torch.cat([correlation[..., -max_lag:], correlation[..., : max_lag + 1]], dim=-1)
-    return _refined_peak(lags.flip(-1)) - max_lag
 
 
 def _refined_peak(values: torch.Tensor) -> torch.Tensor:

@@ -1,24 +1,19 @@
-"""Targets with a room's interaural cues: each band's level difference scaled, the band's energy
-over both ears and every bin's phase kept; each frame's time difference scaled, every bin's
-magnitude kept; and the head fitted to them."""
+"""Targets with a room's interaural level differences: each band's level difference scaled, the
+band's energy over both ears and every bin's phase kept; and the head fitted to them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, moving_positions, randomize, speech_like
-from test_training_head_fit import GAIN, HEAD_PRIOR, data_set
+from conftest import TINY, randomize
+from test_training_head_fit import HEAD_PRIOR, data_set
 
-from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig, dsp
+from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.cli import main
 from binauralgrad.evaluation.metrics import ild_track, itd_track
-from binauralgrad.io import write_positions, write_wav
 from binauralgrad.training.head_fit import fit_heads
-from binauralgrad.training.room_cues import (
-    compress_interaural_levels,
-    compress_interaural_times,
-)
+from binauralgrad.training.level_cues import compress_interaural_levels
 
 
 def noise_pair(delay: int = 0, gain: float = 0.5, length: int = 96000) -> torch.Tensor:
@@ -76,31 +71,6 @@ def test_the_phases_and_so_the_time_difference_stay():
     torch.testing.assert_close(compress_interaural_levels(same, 0.5), same, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("delay", [10, -20])
-def test_time_differences_scale_by_beta_and_the_magnitudes_stay(delay):
-    pair = noise_pair(delay=abs(delay))
-    if delay < 0:  # the left ear late instead
-        pair = pair.flip(0)
-    inner = slice(4096, -4096)  # the STFT's first and last frames are partial
-    for beta in (0.5, 0.0):
-        squeezed = compress_interaural_times(pair, beta)
-        track = itd_track(squeezed)
-        assert float(track.values[track.active].median()) == pytest.approx(
-            beta * delay / 0.048, abs=2)
-        window = torch.hann_window(2048)
-        for ear in range(2):  # a delay changes phases only: each ear's spectrum stays, in
-            # bands of 32 bins (750 Hz) up to 21 kHz (a fractional delay of frames loses a little
-            # of the last bins)
-            before, after = (torch.stft(audio[ear, inner], 2048, 512, window=window,
-                                        return_complex=True).abs().square().mean(-1)[:896]
-                             .reshape(28, 32).mean(-1) for audio in (pair, squeezed))
-            torch.testing.assert_close(after, before, rtol=0.02, atol=0)
-    # Level differences stay; a beta of 1 changes nothing.
-    assert mean_ild(compress_interaural_times(pair, 0.0)) == pytest.approx(mean_ild(pair),
-                                                                          abs=0.05)
-    assert torch.equal(compress_interaural_times(pair, 1.0), pair)
-
-
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="alpha must be in"):
         compress_interaural_levels(noise_pair(), 1.5)
@@ -108,10 +78,6 @@ def test_bad_input_is_refused():
         compress_interaural_levels(torch.zeros(3, 100), 0.5)
     with pytest.raises(ValueError, match="alpha must be in"):
         fit_heads([], [], level_compression=-0.1)
-    with pytest.raises(ValueError, match="beta must be in"):
-        compress_interaural_times(noise_pair(), -0.5)
-    with pytest.raises(ValueError, match="time_compression must be in"):
-        fit_heads([], [], time_compression=1.5)
 
 
 def test_a_head_fitted_to_compressed_levels_has_smaller_level_differences(tmp_path):
@@ -143,37 +109,3 @@ def test_a_head_fitted_to_compressed_levels_has_smaller_level_differences(tmp_pa
         main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
               str(tmp_path / "data"), "--output", str(tmp_path / "bad"),
               "--level-compression", "0.5,0.5"])
-
-
-def mean_time_difference(binaural: torch.Tensor) -> float:
-    track = itd_track(binaural)
-    return float(track.values[track.active].abs().mean())
-
-
-def test_a_head_fitted_to_compressed_times_has_smaller_time_differences(tmp_path):
-    # Ears that only the geometry made (the attenuated warp): real time differences, up to the
-    # ears' straight-line 0.5 ms. (A random head's smeared ears have none a fit could follow.)
-    length = 48000
-    mono, rows = speech_like(length, 4), moving_positions(length // 400)
-    mono_t, rows_t = torch.from_numpy(mono)[None, None], torch.from_numpy(rows.T.copy())[None]
-    ears = (GAIN * dsp.geometric_warp(mono_t, rows_t) * dsp.spreading_gain(rows_t, length))[0]
-    folder = tmp_path / "data" / "subject1"
-    folder.mkdir(parents=True)
-    write_wav(folder / "mono.wav", mono[None])
-    write_wav(folder / "binaural.wav", ears.numpy())
-    write_positions(folder / "tx_positions.txt", rows)
-    stages = [randomize(BinauralDenoiser(make(**TINY, **HEAD_PRIOR)), seed)
-              for seed, make in enumerate((DenoiserConfig.stage_one, DenoiserConfig.stage_two))]
-    BinauralGradPipeline(*stages).save_pretrained(tmp_path / "pipe")
-    heard = {}
-    for beta in ("1", "0.3"):
-        assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
-                     str(tmp_path / "data"), "--output", str(tmp_path / beta), "--keep", "1",
-                     "--time-compression", beta, "--ridge", "1e-5", "--quiet"]) == 0
-        heard[beta] = BinauralGradPipeline.from_pretrained(tmp_path / beta).prior_alone(
-            mono, rows, learned=True)
-    full = mean_time_difference(ears)
-    assert full > 40.0  # us: the geometry has time differences to scale
-    assert mean_time_difference(heard["1"]) == pytest.approx(full, rel=0.05)
-    # Part of the way to 0.3: a direction's filter follows the frames' mean, not each frame.
-    assert mean_time_difference(heard["0.3"]) < 0.5 * full
