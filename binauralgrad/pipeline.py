@@ -105,6 +105,15 @@ class BinauralGradPipeline:
         self._trained_heads = use_room(self.stages, self.rooms, name, self._trained_heads)
         self._room = name
 
+    @property
+    def sampling_schedule(self) -> NoiseSchedule:
+        """The schedule `pipe(...)` and the stream sample with: `schedule`, at the room's own
+        temperature where the room in place has one."""
+        room = self.rooms[self._room] if self._room is not None else None
+        if room is None or room.temperature is None:
+            return self.schedule
+        return replace(self.schedule, temperature=room.temperature)
+
     @torch.inference_mode()
     def prior_alone(self, mono, positions, *, learned: bool = False) -> torch.Tensor:
         """What the stages' DSP priors alone say: the output of denoisers that learnt nothing.
@@ -270,8 +279,8 @@ class BinauralGradPipeline:
         inputs = prepare_inputs(mono, positions, device=self.device)
         warped = geometric_warp(inputs.mono, inputs.positions)
         noise = PositionalNoise.from_generator(generator)
-        stages = (self.stage_one, self.stage_two, self.schedule, inputs.mono, inputs.positions,
-                  warped, noise)
+        stages = (self.stage_one, self.stage_two, self.sampling_schedule, inputs.mono,
+                  inputs.positions, warped, noise)
         if implementation == "reference":
             mean, audio = sample_reference(*stages, steps=steps, progress=progress)
         else:

@@ -7,7 +7,9 @@ the mono signal and the positions only, which say nothing of the room; one set o
 right in both kinds (docs/recipes.md, "Rooms as a condition"). So the room is told: a pipeline
 keeps, beside the heads its stages were trained with, heads fitted in closed form to the scenes
 of other rooms (`binauralgrad fit-head --room NAME`), and `pipe.room = NAME` puts them in place.
-The denoisers are shared: only the learned heads, a few thousand weights a stage, change.
+The denoisers are shared: only the learned heads, a few thousand weights a stage, change, and
+the sampling temperature if the room has its own (a reverberant room's tail is what the
+denoisers' sampled residual can stand for, which a deterministic output leaves out).
 
 A pipeline folder keeps them in `rooms.safetensors` (`<name>.stage_one`, `<name>.stage_two`) and
 their descriptions and fits in pipeline.json.
@@ -34,15 +36,19 @@ class RoomHeads:
         description: what the room is, for people (the card states it).
         heads: each stage's head weights, (BASIS_SIZE, taps), float32.
         fit: how they were fitted (`binauralgrad fit-head`'s record).
+        temperature: the sampling temperature in this room, or None for the pipeline's own.
     """
 
     description: str
     heads: tuple[torch.Tensor, torch.Tensor]
     fit: dict = field(default_factory=dict)
+    temperature: float | None = None
 
     def __post_init__(self):
         if len(self.heads) != 2:
             raise ValueError(f"a room needs one head per stage (2), got {len(self.heads)}")
+        if self.temperature is not None and not 0.0 <= self.temperature <= 1.0:
+            raise ValueError(f"a room's temperature must lie in [0, 1], got {self.temperature!r}")
         self.heads = tuple(torch.as_tensor(head, dtype=torch.float32).detach().clone()
                            for head in self.heads)
 
@@ -88,8 +94,12 @@ def save_rooms(folder: Path, rooms: Mapping[str, RoomHeads]) -> dict:
                for name, room in rooms.items() for stage, head in zip(_STAGES, room.heads,
                                                                      strict=True)}
     save_file(tensors, str(Path(folder) / ROOMS_FILE))
-    return {name: {"description": room.description, "fit": room.fit}
-            for name, room in rooms.items()}
+    listed = {name: {"description": room.description, "fit": room.fit} for name, room in
+              rooms.items()}
+    for name, room in rooms.items():
+        if room.temperature is not None:
+            listed[name]["temperature"] = room.temperature
+    return listed
 
 
 def load_rooms(path_or_repo_id: str | os.PathLike, listed: Mapping,
@@ -112,5 +122,5 @@ def load_rooms(path_or_repo_id: str | os.PathLike, listed: Mapping,
                 raise ValueError(f"{path} lacks {', '.join(missing)}, which pipeline.json lists")
             rooms[name] = RoomHeads(entry.get("description", ""),
                                     tuple(tensors.get_tensor(key) for key in keys),
-                                    dict(entry.get("fit") or {}))
+                                    dict(entry.get("fit") or {}), entry.get("temperature"))
     return rooms

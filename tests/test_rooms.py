@@ -124,13 +124,13 @@ def test_fit_head_adds_a_room_and_keeps_the_trained_heads(tmp_path, capsys):
     assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
                  str(tmp_path / "data"), "--output", str(tmp_path / "roomed"), "--keep", "1",
                  "--room", "reverberant", "--room-description", "walls reflecting 0.7-0.9",
-                 "--strength", "0.5", "--quiet"]) == 0
+                 "--room-temperature", "0.1", "--strength", "0.5", "--quiet"]) == 0
     fitted = BinauralGradPipeline.from_pretrained(tmp_path / "roomed")
     assert fitted.room is None
     assert all(torch.equal(now, then) for now, then in zip(heads(fitted), trained, strict=True))
     assert fitted.info["evaluation"]["setting"] == "held-out scenes"  # the trained heads' table
     room = fitted.rooms["reverberant"]
-    assert room.description == "walls reflecting 0.7-0.9"
+    assert room.description == "walls reflecting 0.7-0.9" and room.temperature == 0.1
     assert room.fit["strength"] == 0.5 and room.fit["explained"]["stage_2"] > 0.5
     # The room's heads are the ones fit-head writes in place without --room.
     assert main(["fit-head", "--model", str(tmp_path / "pipe"), "--data-dir",
@@ -195,3 +195,31 @@ def test_the_embedded_models_stream_their_reverberant_room_as_offline(folder):
     reverberant = offline(pipeline, mono, rows, seed=3)
     torch.testing.assert_close(out, reverberant, atol=1e-5, rtol=0)
     assert float((reverberant - treated).abs().max()) > 1e-3
+
+
+def test_a_room_may_sample_at_its_own_temperature(tmp_path):
+    import dataclasses
+
+    pipeline = with_a_room()
+    pipeline.schedule = dataclasses.replace(pipeline.schedule, temperature=0.0)
+    pipeline.rooms["live"].temperature = 0.5
+    mono, rows = inputs(4321, 2)
+    pipeline.room = "live"
+    assert pipeline.sampling_schedule.temperature == 0.5 and pipeline.schedule.temperature == 0.0
+    warm = offline(pipeline, mono, rows, seed=2)
+    out, _ = streamed(pipeline, mono, rows, random_blocks(2, 900, len(mono)), seed=2)
+    assert torch.equal(out, warm)
+    # The same heads at the pipeline's own temperature sample another output.
+    pipeline.rooms["live"].temperature = None
+    assert not torch.allclose(offline(pipeline, mono, rows, seed=2), warm, atol=1e-4)
+    pipeline.rooms["live"].temperature = 0.5
+    pipeline.save_pretrained(tmp_path / "pipe")
+    meta = json.loads((tmp_path / "pipe" / "pipeline.json").read_text())
+    assert meta["schedule"]["temperature"] == 0.0 and meta["rooms"]["live"]["temperature"] == 0.5
+    assert "Sampled at temperature 0.5 in it." in (tmp_path / "pipe" / "README.md").read_text()
+    loaded = BinauralGradPipeline.from_pretrained(tmp_path / "pipe")
+    assert torch.equal(offline(loaded, mono, rows, seed=2), warm)
+    loaded.room = None
+    assert loaded.sampling_schedule.temperature == 0.0
+    with pytest.raises(ValueError, match="temperature must lie in"):
+        RoomHeads("", pipeline.rooms["live"].heads, temperature=1.5)

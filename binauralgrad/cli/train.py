@@ -78,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "only; default: replace the heads)")
     fit_head.add_argument("--room-description", metavar="TEXT", default="",
                           help="what room NAME is, for the card (with --room; default: none)")
+    fit_head.add_argument("--room-temperature", type=float, default=None, metavar="T",
+                          help="sample at temperature T in room NAME (with --room; default: the "
+                               "pipeline's own)")
     fit_head.add_argument("--seed", type=int, default=0, help="draw of the samples (default: 0)")
     fit_head.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fit_head.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -145,6 +148,8 @@ def run_fit_head(args: argparse.Namespace) -> int:
               "seed": args.seed}
     if not 0.0 <= args.strength <= 1.0:
         raise ValueError(f"--strength must be in [0, 1], got {args.strength}")
+    if args.room_temperature is not None and not 0.0 <= args.room_temperature <= 1.0:
+        raise ValueError(f"--room-temperature must be in [0, 1], got {args.room_temperature}")
     if args.level_compression != 1.0:
         record["level_compression"] = args.level_compression
     if args.strength != 1.0:
@@ -161,7 +166,7 @@ def run_fit_head(args: argparse.Namespace) -> int:
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
         if args.room:
-            _add_room(pipeline, args.room, args.room_description, record, trained)
+            _add_room(pipeline, args, record, trained)
         else:
             # The card's evaluation measured the old heads: it no longer describes the pipeline.
             pipeline.info.pop("evaluation", None)
@@ -188,8 +193,9 @@ def run_fit_head(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_room(pipeline, name: str, description: str, record: dict, trained) -> None:
-    """Moves the heads just fitted into `pipeline.rooms[name]`, the trained ones back in place."""
+def _add_room(pipeline, args: argparse.Namespace, record: dict, trained) -> None:
+    """Moves the heads just fitted into `pipeline.rooms[args.room]`, the trained ones back in
+    place."""
     import torch
 
     from binauralgrad.rooms import RoomHeads
@@ -198,7 +204,8 @@ def _add_room(pipeline, name: str, description: str, record: dict, trained) -> N
     with torch.no_grad():
         for stage, head in zip(pipeline.stages, trained, strict=True):
             stage.learned_head.weight.copy_(head)
-    pipeline.rooms[name] = RoomHeads(description, fitted, record)
+    pipeline.rooms[args.room] = RoomHeads(args.room_description, fitted, record,
+                                          args.room_temperature)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -85,7 +85,8 @@ class BinauralStream:
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, pipeline.stages
-        steps = pipeline.schedule.sampling_steps(steps)
+        schedule = pipeline.sampling_schedule  # the room's temperature, where it has its own
+        steps = schedule.sampling_steps(steps)
         backend = select(device, dtype or pipeline.dtype, stages=stages, num_steps=len(steps))
         models = [FoldedDenoiser(stage, dtype=backend.dtype, backend=backend.kernels)
                   for stage in stages]
@@ -94,7 +95,7 @@ class BinauralStream:
         configs = [stage.config for stage in stages]
         self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
         noise = PositionalNoise.from_generator(generator)
-        temperature = pipeline.schedule.temperature
+        temperature = schedule.temperature
         self._one = StageStream(models[0], 1, steps, self.inputs, noise, max(1, tile),
                                 cache=backend.cache, initial_scale=temperature)
         self._two = StageStream(models[1], 2, steps, self.inputs, noise, max(1, tile),

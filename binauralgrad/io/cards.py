@@ -155,7 +155,9 @@ def _room_lines(rooms: Mapping, room: str | None) -> list[str]:
              "for these kinds of room (`pipe.room = NAME`, `--room NAME`; the denoisers are "
              f"shared). Saved with {in_place} heads in place.", ""]
     for name, entry in rooms.items():
-        lines += [f"`{name}`: {entry.get('description', '')}", ""]
+        sampled = "" if entry.get("temperature") is None else \
+            f" Sampled at temperature {entry['temperature']:g} in it."
+        lines += [f"`{name}`: {entry.get('description', '').rstrip('.')}.{sampled}", ""]
         if entry.get("fit"):
             lines += [head_fit_line(entry["fit"]), ""]
     return lines
