@@ -127,8 +127,9 @@ python "$(dirname "$0")/steps_quality.py" "$work/pipeline" "$work/heldout_kemar/
     --json "$work/steps.json" --adopt 2 > "$work/steps.log"
 # A reverberant room beside the treated one the stages trained in (pipe.room = "reverberant";
 # docs: the recipe study, "Rooms as a condition"): heads fitted to scenes in the original
-# simulator's rooms with the same level compression, used at strength 0.3 (the largest of 0.1 ..
-# 1 that scored no worse than the prior alone on every metric on that data's validation split).
+# simulator's rooms with the same level compression, used at strength 0.3 and sampled at
+# temperature 0.05 (the largest strength of 0.1 .. 1, then the highest temperature of 0 .. 0.3,
+# that scored no worse than the prior alone on every metric on that data's validation split).
 if [ ! -f "$work/data_reverberant/synthetic.json" ]; then
   binauralgrad make-synthetic "$work/data_reverberant" --train-minutes 20 --test-minutes 2.5 \
       --sequences 32 --seed 11 --hrtf mit-kemar --hrtf mit-kemar --hrtf spherical \
@@ -138,7 +139,8 @@ binauralgrad fit-head --model "$work/pipeline" --data-dir "$work/data_reverberan
     --output "$work/pipeline_rooms" --room reverberant --room-description "rooms whose walls \
 reflect 70-90 % of the sound pressure (the original simulator's, make-synthetic \
 --wall-reflection 0.7 0.9; RT60 about 0.2-0.6 s)" --level-compression "$level_compression" \
-    --strength "${ROOM_STRENGTH:-0.3}" --overwrite --quiet
+    --strength "${ROOM_STRENGTH:-0.3}" --room-temperature "${ROOM_TEMPERATURE:-0.05}" \
+    --overwrite --quiet
 rm -rf "$work/pipeline" && mv "$work/pipeline_rooms" "$work/pipeline"
 binauralgrad benchmark --model "$work/pipeline" --room reverberant \
     --testset "$work/heldout/testset" --output-dir "$work/heldout_reverberant_results" \
