@@ -9,6 +9,8 @@ POSITION_COLUMNS = 7  # x y z qx qy qz qw
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 # The same recipe at half the width (the "live" size): it streams in real time on two CPU cores.
 LIVE_MODEL_DIR = Path(__file__).resolve().parent / "live_model"
+# A pipeline folder's stage subfolders; a room's heads are stored under the same names.
+STAGE_FOLDERS = ("stage_one", "stage_two")
 # `binauralgrad app` takes recordings up to this long: a minute or two of synthesis on a CPU.
 APP_MAX_SECONDS = 60.0
 EVALUATION_PROTOCOLS = ("paper", "full")  # see binauralgrad.evaluation.metrics.metric_names

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import torch
 
-from binauralgrad.constants import DEFAULT_CROSSFADE_S, DEFAULT_OVERLAP_S, SAMPLE_RATE
+from binauralgrad.constants import (
+    DEFAULT_CROSSFADE_S,
+    DEFAULT_OVERLAP_S,
+    SAMPLE_RATE,
+    STAGE_FOLDERS,
+)
 from binauralgrad.dsp import geometric_warp
 from binauralgrad.inference import (
     PositionalNoise,
@@ -29,7 +34,6 @@ from binauralgrad.rooms import RoomHeads, load_rooms, save_rooms, use_room
 from binauralgrad.schedule import NoiseSchedule
 
 PIPELINE_FILE = "pipeline.json"
-STAGE_FOLDERS = ("stage_one", "stage_two")
 
 
 @dataclass

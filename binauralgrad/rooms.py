@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
+from binauralgrad.constants import STAGE_FOLDERS
+
 ROOMS_FILE = "rooms.safetensors"
-_STAGES = ("stage_one", "stage_two")
 
 
 @dataclass
@@ -85,20 +86,19 @@ def use_room(stages: Sequence, rooms: Mapping[str, RoomHeads], name: str | None,
 
 def save_rooms(folder: Path, rooms: Mapping[str, RoomHeads]) -> dict:
     """Writes `rooms.safetensors` into `folder` (nothing without rooms); returns their
-    descriptions and fits for pipeline.json."""
+    descriptions, fits and temperatures for pipeline.json."""
     if not rooms:
         return {}
     from safetensors.torch import save_file
 
-    tensors = {f"{name}.{stage}": head.contiguous()
-               for name, room in rooms.items() for stage, head in zip(_STAGES, room.heads,
-                                                                     strict=True)}
-    save_file(tensors, str(Path(folder) / ROOMS_FILE))
-    listed = {name: {"description": room.description, "fit": room.fit} for name, room in
-              rooms.items()}
+    tensors, listed = {}, {}
     for name, room in rooms.items():
+        for stage, head in zip(STAGE_FOLDERS, room.heads, strict=True):
+            tensors[f"{name}.{stage}"] = head.contiguous()
+        listed[name] = {"description": room.description, "fit": room.fit}
         if room.temperature is not None:
             listed[name]["temperature"] = room.temperature
+    save_file(tensors, str(Path(folder) / ROOMS_FILE))
     return listed
 
 
@@ -116,7 +116,7 @@ def load_rooms(path_or_repo_id: str | os.PathLike, listed: Mapping,
     with safe_open(str(path), framework="pt") as tensors:
         names = set(tensors.keys())
         for name, entry in listed.items():
-            keys = [f"{name}.{stage}" for stage in _STAGES]
+            keys = [f"{name}.{stage}" for stage in STAGE_FOLDERS]
             missing = [key for key in keys if key not in names]
             if missing:
                 raise ValueError(f"{path} lacks {', '.join(missing)}, which pipeline.json lists")

@@ -133,6 +133,7 @@ def run_fit_head(args: argparse.Namespace) -> int:
     from binauralgrad.io.cards import portable_path
     from binauralgrad.models.denoiser import load_denoiser
     from binauralgrad.pipeline import PIPELINE_FILE
+    from binauralgrad.rooms import RoomHeads, use_room
     from binauralgrad.training.export import export_denoiser, read_training_info
     from binauralgrad.training.head_fit import DEFAULT_KEEP, DEFAULT_RIDGE, fit_heads
 
@@ -165,8 +166,11 @@ def run_fit_head(args: argparse.Namespace) -> int:
                             strength=args.strength, seed=args.seed, progress=not args.quiet)
         record["explained"] = {f"stage_{report.stage}": round(report.after, 5)
                                for report in reports}
-        if args.room:
-            _add_room(pipeline, args, record, trained)
+        if args.room:  # the fit becomes the room's heads; the trained ones go back in place
+            fitted = tuple(stage.learned_head.weight for stage in pipeline.stages)
+            pipeline.rooms[args.room] = RoomHeads(args.room_description, fitted, record,
+                                                  args.room_temperature)
+            use_room(pipeline.stages, pipeline.rooms, None, trained)
         else:
             # The card's evaluation measured the old heads: it no longer describes the pipeline.
             pipeline.info.pop("evaluation", None)
@@ -191,21 +195,6 @@ def run_fit_head(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         print(f"wrote {folder}", file=sys.stderr)
     return 0
-
-
-def _add_room(pipeline, args: argparse.Namespace, record: dict, trained) -> None:
-    """Moves the heads just fitted into `pipeline.rooms[args.room]`, the trained ones back in
-    place."""
-    import torch
-
-    from binauralgrad.rooms import RoomHeads
-
-    fitted = tuple(stage.learned_head.weight.detach().clone() for stage in pipeline.stages)
-    with torch.no_grad():
-        for stage, head in zip(pipeline.stages, trained, strict=True):
-            stage.learned_head.weight.copy_(head)
-    pipeline.rooms[args.room] = RoomHeads(args.room_description, fitted, record,
-                                          args.room_temperature)
 
 
 def run_train(args: argparse.Namespace) -> int:

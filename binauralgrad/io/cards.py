@@ -114,8 +114,9 @@ def pipeline_card(stages: Mapping, info: Mapping | None = None, *,
             "steps" (quality against sampler steps, the same shape), "head_fit"
             (`binauralgrad fit-head`'s record).
         fast_steps, temperature: how `pipe(...)` samples by default, stated when given.
-        rooms: {name: {"description": text, "fit": fit-head's record}}, the heads of other
-            rooms (`binauralgrad.rooms`); room: the one in place when saved (None: trained).
+        rooms: {name: {"description": text, "fit": fit-head's record, "temperature": T if
+            the room has its own}}, the heads of other rooms (`binauralgrad.rooms`); room: the
+            one in place when saved (None: trained).
     """
     info = info or {}
     lines = [*_HEADER, "# BinauralGrad pipeline", "",

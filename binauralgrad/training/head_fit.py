@@ -17,9 +17,9 @@ term: directions and bands that the data hardly excite stay as the DSP prior has
 
 With a level compression below 1 the references are first given the level differences a room
 leaves (`level_cues`), so that the head fits those rather than the direct sound's own. With a
-strength below 1 the fitted head is mixed with the untrained one: in a
-reverberant room the least-squares head's sharp cues are further from the reference's, frame by
-frame, than a blend's (docs/recipes.md, "Rooms as a condition").
+strength below 1 the fitted head is mixed with the untrained one: in a reverberant room the
+least-squares head's sharp cues are further from the reference's, frame by frame, than a
+blend's (docs/recipes.md, "Rooms as a condition").
 """
 
 from __future__ import annotations
