@@ -24,6 +24,7 @@ __all__ = [
     "RIGHT_EAR",
     "check_positions",
     "normalized_quaternions",
+    "RowGeometry",
     "rotate_inverse",
     "mouth_position",
     "talker_vector",
@@ -77,25 +78,96 @@ def rotate_inverse(vectors: Tensor, quaternions: Tensor) -> Tensor:
     return vectors + 2 * scalar * cross + 2 * torch.linalg.cross(axis, cross, dim=-1)
 
 
-def mouth_position(positions: Tensor) -> Tensor:
+class RowGeometry:
+    """The talker/listener geometry of (B, 7, K) position rows, each part computed once.
+
+    The warp's distances, the spreading gain, a learned head's directions and the denoisers'
+    view features all start from the same mouth position; a stream computes them all for each
+    push's few rows, where the repeated small operations cost more than the arithmetic. The
+    functions below (`mouth_position`, `ear_distances`, ...) are its parts for one use; a
+    RowGeometry passed instead of rows reuses what was computed.
+    """
+
+    def __init__(self, positions: Tensor):
+        check_positions(positions)
+        self.positions = positions
+        self._parts: dict[str, Tensor] = {}
+
+    @classmethod
+    def of(cls, rows: Tensor | RowGeometry) -> RowGeometry:
+        """`rows` if it is a RowGeometry already, else the geometry of the rows."""
+        return rows if isinstance(rows, RowGeometry) else cls(rows)
+
+    def _part(self, name: str, compute) -> Tensor:
+        if name not in self._parts:
+            self._parts[name] = compute()
+        return self._parts[name]
+
+    @property
+    def quaternions(self) -> Tensor:
+        """(B, K, 4) the rows' unit quaternions (`normalized_quaternions`)."""
+        return self._part("quaternions", lambda: normalized_quaternions(
+            self.positions.transpose(1, 2)[..., 3:]))
+
+    def talker_vector(self, vector) -> Tensor:
+        """See `talker_vector`."""
+        vector = torch.tensor(vector, dtype=self.positions.dtype, device=self.positions.device)
+        return rotate_inverse(vector, self.quaternions).transpose(1, 2)
+
+    @property
+    def mouth(self) -> Tensor:
+        """See `mouth_position`."""
+        return self._part("mouth", lambda: self.positions[:, :3]
+                          + self.talker_vector(MOUTH_OFFSET))
+
+    @property
+    def facing(self) -> Tensor:
+        """(B, 3, K) the direction the talker faces, in the listener's frame."""
+        return self._part("facing", lambda: self.talker_vector((1.0, 0.0, 0.0)))
+
+    @property
+    def ear_distances(self) -> Tensor:
+        """See `ear_distances`."""
+        def compute():
+            ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
+            displacement = self.mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
+            return torch.sum(displacement**2, dim=2) ** 0.5
+        return self._part("ear_distances", compute)
+
+    @property
+    def spreading(self) -> Tensor:
+        """See `frame_spreading`."""
+        return self._part("spreading", lambda: 1.0 / self.ear_distances.float().clamp(
+            min=HEAD_CLEARANCE))
+
+    @property
+    def head_direction(self) -> tuple[Tensor, Tensor]:
+        """See `binauralgrad.view.head_direction`."""
+        def compute():
+            ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
+            offset = self.mouth - ears.mean(dim=0)[None, :, None]
+            distance = offset.norm(dim=1, keepdim=True).clamp(min=HEAD_CLEARANCE)
+            return torch.cat([offset / distance, distance], dim=1)
+        both = self._part("head_direction", compute)
+        return both[:, :3], both[:, 3:]
+
+
+def mouth_position(positions: Tensor | RowGeometry) -> Tensor:
     """The talker's mouth in the listener's frame: tracked point + rotated mouth offset.
 
     Args:
-        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        positions: (B, 7, K) rows `x y z qx qy qz qw` (or their `RowGeometry`).
 
     Returns:
         (B, 3, K) mouth coordinates in metres.
     """
-    return positions[:, :3] + talker_vector(positions, MOUTH_OFFSET)
+    return RowGeometry.of(positions).mouth
 
 
-def talker_vector(positions: Tensor, vector) -> Tensor:
+def talker_vector(positions: Tensor | RowGeometry, vector) -> Tensor:
     """A vector of the talker's frame (x out of the face) in the listener's frame, (B, 3, K):
     rotated as the mouth offset is; (1, 0, 0) is the direction the talker faces."""
-    check_positions(positions)
-    rows = positions.transpose(1, 2)  # (B, K, 7)
-    vector = torch.tensor(vector, dtype=positions.dtype, device=positions.device)
-    return rotate_inverse(vector, normalized_quaternions(rows[..., 3:])).transpose(1, 2)
+    return RowGeometry.of(positions).talker_vector(vector)
 
 
 def ear_positions(*, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
@@ -103,19 +175,16 @@ def ear_positions(*, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
     return torch.tensor([LEFT_EAR, RIGHT_EAR], dtype=dtype, device=device)
 
 
-def ear_distances(positions: Tensor) -> Tensor:
+def ear_distances(positions: Tensor | RowGeometry) -> Tensor:
     """Distance from the talker's mouth to each of the listener's ears.
 
     Args:
-        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        positions: (B, 7, K) rows `x y z qx qy qz qw` (or their `RowGeometry`).
 
     Returns:
         (B, 2, K) distances in metres: left ear, right ear.
     """
-    mouth = mouth_position(positions)
-    ears = ear_positions(dtype=positions.dtype, device=positions.device)
-    displacement = mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
-    return torch.sum(displacement**2, dim=2) ** 0.5
+    return RowGeometry.of(positions).ear_distances
 
 
 def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
@@ -136,9 +205,9 @@ def spreading_gain(positions: Tensor, num_samples: int) -> Tensor:
                            frame_samples=num_samples // frames, total_frames=frames)
 
 
-def frame_spreading(positions: Tensor) -> Tensor:
+def frame_spreading(positions: Tensor | RowGeometry) -> Tensor:
     """Each ear's 1 / r per position row: (B, 7, K) -> (B, 2, K) float32."""
-    return 1.0 / ear_distances(positions).float().clamp(min=HEAD_CLEARANCE)
+    return RowGeometry.of(positions).spreading
 
 
 def upsample_frames(values: Tensor, first: int, last: int, *, frame_samples: int = FRAME_SAMPLES,

@@ -26,11 +26,11 @@ VIEWS = ("rows", "ears")
 VIEW_CHANNELS = {"rows": POSITION_COLUMNS, "ears": 7}
 
 
-def view_features(positions: torch.Tensor, view: str) -> torch.Tensor:
+def view_features(positions, view: str) -> torch.Tensor:
     """A denoiser's position features of tracking rows.
 
     Args:
-        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        positions: (B, 7, K) rows `x y z qx qy qz qw` (or their `dsp.RowGeometry`).
         view: one of VIEWS (see the module docstring).
 
     Returns:
@@ -41,29 +41,25 @@ def view_features(positions: torch.Tensor, view: str) -> torch.Tensor:
     from binauralgrad import dsp
 
     if view == "rows":
-        return positions
+        return positions.positions if isinstance(positions, dsp.RowGeometry) else positions
     if view != "ears":
         raise ValueError(f"view must be one of {list(VIEWS)}, got {view!r}")
-    direction, distance = head_direction(positions)
-    facing = dsp.talker_vector(positions, (1.0, 0.0, 0.0))
-    towards = -(direction * facing).sum(1, keepdim=True)
-    spreading = dsp.frame_spreading(positions).to(positions.dtype)
+    geometry = dsp.RowGeometry.of(positions)
+    direction, distance = geometry.head_direction
+    towards = -(direction * geometry.facing).sum(1, keepdim=True)
+    spreading = geometry.spreading.to(geometry.positions.dtype)
     return torch.cat([direction, distance.log(), towards, spreading], dim=1)
 
 
-def head_direction(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def head_direction(positions) -> tuple[torch.Tensor, torch.Tensor]:
     """The mouth seen from the listener's head centre (between the ears), per row.
 
     Args:
-        positions: (B, 7, K) rows `x y z qx qy qz qw`.
+        positions: (B, 7, K) rows `x y z qx qy qz qw` (or their `dsp.RowGeometry`).
 
     Returns:
         (unit vector (B, 3, K), distance in metres (B, 1, K), at least `dsp.HEAD_CLEARANCE`).
     """
     from binauralgrad import dsp
 
-    mouth = dsp.mouth_position(positions)
-    ears = dsp.ear_positions(dtype=positions.dtype, device=positions.device)
-    offset = mouth - ears.mean(dim=0)[None, :, None]
-    distance = offset.norm(dim=1, keepdim=True).clamp(min=dsp.HEAD_CLEARANCE)
-    return offset / distance, distance
+    return dsp.RowGeometry.of(positions).head_direction

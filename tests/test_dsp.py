@@ -102,6 +102,24 @@ def test_zero_quaternion_is_treated_like_the_original():
     assert torch.isfinite(ear_distances(zero)).all()
 
 
+def test_row_geometry_computes_each_part_once_with_the_functions_bits():
+    from binauralgrad.models.head_filter import ear_directions
+    from binauralgrad.view import view_features
+
+    positions = torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(3))
+    geometry = dsp.RowGeometry(positions)
+    assert geometry.mouth is geometry.mouth  # computed once, then reused
+    assert dsp.RowGeometry.of(geometry) is geometry
+    for part, function in ((geometry.mouth, mouth_position), (geometry.ear_distances,
+                           ear_distances), (geometry.spreading, dsp.frame_spreading)):
+        assert torch.equal(part, function(positions)) and torch.equal(part, function(geometry))
+    for view in ("rows", "ears"):
+        assert torch.equal(view_features(geometry, view), view_features(positions, view))
+    assert torch.equal(ear_directions(geometry), ear_directions(positions))
+    with pytest.raises(ValueError):
+        dsp.RowGeometry(torch.full((1, 7, 2), float("nan")))
+
+
 def test_batched_matches_single_and_keeps_dtype():
     generator = torch.Generator().manual_seed(1)
     mono = torch.randn(3, 1, 2000, generator=generator, dtype=torch.float64)

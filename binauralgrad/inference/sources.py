@@ -165,6 +165,12 @@ class StreamInputs:
         # reads them again; they are a function of the frame's row alone).
         self.features = {config.view: SampleBuffer(1, VIEW_CHANNELS[config.view], like)
                          for config in configs}
+        # The frame terms at every sample, each sample interpolated once: both stages and their
+        # heads read the same samples again (the values are elementwise, so the bits are the
+        # same in any range).
+        self.upsampled = {"envelope": SampleBuffer(1, 1, like),
+                          "spreading": SampleBuffer(1, 2, like),
+                          "directions": SampleBuffer(1, DIRECTION_CHANNELS, like)}
         self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
@@ -218,14 +224,13 @@ class StreamInputs:
     def _add(self, block: torch.Tensor, rows: torch.Tensor) -> None:
         self.mono.append(block.reshape(1, -1, 1))
         if len(rows):
-            positions = rows.t().unsqueeze(0)  # (1, 7, k)
-            distances = dsp.ear_distances(positions)
+            geometry = dsp.RowGeometry(rows.t().unsqueeze(0))  # of (1, 7, k)
             self.rows.append(rows.unsqueeze(0))
-            self.distances.append(distances.transpose(1, 2))
-            self.gain.append(dsp.frame_spreading(positions).transpose(1, 2))
-            self.directions.append(ear_directions(positions).transpose(1, 2))
+            self.distances.append(geometry.ear_distances.transpose(1, 2))
+            self.gain.append(geometry.spreading.transpose(1, 2))
+            self.directions.append(ear_directions(geometry).transpose(1, 2))
             for view, features in self.features.items():
-                features.append(view_features(positions, view).transpose(1, 2))
+                features.append(view_features(geometry, view).transpose(1, 2))
         complete = self.mono.end // FRAME_SAMPLES
         if complete > self.rms.end:
             audio = self.mono.rows(self.rms.end * FRAME_SAMPLES, complete * FRAME_SAMPLES)
@@ -255,17 +260,17 @@ class StreamInputs:
         zero outside."""
         if name in ("warped", "mono"):
             return getattr(self, name).channels(first, last, self.length)
-        low, high = max(first, 0), min(last, self.length)
-        frames = {"envelope": self.rms, "spreading": self.gain,
-                  "directions": self.directions}[name]
-        held = frames.rows(frames.start, frames.end).transpose(1, 2)
-        values = held.new_zeros(1, held.shape[1], last - first)
-        if high > low:
+        samples = self.upsampled[name]
+        high = min(last, self.length)
+        if high > samples.end:
+            frames = {"envelope": self.rms, "spreading": self.gain,
+                      "directions": self.directions}[name]
+            held = frames.rows(frames.start, frames.end).transpose(1, 2)
             upsample = envelope_from_frames if name == "envelope" else dsp.upsample_frames
-            values[..., low - first: high - first] = upsample(
-                held, low, high, frame_samples=FRAME_SAMPLES, frame_offset=frames.start,
-                total_frames=self.total_frames)
-        return values
+            samples.append(upsample(held, samples.end, high, frame_samples=FRAME_SAMPLES,
+                                    frame_offset=frames.start,
+                                    total_frames=self.total_frames).transpose(1, 2))
+        return samples.channels(first, last, self.length)
 
     def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
         """(1, V, last - first) `view_features` of the positions held for 400 samples, zero
@@ -286,6 +291,8 @@ class StreamInputs:
                    self.rms.end * FRAME_SAMPLES)
         self.mono.trim(keep)
         self.warped.trim(oldest)
+        for samples in self.upsampled.values():
+            samples.trim(oldest)
         # The frame before `oldest`'s own is an interpolation's lower neighbour.
         frame = min(oldest // FRAME_SAMPLES - 1, self.warped.end // FRAME_SAMPLES)
         for frames in (self.rows, self.distances, self.gain, self.rms, self.directions,
@@ -295,4 +302,5 @@ class StreamInputs:
     def state_bytes(self) -> int:
         return held_bytes(buffer.data for buffer in (self.mono, self.warped, self.rows,
                                                      self.distances, self.gain, self.rms,
-                                                     self.directions, *self.features.values()))
+                                                     self.directions, *self.features.values(),
+                                                     *self.upsampled.values()))

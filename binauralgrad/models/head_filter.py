@@ -49,8 +49,9 @@ def head_past(taps: int) -> int:
     return taps - 1 - head_lead(taps)
 
 
-def ear_directions(positions: torch.Tensor) -> torch.Tensor:
-    """Each ear's view of the mouth direction per position row: (B, 7, K) -> (B, 6, K).
+def ear_directions(positions) -> torch.Tensor:
+    """Each ear's view of the mouth direction per position row: (B, 7, K) -> (B, 6, K) (rows
+    or their `dsp.RowGeometry`).
 
     Channels 0-2 the left ear's (the direction with y negated), 3-5 the right ear's (as is).
     """
