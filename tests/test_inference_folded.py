@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.dsp import geometric_warp
-from binauralgrad.inference.folded import FoldedDenoiser
+from binauralgrad.inference.folded import FoldedDenoiser, with_one
 from binauralgrad.training.config import MODEL_SIZES
 
 # Every size preset; the larger ones take more than a few seconds on a CPU.
@@ -44,7 +44,11 @@ def folded_pass(model: FoldedDenoiser, noisy: torch.Tensor, timestep: torch.Tens
     work = model.workspace(noisy.shape[0], length)
     for index, dilation in enumerate(model.dilations):
         padded = F.pad(rows, (0, 0, dilation, dilation))  # the zeros beyond the window
-        preactivation = model.project_condition(condition, index, biases[index][0])
+        preactivation = model.project_condition(condition, index, biases[index].bias)
+        # The wavefront's spelling: the bias as one more input channel of ones.
+        carried = torch.empty_like(preactivation)
+        model.preactivation_into(carried, with_one(condition), biases[index])
+        torch.testing.assert_close(carried, preactivation, rtol=1e-5, atol=1e-6)
         rows = model.layer(index, padded, preactivation, biases[index], 0, length, work)
     return model.head(rows).transpose(1, 2)
 

@@ -68,14 +68,20 @@ def test_exact_sums_equal_the_convolution_and_any_range_gets_the_whole_inputs_bi
     torch.testing.assert_close(fast, exact, rtol=1e-5, atol=1e-6)
     windows = Windows(warped, mono, positions, [0], [0], 6000, None, spreading, directions)
     for first, last in [(0, 7), (7, 2345), (2345, 6000), (5990, 6000), (255, 257)]:
-        part = heard_between(head, windows.read, first, last, attenuated=True)
+        part = heard_between([head], windows.read, first, last, attenuated=True)[:, 0]
         assert torch.equal(part, exact[..., first:last])
     # Several windows at once (the offline wavefront's batches) get each window's own bits.
     shifted = Windows(warped, mono, positions, [0, 0], [0, 1000], 5000, None, spreading,
                       directions)
-    both = heard_between(head, shifted.read, 300, 1300, attenuated=True)
+    both = heard_between([head], shifted.read, 300, 1300, attenuated=True)
     alone = Windows(warped, mono, positions, [0], [1000], 5000, None, spreading, directions)
-    assert torch.equal(both[1:], heard_between(head, alone.read, 300, 1300, attenuated=True))
+    assert torch.equal(both[1:], heard_between([head], alone.read, 300, 1300, attenuated=True))
+    # Two stages' heads computed together (a stream's shared ears) get each head's own bits.
+    other = random_head(seed=1)
+    pair = heard_between([head, other], windows.read, 7, 2345, attenuated=True)
+    assert torch.equal(pair[:, 0], exact[..., 7:2345])
+    assert torch.equal(pair[:, 1], whole_heard(other, warped, spreading, directions,
+                                               exact=True)[..., 7:2345])
 
 
 def test_both_ears_share_one_filter_mirrored():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -10,6 +11,31 @@ from torch.nn import functional as F
 from binauralgrad.inference.backends import MatmulConv, kernels, resolve_dtype
 from binauralgrad.inference.buffers import Workspace
 from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
+
+
+class StepBiases(NamedTuple):
+    """A residual layer's biases for one diffusion step (`FoldedDenoiser.step_biases`).
+
+    Attributes:
+        bias: the dilated convolution's bias with the step embedding's contribution (and the
+            earlier layers' residual biases', `_fold_output_biases`) folded in.
+        left, right: the contributions of the taps that fall before the start / after the end
+            of the sequence, to subtract there (the reference pads the sum with zeros).
+        condition: the conditioner projection's weights with `bias` as one more input channel,
+            for condition rows that end in a 1 (`with_one`): the bias then rides in the
+            product (the same bits, and at a stream's short pushes a product's separate bias
+            costs as much as the product).
+    """
+
+    bias: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+    condition: torch.Tensor
+
+
+def with_one(condition: torch.Tensor) -> torch.Tensor:
+    """(B, n, C) condition rows with a last channel of ones (`StepBiases.condition`'s input)."""
+    return F.pad(condition, (0, 1), value=1.0)
 
 
 def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -79,13 +105,14 @@ class FoldedDenoiser:
         self.input_weight = self._cast(inputs.weight[:, :, 0].double().t() * scales[0])  # (C, R)
         self.input_bias = self._cast(inputs.bias.double() * scales[0])
         self.dilated_weights, self.condition_weights, self.output_weights = [], [], []
-        self._taps, self._static_biases, output_biases = [], [], []
+        self._taps, self._static_biases, self._condition_kernels, output_biases = [], [], [], []
         for index, layer in enumerate(denoiser.residual_layers):
             sign = self._sign[:, None, None]
             taps = layer.dilated_conv.weight.double() * sign  # (2R, R, 3)
             self._taps.append(taps)
             self.dilated_weights.append(self._conv_weight(taps / scales[index]))
             condition = layer.conditioner_projection.weight.double() * sign
+            self._condition_kernels.append(condition)
             self.condition_weights.append(self._conv_weight(condition))
             self._static_biases.append(self._sign * (layer.dilated_conv.bias.double()
                                                      + layer.conditioner_projection.bias.double()))
@@ -132,14 +159,8 @@ class FoldedDenoiser:
         return self.ops.weight(self._cast(kernel))
 
     @torch.no_grad()
-    def step_biases(self, timestep: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per layer: (bias, left, right) for one diffusion step.
-
-        `bias` is the dilated convolution's bias with the step embedding's contribution (and the
-        earlier layers' residual biases', `_fold_output_biases`) folded in; `left`/`right` are
-        the contributions of the taps that fall before the start / after the end of the
-        sequence, to subtract there (the reference pads the sum with zeros).
-        """
+    def step_biases(self, timestep: torch.Tensor) -> list[StepBiases]:
+        """Per layer, its `StepBiases` for one diffusion step."""
         embedding = self._denoiser.diffusion_embedding(timestep.to(self.device))
         result = []
         for index, layer in enumerate(self._denoiser.residual_layers):
@@ -147,7 +168,9 @@ class FoldedDenoiser:
             step = step + self._missing_inputs[index]
             per_tap = torch.einsum("oik,i->ko", self._taps[index], step)  # (3, 2R)
             bias = self._static_biases[index] + per_tap.sum(0)
-            result.append((self._cast(bias), self._cast(per_tap[0]), self._cast(per_tap[2])))
+            biased = torch.cat([self._condition_kernels[index], bias[:, None, None]], dim=1)
+            result.append(StepBiases(self._cast(bias), self._cast(per_tap[0]),
+                                     self._cast(per_tap[2]), self._conv_weight(biased)))
         return result
 
     def encode(self, audio: torch.Tensor, view: torch.Tensor, start: int,
@@ -187,6 +210,12 @@ class FoldedDenoiser:
         """`project_condition` written into `out` (no new buffer: fresh large ones page-fault)."""
         self.ops.conv_into(out, condition, self.condition_weights[index], bias)
 
+    def preactivation_into(self, out: torch.Tensor, condition: torch.Tensor,
+                           biases: StepBiases) -> None:
+        """`project_condition_into` with a step's bias, of (B, n, C + 1) condition rows whose
+        last channel is 1 (`with_one`): one product per layer and pass, nothing added after."""
+        self.ops.conv_into(out, condition, biases.condition)
+
     def input_rows(self, sample: torch.Tensor) -> torch.Tensor:
         """(B, n, C_out) noisy sample -> (B, n, 2R): first hidden state and a zero skip sum."""
         # Elementwise (one or two input channels): exact IEEE steps, so any tile gets the same
@@ -213,9 +242,9 @@ class FoldedDenoiser:
             rows: hidden state and skip sum for window samples first - d .. first + n + d - 1
                 (zero beyond the window).
             preactivation: (B, n, 2R) this layer's projected condition for the output samples
-                plus the step's input bias `bias[0]` (one operation fewer than adding it here);
+                plus the step's input bias `bias.bias` (one operation fewer than adding it here);
                 the dilated convolution is added to it in place (`work.y` or a view of it).
-            bias: this step's `step_biases()[index]`.
+            bias: this step's `step_biases()[index]` (`StepBiases`).
             first: window index of the first output sample; length: the window's.
             work: buffers of at least n samples.
         """
@@ -305,10 +334,10 @@ def _remove_edge_taps(y: torch.Tensor, bias, first: int, count: int, dilation: i
     # at t - d < 0 or t + d >= length read zero padding instead.
     left_end = min(count, dilation - first)
     if left_end > 0:
-        y[:, :left_end] -= bias[1]
+        y[:, :left_end] -= bias.left
     right_start = max(0, length - dilation - first)
     if right_start < count:
-        y[:, right_start:] -= bias[2]
+        y[:, right_start:] -= bias.right
 
 
 def __getattr__(name: str):

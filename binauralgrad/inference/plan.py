@@ -129,11 +129,13 @@ def estimate_memory(configs: list[DenoiserConfig], num_steps: int, *, tile: int,
         if cache:  # one ring per layer, no mirror
             rings = config.residual_layers * Ring.nbytes_for(batch, capacity, 0, width,
                                                               element_bytes)
-        else:  # one ring of condition rows with its mirror
-            rings = Ring.nbytes_for(batch, capacity, CATCH_UP * tile, config.condition_channels,
-                                    element_bytes)
-        # Each layer of each pass holds the rows its next output reads (about 2 d + 1).
-        kept = num_steps * sum(2 * d + 1 for d in config.dilations) * width
+        else:  # one ring of condition rows (and a channel of ones) with its mirror
+            rings = Ring.nbytes_for(batch, capacity, CATCH_UP * tile,
+                                    config.condition_channels + 1, element_bytes)
+        # Each layer of each pass holds the rows its next output reads (about 2 d + 1), and
+        # its step's conditioner projection with the bias (`StepBiases.condition`).
+        kept = num_steps * (sum(2 * d + 1 for d in config.dilations)
+                            + config.residual_layers * (config.condition_channels + 1)) * width
         work = Workspace.nbytes_for(config, batch, CATCH_UP * tile, element_bytes)
         total += rings + kept * element_bytes * batch + work
     return total

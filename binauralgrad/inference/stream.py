@@ -10,7 +10,7 @@ from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
-from binauralgrad.inference.wavefront import StageStream
+from binauralgrad.inference.wavefront import StageStream, shared_ears
 
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
@@ -96,10 +96,12 @@ class BinauralStream:
         self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
         noise = PositionalNoise.from_generator(generator)
         temperature = schedule.temperature
+        ears = shared_ears(*models, self.inputs)
         self._one = StageStream(models[0], 1, steps, self.inputs, noise, max(1, tile),
-                                cache=backend.cache, initial_scale=temperature)
+                                cache=backend.cache, initial_scale=temperature, ears=ears[0])
         self._two = StageStream(models[1], 2, steps, self.inputs, noise, max(1, tile),
-                                cache=backend.cache, mean=self._one, initial_scale=temperature)
+                                cache=backend.cache, mean=self._one, initial_scale=temperature,
+                                ears=ears[1])
         self.latency_samples = stream_latency(configs, len(steps))
         self._returned, self._flushed = 0, False
 

@@ -14,6 +14,54 @@ from binauralgrad.prior import Prior, stage_prior
 NOISE_AHEAD = 4096  # samples of a noise draw made at once when a pass asks for fewer
 
 
+class LearnedEars:
+    """Learned heads' ears (`head_filter.heard_between`) at each sample, for one stage or more.
+
+    Stages whose heads have one length and read the same ears share one: each sample is
+    computed once for all their heads (one product per chunk, one direction basis) and each
+    stage reads its own head's rows when it gets there, stage two behind stage one. A sample's
+    value does not depend on the range it is computed in, so sharing keeps every bit.
+
+    Args:
+        heads: the stages' `HeadFilter`s. windows: the inputs (`read`).
+        like: a float32 tensor on the device; batch: windows per batch.
+        attenuated: whether the heads filter the attenuated warp (else the warp).
+    """
+
+    def __init__(self, heads: list[HeadFilter], windows, like: torch.Tensor, batch: int,
+                 attenuated: bool):
+        self.heads, self.windows, self.attenuated = heads, windows, attenuated
+        self.buffers = [SampleBuffer(batch, 2, like) for _ in heads]
+        self.end = 0
+
+    @classmethod
+    def for_stages(cls, configs, heads, windows, like: torch.Tensor, batch: int):
+        """Per stage, (shared LearnedEars, its head's index), or None for every stage where the
+        stages' heads cannot share (a stage without one, other lengths or prior kinds)."""
+        kinds = {(config.prior.head_taps, config.prior.needs_spreading) for config in configs}
+        if any(head is None for head in heads) or len(kinds) != 1:
+            return [None] * len(heads)
+        shared = cls(list(heads), windows, like, batch, configs[0].prior.needs_spreading)
+        return [(shared, index) for index in range(len(heads))]
+
+    def rows(self, head: int, first: int, last: int) -> torch.Tensor:
+        """Head `head`'s ears at window samples first .. last - 1: (B, 2, last - first)."""
+        if last > self.end:
+            heard = heard_between(self.heads, self.windows.read, self.end, last,
+                                  attenuated=self.attenuated)
+            for index, buffer in enumerate(self.buffers):
+                buffer.append(heard[:, index].transpose(1, 2))
+            self.end = last
+        return self.buffers[head].rows(first, last).transpose(1, 2)
+
+    def trim(self, head: int, first: int) -> None:
+        """Forgets head `head`'s samples before `first`."""
+        self.buffers[head].trim(first)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [buffer.data for buffer in self.buffers]
+
+
 class PriorRows:
     """A stage's prior (mean and std rows) at each sample, computed once for all its passes.
 
@@ -25,11 +73,17 @@ class PriorRows:
         head: the stage's learned head (`HeadFilter`), or None.
         mean: stage two's mean condition, (first, last) -> (B, 1, last - first), or None.
         like: a float32 tensor on the device; batch: windows per batch.
+        ears: (LearnedEars, this head's index) shared with the other stage (`for_stages`);
+            else the stage computes its head's ears on its own.
     """
 
     def __init__(self, config, windows, mean: Callable[[int, int], torch.Tensor] | None,
-                 like: torch.Tensor, batch: int, head: HeadFilter | None = None):
-        self.config, self.windows, self.mean, self.head = config, windows, mean, head
+                 like: torch.Tensor, batch: int, head: HeadFilter | None = None,
+                 ears: tuple[LearnedEars, int] | None = None):
+        self.config, self.windows, self.mean = config, windows, mean
+        if ears is None and head is not None:
+            ears = LearnedEars([head], windows, like, batch, config.prior.needs_spreading), 0
+        self.ears = ears
         channels = config.out_channels
         self.means = SampleBuffer(batch, channels, like) if config.prior.kind != "zero" else None
         self.stds = SampleBuffer(batch, 1, like) if config.prior.needs_envelope else None
@@ -53,9 +107,9 @@ class PriorRows:
         spreading = read("spreading", first, last) if config.prior.needs_spreading else None
         mean = self.mean(first, last) if self.mean is not None else None
         heard = None
-        if self.head is not None:
-            heard = heard_between(self.head, read, first, last,
-                                  attenuated=config.prior.needs_spreading)
+        if self.ears is not None:
+            ears, head = self.ears
+            heard = ears.rows(head, first, last)
         prior = stage_prior(config, read("warped", first, last), mean, envelope,
                             spreading, heard=heard).transposed()
         if self.means is not None:
@@ -69,9 +123,13 @@ class PriorRows:
         for buffer in (self.means, self.stds):
             if buffer is not None:
                 buffer.trim(first)
+        if self.ears is not None:
+            ears, head = self.ears
+            ears.trim(head, first)
 
     def tensors(self) -> list[torch.Tensor]:
-        return [buffer.data for buffer in (self.means, self.stds) if buffer is not None]
+        held = [buffer.data for buffer in (self.means, self.stds) if buffer is not None]
+        return held + (self.ears[0].tensors() if self.ears is not None else [])
 
 
 class NoiseRows:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import torch
 
 from binauralgrad.inference.buffers import Ring, SampleBuffer, held_bytes, ring_capacity
-from binauralgrad.inference.folded import FoldedDenoiser
+from binauralgrad.inference.folded import FoldedDenoiser, StepBiases, with_one
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import CATCH_UP
 from binauralgrad.inference.sources import WavefrontSource
-from binauralgrad.inference.terms import NoiseRows, PriorRows
+from binauralgrad.inference.terms import LearnedEars, NoiseRows, PriorRows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 # Lengths a layer keeps views for. A stream's pushes advance its layers by the push's length or,
@@ -63,11 +63,14 @@ class StageStream:
             condition and project it again in each pass).
         mean: stage two's condition source: stage one's stream.
         initial_scale: the initial noise's standard deviation (the schedule's temperature).
+        ears: this stage's learned head's ears, shared with the other stage
+            (`LearnedEars.for_stages`); else computed by this stage alone.
     """
 
     def __init__(self, model: FoldedDenoiser, stage: int, steps: list[SamplingStep],
                  windows: WavefrontSource, noise: PositionalNoise, tile: int, *, cache: bool = True,
-                 mean: StageStream | None = None, initial_scale: float = 1.0):
+                 mean: StageStream | None = None, initial_scale: float = 1.0,
+                 ears: tuple[LearnedEars, int] | None = None):
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
@@ -84,9 +87,10 @@ class StageStream:
                                  model.config.encoder_reach)
         if cache:  # copied out of into each layer's pre-activations: no mirror needed
             self.rings = [Ring(batch, capacity, 0, width, template) for _ in model.dilations]
-        else:  # read as a layer's input: contiguous views through a mirror
+        else:  # read as a layer's input: contiguous views through a mirror; a last channel
+            # of ones carries each pass's bias into its projection (`StepBiases.condition`)
             self.rings = [Ring(batch, capacity, CATCH_UP * tile,
-                               model.config.condition_channels, template)]
+                               model.config.condition_channels + 1, template)]
         self.work = model.workspace(batch, CATCH_UP * tile)
         self.condition_done = 0
         self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
@@ -94,7 +98,7 @@ class StageStream:
         condition = None if mean is None else \
             (lambda first, last: mean.output.channels(first, last, self.length))
         self.priors = PriorRows(model.config, windows, condition, template.float(), batch,
-                                model.learned_head)
+                                model.learned_head, ears)
         self.noises = NoiseRows(noise, stage, windows, model.config.out_channels, model.device)
 
     @property
@@ -160,16 +164,16 @@ class StageStream:
                 ring.fill(last - first, lambda out, low, high, index=index:
                           self.model.project_condition_into(out, condition[:, low:high], index))
         else:
-            self.rings[0].write(condition)
+            self.rings[0].write(with_one(condition))
         self.condition_done = last
         return True
 
     def _preactivation_into(self, out: torch.Tensor, index: int, first: int, last: int,
-                            bias: torch.Tensor) -> None:
+                            biases: StepBiases) -> None:
         if self.cache:
-            self.rings[index].read_into(out, first, last, bias)
+            self.rings[index].read_into(out, first, last, biases.bias)
         else:
-            self.model.project_condition_into(out, self.rings[0].read(first, last), index, bias)
+            self.model.preactivation_into(out, self.rings[0].read(first, last), biases)
 
     def _advance_pass(self, current: _Pass, incoming, *, first: bool):
         if first:  # the stage's initial noise, drawn per absolute sample
@@ -219,7 +223,7 @@ class StageStream:
         count = last - first
         layer.pending = rows[:, count:].clone()  # before the layer writes its output over rows
         preactivation = self.work.y[:, :count]
-        self._preactivation_into(preactivation, index, first, last, current.biases[index][0])
+        self._preactivation_into(preactivation, index, first, last, current.biases[index])
         out = self.model.layer(index, rows[:, : count + 2 * layer.dilation], preactivation,
                                current.biases[index], first, self.length, self.work)
         layer.pending_start, layer.done = last - layer.dilation, last
@@ -249,7 +253,7 @@ class StageStream:
         arriving_rows.copy_(incoming)
         layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
         last = first + arriving
-        self._preactivation_into(steady.y, index, first, last, current.biases[index][0])
+        self._preactivation_into(steady.y, index, first, last, current.biases[index])
         out = steady.run()
         layer.pending_start, layer.done = last - dilation, last
         return out
@@ -287,6 +291,16 @@ class StageStream:
         self.priors.trim(min(current.done for current in self.passes))
 
 
+def shared_ears(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser, windows: WavefrontSource):
+    """Both stages' learned ears computed together where their heads can share
+    (`LearnedEars.for_stages`): per stage, what `StageStream(ears=...)` takes."""
+    models = (stage_one, stage_two)
+    like = torch.empty(0, device=stage_one.device)
+    return LearnedEars.for_stages([model.config for model in models],
+                                  [model.learned_head for model in models], windows, like,
+                                  len(windows.items))
+
+
 def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
                   steps: list[SamplingStep], windows: WavefrontSource, noise: PositionalNoise,
                   *, tile: int, cache: bool = True,
@@ -302,10 +316,11 @@ def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
     """
     if tile < 1:
         raise ValueError(f"tile must be a positive number of samples, got {tile}")
+    ears = shared_ears(stage_one, stage_two, windows)
     one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache,
-                      initial_scale=initial_scale)
+                      initial_scale=initial_scale, ears=ears[0])
     two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one,
-                      initial_scale=initial_scale)
+                      initial_scale=initial_scale, ears=ears[1])
     while two.ready < windows.length:
         moved = one.tick()
         moved = two.tick() or moved

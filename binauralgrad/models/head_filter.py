@@ -116,54 +116,69 @@ class HeadFilter(nn.Module):
         if ears.shape[-1] != length + self.taps - 1:
             raise ValueError(f"the head filter needs {self.past} samples before and {self.lead} "
                              f"after the output's {length}, got {ears.shape[-1]} in all")
-        ears, weight = ears.float(), self.weight.float()
         if exact:
-            per_basis = self._exact_per_basis(ears, weight, first)
-        else:
-            kernels = weight.flip(-1)[:, None, :]  # conv1d correlates; taps count backwards
-            per_basis = F.conv1d(ears.reshape(batch * 2, 1, -1), kernels)
-            per_basis = per_basis.reshape(batch, 2, BASIS_SIZE, length)
-        basis = direction_basis(directions)
-        if not exact:
-            return (per_basis * basis).sum(dim=2)
-        terms, weights = per_basis.unbind(2), basis.unbind(2)
-        heard = terms[0] * weights[0]
-        multiply = _multiply_into(torch.empty_like(heard), weight)
-        for index in range(1, BASIS_SIZE):  # elementwise in a fixed order: any range's bits
-            heard.add_(multiply(terms[index], weights[index]))
-        return heard
+            return exact_ears([self], ears, directions, first)[:, 0]
+        ears, weight = ears.float(), self.weight.float()
+        kernels = weight.flip(-1)[:, None, :]  # conv1d correlates; taps count backwards
+        per_basis = F.conv1d(ears.reshape(batch * 2, 1, -1), kernels)
+        per_basis = per_basis.reshape(batch, 2, BASIS_SIZE, length)
+        return (per_basis * direction_basis(directions)).sum(dim=2)
 
-    def _exact_per_basis(self, ears: torch.Tensor, weight: torch.Tensor,
-                         first: int) -> torch.Tensor:
-        """Each basis function's filter of the ears, (B, 2, BASIS_SIZE, T), as products of one
-        shape at fixed places.
 
-        A matrix product's rounding depends on its shape (BLAS picks kernels and blockings by
-        it), so a stream's short ranges and a whole input's would differ in the last bit. Here
-        every product is (BASIS_SIZE, taps) x (taps, 2 x EXACT_CHUNK): both ears over the chunk
-        of window samples k * EXACT_CHUNK onwards, zero-padded where the range does not reach. A
-        sample is always computed at the same place of the same product, so any range gets the
-        same bits, at a few products a stream push instead of a loop over every tap.
-        """
-        batch, length = ears.shape[0], ears.shape[-1] - self.taps + 1
-        low = first // EXACT_CHUNK * EXACT_CHUNK
-        high = -(-(first + length) // EXACT_CHUNK) * EXACT_CHUNK
-        padded = F.pad(ears, (first - low, high - first - length))
-        # Column j of a chunk's taps reads the warp taps - 1 - j samples ahead of its output
-        # (tap taps - 1 - j): the weights are flipped instead of the data.
-        flipped = weight.flip(-1).contiguous()
-        # Every chunk's shifted ears in one copy: (B, chunks, taps, 2 ears x EXACT_CHUNK), both
-        # ears side by side in one product (a column's place in it is fixed all the same).
-        count = (high - low) // EXACT_CHUNK
-        windows = padded.unfold(-1, EXACT_CHUNK + self.taps - 1, EXACT_CHUNK)
-        taps = windows.unfold(-1, EXACT_CHUNK, 1).permute(0, 2, 3, 1, 4).contiguous()
-        taps = taps.reshape(batch, count, self.taps, 2 * EXACT_CHUNK)
-        per_basis = torch.stack([torch.stack([torch.mm(flipped, taps[item, chunk])
-                                              for chunk in range(count)], dim=1)
-                                 for item in range(batch)])  # (B, BASIS_SIZE, chunks, 2 x C)
-        per_basis = per_basis.reshape(batch, BASIS_SIZE, count, 2, EXACT_CHUNK)
-        per_basis = per_basis.permute(0, 3, 1, 2, 4).reshape(batch, 2, BASIS_SIZE, high - low)
-        return per_basis[..., first - low: first - low + length]
+def exact_ears(heads, ears: torch.Tensor, directions: torch.Tensor, first: int) -> torch.Tensor:
+    """`HeadFilter.forward(..., exact=True)` of several heads of one length at once: (B, H, 2, T).
+
+    One unfolding of the ears, one direction basis and one weighted sum for all of them (a
+    stream's pushes pay per operation, and both stages' heads read the same ears); each head's
+    bits are its own alone.
+    """
+    batch, length = ears.shape[0], directions.shape[-1]
+    weight = torch.cat([head.weight.float() for head in heads])  # (H x BASIS_SIZE, taps)
+    per_basis = _exact_per_basis(ears.float(), weight, first)
+    per_basis = per_basis.reshape(batch, 2, len(heads), BASIS_SIZE, length)
+    terms, weights = per_basis.unbind(3), direction_basis(directions)[:, :, None].unbind(3)
+    heard = terms[0] * weights[0]
+    multiply = _multiply_into(torch.empty_like(heard), weight)
+    for index in range(1, BASIS_SIZE):  # elementwise in a fixed order: any range's bits
+        heard.add_(multiply(terms[index], weights[index]))
+    return heard.transpose(1, 2)
+
+
+def _exact_per_basis(ears: torch.Tensor, weight: torch.Tensor, first: int) -> torch.Tensor:
+    """Each filter row's filter of the ears, (B, 2, rows, T), as products of one shape at fixed
+    places (rows: heads x BASIS_SIZE).
+
+    A matrix product's rounding depends on its shape (BLAS picks kernels and blockings by
+    it), so a stream's short ranges and a whole input's would differ in the last bit. Here
+    every product is (BASIS_SIZE, taps) x (taps, 2 x EXACT_CHUNK): both ears over the chunk of
+    samples k * EXACT_CHUNK onwards, zero-padded where the range does not reach. A sample is
+    always computed at the same place of the same product, so any range gets the same bits, at
+    a few products a stream push instead of a loop over every tap.
+    """
+    taps = weight.shape[-1]
+    batch, length = ears.shape[0], ears.shape[-1] - taps + 1
+    low = first // EXACT_CHUNK * EXACT_CHUNK
+    high = -(-(first + length) // EXACT_CHUNK) * EXACT_CHUNK
+    padded = F.pad(ears, (first - low, high - first - length))
+    # Column j of a chunk's taps reads the warp taps - 1 - j samples ahead of its output
+    # (tap taps - 1 - j): the weights are flipped instead of the data.
+    flipped = weight.flip(-1).contiguous()
+    # Every chunk's shifted ears in one copy: (B, chunks, taps, 2 ears x EXACT_CHUNK), both
+    # ears side by side in one product (a column's place in it is fixed all the same).
+    count = (high - low) // EXACT_CHUNK
+    windows = padded.unfold(-1, EXACT_CHUNK + taps - 1, EXACT_CHUNK)
+    shifted = windows.unfold(-1, EXACT_CHUNK, 1).permute(0, 2, 3, 1, 4).contiguous()
+    shifted = shifted.reshape(batch, count, taps, 2 * EXACT_CHUNK)
+    rows = weight.shape[0]
+    # One product per head and chunk: stacking heads into one would change the product's
+    # shape, and with it the rounding (it does with AVX2 kernels), by how many heads share.
+    per_basis = torch.stack([torch.stack([torch.cat([torch.mm(head, shifted[item, chunk])
+                                                     for head in flipped.split(BASIS_SIZE)])
+                                          for chunk in range(count)], dim=1)
+                             for item in range(batch)])  # (B, rows, chunks, 2 x C)
+    per_basis = per_basis.reshape(batch, rows, count, 2, EXACT_CHUNK)
+    per_basis = per_basis.permute(0, 3, 1, 2, 4).reshape(batch, 2, rows, high - low)
+    return per_basis[..., first - low: first - low + length]
 
 
 def _multiply_into(product: torch.Tensor, weight: torch.Tensor):
@@ -193,11 +208,11 @@ def whole_heard(head: HeadFilter, warped: torch.Tensor, spreading: torch.Tensor 
     return head(F.pad(ears, (head.past, head.lead)), directions, exact=exact)
 
 
-def heard_between(head: HeadFilter, read, first: int, last: int, *,
-                  attenuated: bool) -> torch.Tensor:
-    """The learned ears at samples first .. last - 1 of a `WavefrontSource` (`read`), exact."""
-    low, high = first - head.past, last + head.lead
+def heard_between(heads, read, first: int, last: int, *, attenuated: bool) -> torch.Tensor:
+    """Learned heads' ears at samples first .. last - 1 of a `WavefrontSource` (`read`), exact:
+    (B, H, 2, T) for H heads of one length (`exact_ears`)."""
+    low, high = first - heads[0].past, last + heads[0].lead
     ears = read("warped", low, high)
     if attenuated:
         ears = ears * read("spreading", low, high)
-    return head(ears, read("directions", first, last), exact=True, first=first)
+    return exact_ears(heads, ears, read("directions", first, last), first)
