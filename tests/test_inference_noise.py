@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sources import Windows
+from binauralgrad.inference.terms import NOISE_AHEAD, NoiseRows
 
 
 def test_positional_noise_is_the_same_for_any_chunk():
@@ -32,3 +34,24 @@ def test_positional_noise_source_feeds_the_reference_sampler():
                                                  channels=2)[0])
     assert torch.equal(second[0].T, noise.sample(1, 1, items=[0], starts=[0], length=50,
                                                   channels=2)[0])
+
+
+def test_a_stages_noise_rows_are_the_whole_draw_and_their_refills_are_staggered():
+    noise = PositionalNoise(7)
+    windows = Windows(torch.zeros(1, 2, 1), torch.zeros(1, 1, 1), torch.zeros(1, 7, 1), [0],
+                      [0], 3 * NOISE_AHEAD)
+    refills = {}
+    for stage, channels in ((1, 1), (2, 2)):
+        rows = NoiseRows(noise, stage, windows, channels, "cpu")
+        for draw in (0, 1):
+            whole = noise.sample(stage, draw, items=[0], starts=[0], length=3 * NOISE_AHEAD,
+                                 channels=channels)
+            read, starts = [], []
+            for first in range(0, 3 * NOISE_AHEAD, 480):  # a stream's pushes
+                count = min(480, 3 * NOISE_AHEAD - first)
+                read.append(rows.rows(draw, first, count))
+                starts.append(rows.held[draw][0])
+            assert torch.equal(torch.cat(read, dim=1), whole)
+            refills[stage, draw] = sorted(set(starts))[1]  # where the first refill happened
+    # Each noise stream refills in its own push: no push pays for all of them.
+    assert len({start // 480 for start in refills.values()}) == len(refills)

@@ -298,6 +298,15 @@ class SteadyLayer:
             self._conv_ = None
         else:
             self._taps, self._output, self._conv_ = taps, output, model.ops.conv_
+        self._ops, self._y_items = model.ops, list(self.y.unbind(0))
+
+    def project(self, condition: torch.Tensor, biases: StepBiases) -> None:
+        """`FoldedDenoiser.preactivation_into(y, condition, biases)`: (B, n, C + 1) rows."""
+        if self._conv_ is None:  # MatmulConv.conv_into's products, without its general cases
+            for target, rows in zip(self._y_items, condition.unbind(0), strict=True):
+                torch.mm(rows, biases.condition, out=target)
+        else:
+            self._ops.conv_into(self.y, condition, biases.condition)
 
     def run(self) -> torch.Tensor:
         """The layer: adds the dilated convolution to `y`, gates, projects into `out`."""

@@ -253,7 +253,10 @@ class StageStream:
         arriving_rows.copy_(incoming)
         layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
         last = first + arriving
-        self._preactivation_into(steady.y, index, first, last, current.biases[index])
+        if self.cache:
+            self.rings[index].read_into(steady.y, first, last, current.biases[index].bias)
+        else:
+            steady.project(self.rings[0].read(first, last), current.biases[index])
         out = steady.run()
         layer.pending_start, layer.done = last - dilation, last
         return out
