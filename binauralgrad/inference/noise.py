@@ -90,17 +90,18 @@ class PositionalNoise:
         """
         if len(items) != len(starts):
             raise ValueError(f"items ({len(items)}) and starts ({len(starts)}) differ in length")
-        offsets = torch.arange(length, dtype=torch.int64, device=device)
+        offsets = torch.arange(length, dtype=torch.int64, device=device)[:, None]
         rows = []
         for item, start in zip(items, starts, strict=True):
-            positions = offsets + int(start)
-            columns = [self._gaussian(positions, *self._keys(stage, draw, item, channel))
-                       for channel in range(channels)]
-            rows.append(torch.stack(columns, dim=-1))
+            # All channels at once: each column hashes with its own keys (broadcast).
+            keys = torch.tensor([self._keys(stage, draw, item, channel)
+                                 for channel in range(channels)], dtype=torch.int64,
+                                device=device).reshape(channels, 3).t()
+            rows.append(self._gaussian(offsets + int(start), *keys))
         return torch.stack(rows).to(torch.float32)
 
     @staticmethod
-    def _gaussian(positions: torch.Tensor, key1: int, key2: int, key3: int) -> torch.Tensor:
+    def _gaussian(positions: torch.Tensor, key1, key2, key3) -> torch.Tensor:
         state = _mix32((positions + key1) & _MASK32)
         state = _mix32(state ^ key2)
         other = _mix32(state ^ key3)
