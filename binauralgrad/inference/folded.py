@@ -23,8 +23,8 @@ class StepBiases(NamedTuple):
             of the sequence, to subtract there (the reference pads the sum with zeros).
         condition: the conditioner projection's weights with `bias` as one more input channel,
             for condition rows that end in a 1 (`with_one`): the bias then rides in the
-            product (the same bits, and at a stream's short pushes a product's separate bias
-            costs as much as the product).
+            product (with MKL the same bits as a biased product, measured; at a stream's short
+            pushes a biased product costs more than the product alone).
     """
 
     bias: torch.Tensor

@@ -22,9 +22,10 @@ class LearnedEars:
     """Learned heads' ears (`head_filter.heard_between`) at each sample, for one stage or more.
 
     Stages whose heads have one length and read the same ears share one: each sample is
-    computed once for all their heads (one product per chunk, one direction basis) and each
-    stage reads its own head's rows when it gets there, stage two behind stage one. A sample's
-    value does not depend on the range it is computed in, so sharing keeps every bit.
+    computed once for all their heads (one unfolding of the ears, one direction basis, one
+    weighted sum; each head's products its own) and each stage reads its own head's rows when
+    it gets there, stage two behind stage one. A sample's value does not depend on the range it
+    is computed in, so sharing keeps every bit.
 
     Args:
         heads: the stages' `HeadFilter`s. windows: the inputs (`read`).

@@ -169,9 +169,11 @@ class StageStream:
         return True
 
     def _preactivation_into(self, out: torch.Tensor, index: int, first: int, last: int,
-                            biases: StepBiases) -> None:
+                            biases: StepBiases, steady=None) -> None:
         if self.cache:
             self.rings[index].read_into(out, first, last, biases.bias)
+        elif steady is not None:  # its products' views, made once
+            steady.project(self.rings[0].read(first, last), biases)
         else:
             self.model.preactivation_into(out, self.rings[0].read(first, last), biases)
 
@@ -253,10 +255,7 @@ class StageStream:
         arriving_rows.copy_(incoming)
         layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
         last = first + arriving
-        if self.cache:
-            self.rings[index].read_into(steady.y, first, last, current.biases[index].bias)
-        else:
-            steady.project(self.rings[0].read(first, last), current.biases[index])
+        self._preactivation_into(steady.y, index, first, last, current.biases[index], steady)
         out = steady.run()
         layer.pending_start, layer.done = last - dilation, last
         return out
