@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 from torch import Tensor
 
@@ -91,65 +93,51 @@ class RowGeometry:
     def __init__(self, positions: Tensor):
         check_positions(positions)
         self.positions = positions
-        self._parts: dict[str, Tensor] = {}
 
     @classmethod
     def of(cls, rows: Tensor | RowGeometry) -> RowGeometry:
         """`rows` if it is a RowGeometry already, else the geometry of the rows."""
         return rows if isinstance(rows, RowGeometry) else cls(rows)
 
-    def _part(self, name: str, compute) -> Tensor:
-        if name not in self._parts:
-            self._parts[name] = compute()
-        return self._parts[name]
-
-    @property
+    @cached_property
     def quaternions(self) -> Tensor:
         """(B, K, 4) the rows' unit quaternions (`normalized_quaternions`)."""
-        return self._part("quaternions", lambda: normalized_quaternions(
-            self.positions.transpose(1, 2)[..., 3:]))
+        return normalized_quaternions(self.positions.transpose(1, 2)[..., 3:])
 
     def talker_vector(self, vector) -> Tensor:
         """See `talker_vector`."""
         vector = torch.tensor(vector, dtype=self.positions.dtype, device=self.positions.device)
         return rotate_inverse(vector, self.quaternions).transpose(1, 2)
 
-    @property
+    @cached_property
     def mouth(self) -> Tensor:
         """See `mouth_position`."""
-        return self._part("mouth", lambda: self.positions[:, :3]
-                          + self.talker_vector(MOUTH_OFFSET))
+        return self.positions[:, :3] + self.talker_vector(MOUTH_OFFSET)
 
-    @property
+    @cached_property
     def facing(self) -> Tensor:
         """(B, 3, K) the direction the talker faces, in the listener's frame."""
-        return self._part("facing", lambda: self.talker_vector((1.0, 0.0, 0.0)))
+        return self.talker_vector((1.0, 0.0, 0.0))
 
-    @property
+    @cached_property
     def ear_distances(self) -> Tensor:
         """See `ear_distances`."""
-        def compute():
-            ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
-            displacement = self.mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
-            return torch.sum(displacement**2, dim=2) ** 0.5
-        return self._part("ear_distances", compute)
+        ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
+        displacement = self.mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
+        return torch.sum(displacement**2, dim=2) ** 0.5
 
-    @property
+    @cached_property
     def spreading(self) -> Tensor:
         """See `frame_spreading`."""
-        return self._part("spreading", lambda: 1.0 / self.ear_distances.float().clamp(
-            min=HEAD_CLEARANCE))
+        return 1.0 / self.ear_distances.float().clamp(min=HEAD_CLEARANCE)
 
-    @property
+    @cached_property
     def head_direction(self) -> tuple[Tensor, Tensor]:
         """See `binauralgrad.view.head_direction`."""
-        def compute():
-            ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
-            offset = self.mouth - ears.mean(dim=0)[None, :, None]
-            distance = offset.norm(dim=1, keepdim=True).clamp(min=HEAD_CLEARANCE)
-            return torch.cat([offset / distance, distance], dim=1)
-        both = self._part("head_direction", compute)
-        return both[:, :3], both[:, 3:]
+        ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
+        offset = self.mouth - ears.mean(dim=0)[None, :, None]
+        distance = offset.norm(dim=1, keepdim=True).clamp(min=HEAD_CLEARANCE)
+        return offset / distance, distance
 
 
 def mouth_position(positions: Tensor | RowGeometry) -> Tensor:
