@@ -1,11 +1,16 @@
-"""The wavefront: the conditioner cache and growing row buffers change nothing; sources."""
+"""The wavefront: the conditioner cache, growing row buffers and pooled buffers change nothing;
+sources."""
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 import torch
 from conftest import moving_positions, speech_like
 
 from binauralgrad.dsp import geometric_warp
+from binauralgrad.inference.buffers import BufferPool
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.sources import StreamInputs, WavefrontSource, Windows
@@ -34,14 +39,52 @@ def test_row_buffers_that_grow_on_every_need_give_the_same_audio(tiny, monkeypat
 
     workspace = FoldedDenoiser.workspace
 
-    def cramped(self, batch, capacity):
-        work = workspace(self, batch, capacity)
+    def cramped(self, batch, capacity, *allocator):
+        work = workspace(self, batch, capacity, *allocator)
         work.layer_rows = [rows[:, :1] for rows in work.layer_rows]  # grown on every need
         return work
 
     monkeypatch.setattr(FoldedDenoiser, "workspace", cramped)
     copied = run_wavefront(*models, steps, windows, noise, tile=300)
     assert all(torch.equal(a, b) for a, b in zip(roomy, copied, strict=True))
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_buffers_kept_from_an_earlier_run_give_the_same_audio_whatever_they_hold(tiny, cache):
+    inputs = prepare_inputs(speech_like(2000), moving_positions(5))
+    windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
+                      inputs.positions, [0], [0], 2000)
+    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
+    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
+    fresh = run_wavefront(*models, steps, windows, noise, tile=300, cache=cache)
+    pool = BufferPool()
+    with pool.lease() as allocator:
+        run_wavefront(*models, steps, windows, noise, tile=300, cache=cache, allocator=allocator)
+        kept = list(allocator.taken)
+    assert pool.nbytes > 0
+    for tensor in kept:  # a row read before it is written would now show
+        tensor.fill_(float("nan"))
+    with pool.lease() as allocator:
+        again = run_wavefront(*models, steps, windows, noise, tile=300, cache=cache,
+                              allocator=allocator)
+        assert {tensor.data_ptr() for tensor in allocator.taken} == \
+            {tensor.data_ptr() for tensor in kept}
+    assert all(torch.equal(a, b) for a, b in zip(fresh, again, strict=True))
+
+
+def test_a_pool_hands_a_buffer_to_one_lease_and_keeps_what_the_last_one_used():
+    like, pool = torch.empty(0), BufferPool()
+    with pool.lease() as first:
+        a, b = first.empty((2, 3), like), first.empty((4,), like)
+    with pool.lease() as outer, pool.lease() as inner:
+        taken = [outer.empty((2, 3), like), inner.empty((2, 3), like)]
+        assert taken[0] is a and taken[1] is not a  # not shared while leased
+    assert pool.nbytes == 6 * 4  # the last lease to end: its buffer, not the unused (4,) one
+    with pool.lease() as again:
+        assert again.empty((4,), like) is not b
+    assert copy.deepcopy(pool).nbytes == 0
+    pool.clear()
+    assert pool.nbytes == 0
 
 
 def test_windows_read_zeros_outside_themselves():

@@ -24,6 +24,18 @@ def test_same_seed_same_audio_other_seed_other_audio(tiny_pipeline):
     assert not torch.allclose(first.audio, other.audio)
 
 
+def test_buffers_kept_between_calls_change_nothing_and_can_be_let_go(tiny_pipeline):
+    assert tiny_pipeline.held_buffer_bytes == 0
+    first = synthesize(tiny_pipeline, 2000, 1)
+    held = tiny_pipeline.held_buffer_bytes
+    assert held > 0
+    assert torch.equal(synthesize(tiny_pipeline, 2000, 1).audio, first.audio)
+    assert tiny_pipeline.held_buffer_bytes == held  # the same buffers again, no more
+    tiny_pipeline.release_buffers()
+    assert tiny_pipeline.held_buffer_bytes == 0
+    assert torch.equal(synthesize(tiny_pipeline, 2000, 1).audio, first.audio)
+
+
 @pytest.mark.parametrize("length", [400, 401, 1234, 2400])
 def test_any_length_keeps_its_length(tiny_pipeline, length):
     out = synthesize(tiny_pipeline, length)

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from binauralgrad.inference.backends import MatmulConv, kernels, resolve_dtype
-from binauralgrad.inference.buffers import Workspace
+from binauralgrad.inference.buffers import FRESH, Workspace
 from binauralgrad.models.denoiser import LEAKY_SLOPE, BinauralDenoiser
 
 
@@ -227,9 +227,10 @@ class FoldedDenoiser:
         hidden = F.relu(hidden)
         return torch.cat([hidden, torch.zeros_like(hidden)], dim=-1)
 
-    def workspace(self, batch: int, capacity: int) -> Workspace:
-        """Buffers for tiles of up to `capacity` output samples."""
-        return Workspace(self.config, batch, capacity, device=self.device, dtype=self.dtype)
+    def workspace(self, batch: int, capacity: int, allocator=FRESH) -> Workspace:
+        """Buffers for tiles of up to `capacity` output samples (from `allocator`)."""
+        return Workspace(self.config, batch, capacity, device=self.device, dtype=self.dtype,
+                         allocator=allocator)
 
     def layer(self, index: int, rows: torch.Tensor, preactivation: torch.Tensor,
               bias: tuple[torch.Tensor, ...], first: int, length: int,

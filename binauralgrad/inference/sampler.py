@@ -6,6 +6,7 @@ import torch
 from tqdm.auto import tqdm
 
 from binauralgrad.inference.backends import select
+from binauralgrad.inference.buffers import BufferPool
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import WavefrontOptions, plan_batches, stitch
@@ -20,7 +21,7 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
                      schedule: NoiseSchedule, mono: torch.Tensor, positions: torch.Tensor,
                      warped: torch.Tensor, noise: PositionalNoise, *, steps: str | int = "fast",
                      progress: bool = True, options: WavefrontOptions | None = None,
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     buffers: BufferPool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Both stages through the wavefront, over each input whole or in the chunks of `options`.
 
     Args:
@@ -32,6 +33,8 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
             training step): see `NoiseSchedule.sampling_steps`.
         progress: show a progress bar.
         options: dtype, tile, chunks, memory budget (default: WavefrontOptions()).
+        buffers: where the wavefront's large buffers are kept for the next call (a pipeline's
+            own pool); without one they are still reused across this call's window groups.
 
     Returns:
         (mean (B, 1, T), binaural (B, 2, T)) float32.
@@ -53,15 +56,18 @@ def sample_wavefront(stage_one: BinauralDenoiser, stage_two: BinauralDenoiser,
         element_bytes=torch.empty(0, dtype=backend.dtype).element_size())
     whole = PriorTerms(configs).whole(mono, positions, stage_one.config.frame_samples)
     warped, results = warped.float(), []
+    pool = buffers or BufferPool()
     with tqdm(total=len(windows) * plan.window, desc="BinauralGrad", unit="sample",
               disable=not progress) as bar:
         for offset in range(0, len(windows), group):
             rows = windows[offset: offset + group]
             chosen = Windows(warped, mono, positions, [item for item, _ in rows],
                              [start for _, start in rows], plan.window, *whole)
-            mean, audio = run_wavefront(*models, sampling, chosen, noise, tile=tile, cache=cache,
-                                        on_progress=_Progress(bar, len(rows)),
-                                        initial_scale=schedule.temperature)
+            with pool.lease() as allocator:
+                mean, audio = run_wavefront(*models, sampling, chosen, noise, tile=tile,
+                                            cache=cache, on_progress=_Progress(bar, len(rows)),
+                                            initial_scale=schedule.temperature,
+                                            allocator=allocator)
             results.append(torch.cat([mean, audio], dim=1))
     joined = torch.cat(results)
     if len(plan) > 1:

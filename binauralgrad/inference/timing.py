@@ -9,6 +9,7 @@ import torch
 
 from binauralgrad.constants import FRAME_SAMPLES
 from binauralgrad.dsp import geometric_warp
+from binauralgrad.inference.buffers import BufferPool
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.sources import Windows
@@ -69,10 +70,15 @@ class WavefrontProbe:
                                                configs[0].frame_samples)
         self.folded = {backend: [FoldedDenoiser(stage, dtype=dtype, device="cpu", backend=backend)
                                  for stage in stages] for backend in backends}
+        # Each candidate keeps its buffers from run to run, as a pipeline does from call to call:
+        # fresh ones would time page faults rather than the candidate.
+        self.buffers: dict[tuple, BufferPool] = {}
 
     @torch.inference_mode()
     def run(self, backend: str, cache: bool, *, tile: int, length: int, steps: int) -> None:
         """Both stages, `steps` passes each, over the input's first `length` samples."""
         windows = Windows(self.warped, self.mono, self.positions, [0], [0], length, *self.terms)
-        run_wavefront(*self.folded[backend], NoiseSchedule().sampling_steps(steps), windows,
-                      PositionalNoise(0), tile=tile, cache=cache)
+        pool = self.buffers.setdefault((backend, cache, tile, length, steps), BufferPool())
+        with pool.lease() as allocator:
+            run_wavefront(*self.folded[backend], NoiseSchedule().sampling_steps(steps), windows,
+                          PositionalNoise(0), tile=tile, cache=cache, allocator=allocator)

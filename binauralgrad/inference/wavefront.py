@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from binauralgrad.inference.buffers import Ring, SampleBuffer, held_bytes, ring_capacity
+from binauralgrad.inference.buffers import FRESH, Ring, SampleBuffer, held_bytes, ring_capacity
 from binauralgrad.inference.folded import FoldedDenoiser, StepBiases, with_one
 from binauralgrad.inference.noise import PositionalNoise
 from binauralgrad.inference.plan import CATCH_UP
@@ -65,12 +65,14 @@ class StageStream:
         initial_scale: the initial noise's standard deviation (the schedule's temperature).
         ears: this stage's learned head's ears, shared with the other stage
             (`LearnedEars.for_stages`); else computed by this stage alone.
+        allocator: where the rings and the workspace come from (`buffers.FRESH`, or a
+            `BufferPool.lease`).
     """
 
     def __init__(self, model: FoldedDenoiser, stage: int, steps: list[SamplingStep],
                  windows: WavefrontSource, noise: PositionalNoise, tile: int, *, cache: bool = True,
                  mean: StageStream | None = None, initial_scale: float = 1.0,
-                 ears: tuple[LearnedEars, int] | None = None):
+                 ears: tuple[LearnedEars, int] | None = None, allocator=FRESH):
         self.model, self.stage, self.windows, self.noise = model, stage, windows, noise
         self.initial_scale = initial_scale
         self.tile, self.cache, self.mean = tile, cache, mean
@@ -86,12 +88,13 @@ class StageStream:
         capacity = ring_capacity(model.config.pass_reach, len(steps), tile,
                                  model.config.encoder_reach)
         if cache:  # copied out of into each layer's pre-activations: no mirror needed
-            self.rings = [Ring(batch, capacity, 0, width, template) for _ in model.dilations]
+            self.rings = [Ring(batch, capacity, 0, width, template, allocator)
+                          for _ in model.dilations]
         else:  # read as a layer's input: contiguous views through a mirror; a last channel
             # of ones carries each pass's bias into its projection (`StepBiases.condition`)
             self.rings = [Ring(batch, capacity, CATCH_UP * tile,
-                               model.config.condition_channels + 1, template)]
-        self.work = model.workspace(batch, CATCH_UP * tile)
+                               model.config.condition_channels + 1, template, allocator)]
+        self.work = model.workspace(batch, CATCH_UP * tile, allocator)
         self.condition_done = 0
         self.output = SampleBuffer(batch, model.config.out_channels, template.float(),
                                    windows.length if windows.ended else 0)
@@ -307,11 +310,12 @@ def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
                   steps: list[SamplingStep], windows: WavefrontSource, noise: PositionalNoise,
                   *, tile: int, cache: bool = True,
                   on_progress: Callable[[int], object] = lambda done: None,
-                  initial_scale: float = 1.0):
+                  initial_scale: float = 1.0, allocator=FRESH):
     """Samples both stages over `windows` as one wavefront.
 
     Every sample of every layer, pass and stage is computed once; memory is set by `tile` and the
-    receptive field, not by the length.
+    receptive field, not by the length. The large buffers come from `allocator` (a
+    `BufferPool.lease` keeps them for the next run).
 
     Returns:
         (mean (B, 1, L), binaural (B, 2, L)) float32.
@@ -320,9 +324,9 @@ def run_wavefront(stage_one: FoldedDenoiser, stage_two: FoldedDenoiser,
         raise ValueError(f"tile must be a positive number of samples, got {tile}")
     ears = shared_ears(stage_one, stage_two, windows)
     one = StageStream(stage_one, 1, steps, windows, noise, tile, cache=cache,
-                      initial_scale=initial_scale, ears=ears[0])
+                      initial_scale=initial_scale, ears=ears[0], allocator=allocator)
     two = StageStream(stage_two, 2, steps, windows, noise, tile, cache=cache, mean=one,
-                      initial_scale=initial_scale, ears=ears[1])
+                      initial_scale=initial_scale, ears=ears[1], allocator=allocator)
     while two.ready < windows.length:
         moved = one.tick()
         moved = two.tick() or moved
