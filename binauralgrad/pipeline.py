@@ -176,6 +176,14 @@ class BinauralGradPipeline:
         """Lets go of the buffers kept from the last call (`held_buffer_bytes`)."""
         self._buffers.clear()
 
+    def __copy__(self) -> BinauralGradPipeline:
+        """`copy.copy`: a pipeline on the same stages, schedule and room, with buffers of its
+        own (two settings called in turns then each keep theirs)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._buffers = BufferPool()
+        return clone
+
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike, *,
                         device: str | torch.device = "cpu", dtype: torch.dtype | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -31,9 +32,12 @@ def test_buffers_kept_between_calls_change_nothing_and_can_be_let_go(tiny_pipeli
     assert held > 0
     assert torch.equal(synthesize(tiny_pipeline, 2000, 1).audio, first.audio)
     assert tiny_pipeline.held_buffer_bytes == held  # the same buffers again, no more
+    other = copy.copy(tiny_pipeline)  # the same stages, its own buffers
+    assert other.stages == tiny_pipeline.stages and other.held_buffer_bytes == 0
     tiny_pipeline.release_buffers()
     assert tiny_pipeline.held_buffer_bytes == 0
     assert torch.equal(synthesize(tiny_pipeline, 2000, 1).audio, first.audio)
+    assert torch.equal(synthesize(other, 2000, 1).audio, first.audio)
 
 
 @pytest.mark.parametrize("length", [400, 401, 1234, 2400])

@@ -43,11 +43,13 @@ def synthesis_flops(configs: list[DenoiserConfig], num_steps: int) -> float:
 
 
 def gemm_limit(config: DenoiserConfig, dtype: torch.dtype = torch.float32, rows: int = 4096,
-               repeats: int = 5) -> dict:
+               repeats: int = 20) -> dict:
     """This machine's matrix-product rate at the shapes of the model's residual layers.
 
     Times time-major (rows x 3R) @ (3R x 2R) and (rows x R) @ (R x 2R) products, as the dilated
-    and output convolutions are, and weighs them as a layer does.
+    and output convolutions are, and weighs them as a layer does. Each product's fastest of
+    `repeats` runs counts (a few milliseconds each: fewer let a slow spell lower the limit, and
+    every rate measured against it look closer to it than it is).
 
     Returns:
         {"dilated": GFLOP/s, "output": GFLOP/s, "layer": GFLOP/s of the two in a layer's mix}.

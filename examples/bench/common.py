@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 
@@ -88,24 +89,29 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
     """RTF of each variant of the pipeline on one input, against the first (the yardstick).
 
     The variants take turns, `repeats` rounds, and each keeps its best time: a slow spell of a
-    shared machine then falls on all of them rather than on whichever ran through it. A
-    variant's "setting" key runs it under `variant_setting`. With `limit_gflops`, each row also
+    shared machine then falls on all of them rather than on whichever ran through it. Each
+    variant runs on its own pipeline (the same stages), which keeps that variant's buffers from
+    one round to the next as a user's pipeline does from call to call: sharing one, each variant
+    would find the previous variant's buffers and fault in fresh ones. A variant's "setting"
+    key runs it under `variant_setting`. With `limit_gflops`, each row also
     gets the arithmetic rate it reached (`synthesis_flops`) and its fraction of that limit.
     """
     mono, positions = test_signal(seconds)
+    pipelines = {name: copy.copy(pipeline) for name in variants}
     variants = {name: dict(options) for name, options in variants.items()}
     settings = {name: options.pop("setting", None) for name, options in variants.items()}
     for name, options in variants.items():
         if pipeline.device.type == "cuda":
             with variant_setting(settings[name]):
-                synthesize(pipeline, mono, positions, **options)  # warm-up
+                synthesize(pipelines[name], mono, positions, **options)  # warm-up
     times = {name: [] for name in variants}
     outputs = {}
     for _ in range(repeats):
         for name, options in variants.items():
             with variant_setting(settings[name]):
                 start = time.perf_counter()
-                outputs[name] = synthesize(pipeline, mono, positions, **options).float().cpu()
+                outputs[name] = synthesize(pipelines[name], mono, positions,
+                                           **options).float().cpu()
                 times[name].append(time.perf_counter() - start)
     baseline = next(iter(variants))
     configs = [pipeline.stage_one.config, pipeline.stage_two.config]
