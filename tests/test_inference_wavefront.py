@@ -82,6 +82,7 @@ def test_a_pool_hands_a_buffer_to_one_lease_and_keeps_what_the_last_one_used():
     assert pool.nbytes == 6 * 4  # the last lease to end: its buffer, not the unused (4,) one
     with pool.lease() as again:
         assert again.empty((4,), like) is not b
+        assert pool.nbytes == 0  # a shape it did not hold: the (2, 3) one is let go at once
     assert copy.deepcopy(pool).nbytes == 0
     pool.clear()
     assert pool.nbytes == 0

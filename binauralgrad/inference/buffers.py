@@ -34,9 +34,12 @@ class BufferPool:
 
     At paper size a run's conditioner rings take about 1.5 GB, each row written once. Freed,
     that memory goes back to the operating system, and the next run faults every page in again:
-    measured on this project's 2-core virtual machine, 0.1 to 13 s a run on top of 10.5 s of
-    arithmetic (0.5 s of audio); leased from a pool, the second run faults almost none. A pool
-    holds at most what its last finished lease used, until `clear`.
+    measured on this project's 2-core virtual machine, 5 to 18 s of system time a run beside
+    10.5 s of arithmetic (0.5 s of audio); leased from a pool, the second run faults almost none.
+
+    A pool holds at most what its last finished lease used, until `clear`. A lease that asks for
+    a shape the pool does not hold (another dtype, tile or model) lets go of the rest first, so
+    that the old buffers and the new ones are not held at once.
     """
 
     def __init__(self):
@@ -76,7 +79,10 @@ class BufferPool:
     def _take(self, key: tuple) -> torch.Tensor | None:
         with self._lock:
             free = self._free.get(key)
-            return free.pop() if free else None
+            if free:
+                return free.pop()
+            self._free = {}  # another kind of run: what is held will not fit it
+            return None
 
 
 class _Lease:
