@@ -30,7 +30,7 @@ FRESH = Fresh()
 
 
 class BufferPool:
-    """Large buffers kept from one wavefront run for the next (a pipeline holds one).
+    """Large CPU buffers kept from one wavefront run for the next (a pipeline holds one).
 
     At paper size a run's conditioner rings take about 1.5 GB, each row written once. Freed,
     that memory goes back to the operating system, and the next run faults every page in again:
@@ -94,6 +94,8 @@ class _Lease:
     def empty(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """An uninitialised tensor (a held one where the pool has its shape): as `Fresh.empty`."""
         shape = tuple(shape)
+        if like.device.type != "cpu":  # a GPU's caching allocator already reuses its memory
+            return like.new_empty(shape)
         tensor = self._pool._take(_pool_key(shape, like))
         if tensor is None:
             tensor = like.new_empty(shape)
