@@ -18,23 +18,24 @@ from binauralgrad.inference.wavefront import run_wavefront
 from binauralgrad.inputs import prepare_inputs
 
 
-def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
+def moving_scene(tiny):
+    """The tiny pipeline's folded stages, steps, 2000 samples of a moving talker and its noise."""
     inputs = prepare_inputs(speech_like(2000), moving_positions(5))
     windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
                       inputs.positions, [0], [0], 2000)
     models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
+    return models, tiny.schedule.sampling_steps("fast"), windows, PositionalNoise(7)
+
+
+def test_without_the_conditioner_cache_the_audio_is_the_same(tiny):
+    models, steps, windows, noise = moving_scene(tiny)
     cached = run_wavefront(*models, steps, windows, noise, tile=300, cache=True)
     recomputed = run_wavefront(*models, steps, windows, noise, tile=300, cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, recomputed, strict=True))
 
 
 def test_row_buffers_that_grow_on_every_need_give_the_same_audio(tiny, monkeypatch):
-    inputs = prepare_inputs(speech_like(2000), moving_positions(5))
-    windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
-                      inputs.positions, [0], [0], 2000)
-    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
+    models, steps, windows, noise = moving_scene(tiny)
     roomy = run_wavefront(*models, steps, windows, noise, tile=300)
 
     workspace = FoldedDenoiser.workspace
@@ -51,11 +52,7 @@ def test_row_buffers_that_grow_on_every_need_give_the_same_audio(tiny, monkeypat
 
 @pytest.mark.parametrize("cache", [True, False])
 def test_buffers_kept_from_an_earlier_run_give_the_same_audio_whatever_they_hold(tiny, cache):
-    inputs = prepare_inputs(speech_like(2000), moving_positions(5))
-    windows = Windows(geometric_warp(inputs.mono, inputs.positions), inputs.mono,
-                      inputs.positions, [0], [0], 2000)
-    models = [FoldedDenoiser(stage) for stage in (tiny.stage_one, tiny.stage_two)]
-    steps, noise = tiny.schedule.sampling_steps("fast"), PositionalNoise(7)
+    models, steps, windows, noise = moving_scene(tiny)
     fresh = run_wavefront(*models, steps, windows, noise, tile=300, cache=cache)
     pool = BufferPool()
     with pool.lease() as allocator:
