@@ -120,10 +120,14 @@ class RowGeometry:
         return self.talker_vector((1.0, 0.0, 0.0))
 
     @cached_property
+    def ears(self) -> Tensor:
+        """(2, 3) the listener's ears (`ear_positions`) in the rows' dtype and device."""
+        return ear_positions(dtype=self.positions.dtype, device=self.positions.device)
+
+    @cached_property
     def ear_distances(self) -> Tensor:
         """See `ear_distances`."""
-        ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
-        displacement = self.mouth[:, None] - ears[None, :, :, None]  # (B, 2, 3, K)
+        displacement = self.mouth[:, None] - self.ears[None, :, :, None]  # (B, 2, 3, K)
         return torch.sum(displacement**2, dim=2) ** 0.5
 
     @cached_property
@@ -134,8 +138,7 @@ class RowGeometry:
     @cached_property
     def head_direction(self) -> tuple[Tensor, Tensor]:
         """See `binauralgrad.view.head_direction`."""
-        ears = ear_positions(dtype=self.positions.dtype, device=self.positions.device)
-        offset = self.mouth - ears.mean(dim=0)[None, :, None]
+        offset = self.mouth - self.ears.mean(dim=0)[None, :, None]
         distance = offset.norm(dim=1, keepdim=True).clamp(min=HEAD_CLEARANCE)
         return offset / distance, distance
 

@@ -202,13 +202,14 @@ class FoldedDenoiser:
     def project_condition(self, condition: torch.Tensor, index: int,
                           bias: torch.Tensor | None = None) -> torch.Tensor:
         """Layer `index`'s conditioner projection of (B, n, C) condition rows -> (B, n, 2R),
-        plus `bias` (a step's `step_biases()[index][0]` makes it `layer`'s preactivation)."""
+        plus `bias` (a step's `step_biases()[index].bias` makes it `layer`'s preactivation)."""
         return self.ops.conv(condition, self.condition_weights[index], bias)
 
-    def project_condition_into(self, out: torch.Tensor, condition: torch.Tensor, index: int,
-                               bias: torch.Tensor | None = None) -> None:
-        """`project_condition` written into `out` (no new buffer: fresh large ones page-fault)."""
-        self.ops.conv_into(out, condition, self.condition_weights[index], bias)
+    def project_condition_into(self, out: torch.Tensor, condition: torch.Tensor,
+                               index: int) -> None:
+        """`project_condition` without a bias, written into `out` (no new buffer: fresh large
+        ones page-fault); the conditioner cache's rows, to which each pass adds its bias."""
+        self.ops.conv_into(out, condition, self.condition_weights[index])
 
     def preactivation_into(self, out: torch.Tensor, condition: torch.Tensor,
                            biases: StepBiases) -> None:
@@ -233,7 +234,7 @@ class FoldedDenoiser:
                          allocator=allocator)
 
     def layer(self, index: int, rows: torch.Tensor, preactivation: torch.Tensor,
-              bias: tuple[torch.Tensor, ...], first: int, length: int,
+              bias: StepBiases, first: int, length: int,
               work: Workspace) -> torch.Tensor:
         """One residual layer on (B, n + 2d, 2R) input rows -> (B, n, 2R) output rows.
 
