@@ -50,7 +50,9 @@ def test_the_normal_equations_find_the_head_that_made_the_ears():
         assert system.equations == 24000
         assert system.explained(HeadFilter(TAPS).weight) < 0.99  # the DSP prior misses
         fitted = system.solve(ridge=1e-6)
-        assert system.explained(fitted) > 0.99999
+        # Sums of float32 products had shares above 1 here (1.0018 on an AMD EPYC): the
+        # residual is a small difference of large sums, and this one scene is ill-conditioned.
+        assert 0.99999 < system.explained(fitted) <= 1.0
         assert system.explained(head.weight) > 0.99999
     # Half the samples, drawn at random, find the same head.
     half = HeadNormalEquations(TAPS, 2, GAIN)
