@@ -95,8 +95,13 @@ def tuning_spread_section(args, results: dict) -> None:
     print_tuning_spread(f"Tuning spread, {size} size, 0.5 s, CPU", results["tuning_spread"])
 
 
-def limit_of(results: dict) -> float | None:
-    return results["machine"]["float32"]["layer"] if "machine" in results else None
+def limit_of(results: dict) -> dict[torch.dtype, float] | None:
+    """The machine section's matrix-product limit per dtype, for the rows' "of limit"."""
+    if "machine" not in results:
+        return None
+    machine = results["machine"]
+    return {getattr(torch, name): machine[name]["layer"] for name in ("float32", "bfloat16")
+            if name in machine}
 
 
 def default_section(args, results: dict) -> None:

@@ -43,11 +43,13 @@ def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch
     variants = {"default": {}, "no cache": {"setting": "off,cache=0"},
                 "tile 256": {"setting": "off,tile=256"},
                 "matmul": {"setting": "off,backend=matmul"}}
+    variants["bfloat16"] = {"dtype": torch.bfloat16}
     rows = script.variant_rows(script.pipeline_of("tiny"), 0.05, variants, repeats=1,
-                               limit_gflops=100.0)
+                               limits={torch.float32: 100.0, torch.bfloat16: 400.0})
     assert [row["max_dev"] for row in rows[:3]] == [0.0, 0.0, 0.0]  # exact by design
     assert rows[3]["max_dev"] < 1e-5  # other kernels round differently
-    assert all(row["gflops"] > 0 and row["of_limit"] == row["gflops"] / 100 for row in rows)
+    assert all(row["gflops"] > 0 and row["of_limit"] == row["gflops"] / 100 for row in rows[:4])
+    assert rows[4]["of_limit"] == rows[4]["gflops"] / 400  # each dtype against its own limit
     assert tuning.parse_setting(tuning.os.environ[tuning.TUNING_ENV]) == (True, {})
 
 

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import os
 import time
+from collections.abc import Mapping
 
 import torch
 
@@ -85,7 +86,7 @@ def variant_setting(setting: str | None):
 
 
 def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: int,
-                 limit_gflops: float | None = None) -> list[dict]:
+                 limits: Mapping[torch.dtype, float] | None = None) -> list[dict]:
     """RTF of each variant of the pipeline on one input, against the first (the yardstick).
 
     The variants take turns, `repeats` rounds, and each keeps its best time: a slow spell of a
@@ -93,8 +94,9 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
     variant runs on its own pipeline (the same stages), which keeps that variant's buffers from
     one round to the next as a user's pipeline does from call to call: sharing one, each variant
     would find the previous variant's buffers and fault in fresh ones. A variant's "setting"
-    key runs it under `variant_setting`. With `limit_gflops`, each row also
-    gets the arithmetic rate it reached (`synthesis_flops`) and its fraction of that limit.
+    key runs it under `variant_setting`. With `limits` (GFLOP/s per compute dtype), each row
+    also gets the arithmetic rate it reached (`synthesis_flops`) and its fraction of the limit
+    of its own dtype (a bfloat16 row against the bfloat16 products' rate, not float32's).
     """
     mono, positions = test_signal(seconds)
     pipelines = {name: copy.copy(pipeline) for name in variants}
@@ -124,8 +126,9 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
                "rtf": elapsed / seconds, "speedup": min(times[baseline]) / elapsed,
                "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item(),
                "gflops": work / elapsed / 1e9}
-        if limit_gflops:
-            row["of_limit"] = row["gflops"] / limit_gflops
+        limit = (limits or {}).get(variants[name].get("dtype") or torch.float32)
+        if limit:
+            row["of_limit"] = row["gflops"] / limit
         rows.append(row)
     return rows
 

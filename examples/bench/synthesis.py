@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from common import best_time, pipeline_of, print_rows, variant_rows, variant_setting
 
@@ -175,7 +177,7 @@ def default_model_rows(seconds: float, repeats: int) -> list[dict]:
 
 
 def equal_length_rows(size: str, seconds: float, repeats: int,
-                      limit_gflops: float | None = None) -> list[dict]:
+                      limits: Mapping[torch.dtype, float] | None = None) -> list[dict]:
     """Optimisations at equal chunk length: every path sees the same `seconds` of input.
 
     The default is this machine's tuned choice; each other row forces one piece of it.
@@ -191,17 +193,17 @@ def equal_length_rows(size: str, seconds: float, repeats: int,
     }
     if cpu_bf16_supported():
         variants["fast bfloat16, wavefront"] = {"dtype": torch.bfloat16}
-    return variant_rows(pipeline_of(size), seconds, variants, repeats, limit_gflops)
+    return variant_rows(pipeline_of(size), seconds, variants, repeats, limits)
 
 
-def whole_input_rows(size: str, seconds: float, limit_gflops: float | None = None
-                     ) -> list[dict]:
+def whole_input_rows(size: str, seconds: float,
+                     limits: Mapping[torch.dtype, float] | None = None) -> list[dict]:
     """The default pipeline against passes over the whole input, as the original runs them."""
     variants = {"straightforward float32, whole-input passes": {"implementation": "reference"},
                 "fast float32, default": {}}
     if cpu_bf16_supported():
         variants["fast bfloat16, default"] = {"dtype": torch.bfloat16}
-    return variant_rows(pipeline_of(size), seconds, variants, 1, limit_gflops)
+    return variant_rows(pipeline_of(size), seconds, variants, 1, limits)
 
 
 def chunking_rows(size: str, seconds: float, chunk_s: float) -> list[dict]:
