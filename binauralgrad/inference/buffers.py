@@ -95,10 +95,10 @@ class _Lease:
         """An uninitialised tensor (a held one where the pool has its shape): as `Fresh.empty`."""
         shape = tuple(shape)
         if like.device.type != "cpu":  # a GPU's caching allocator already reuses its memory
-            return like.new_empty(shape)
+            return FRESH.empty(shape, like)
         tensor = self._pool._take(_pool_key(shape, like))
         if tensor is None:
-            tensor = like.new_empty(shape)
+            tensor = FRESH.empty(shape, like)
         self.taken.append(tensor)
         return tensor
 
