@@ -98,10 +98,41 @@ def test_candidates_take_turns_until_the_budget_is_spent():
     assert order == list("abc" * timing.MAX_ROUNDS)
 
 
+def test_clearly_slower_candidates_leave_the_turns():
+    clock, order = Clock(), []
+
+    def run(name, seconds):
+        order.append(name)
+        clock.now += seconds
+
+    seconds = {"a": 1.0, "b": 1.05, "c": 1.5}
+    runs = {name: partial(run, name, value) for name, value in seconds.items()}
+    times = round_robin(runs, budget_s=10.0, timer=clock, drop_above=1.1)
+    # Two rounds of all (7.1 s); c, 1.5x the fastest, leaves; a third round of a and b ends at
+    # 9.15 s, a fourth would end at 11.2 s.
+    assert order == list("abc" * 2 + "ab")
+    assert [len(times[name]) for name in "abc"] == [3, 3, 2]
+    order.clear()
+    round_robin({name: runs[name] for name in "ac"}, budget_s=1e9, timer=clock, drop_above=1.1)
+    assert order == list("ac" * timing.MIN_ROUNDS)  # one left: nothing more to rank
+
+
+def test_a_round_ranks_the_runs_not_one_lucky_spell():
+    # The machine sped up in the third round, and most for b: b's fastest run is the fastest of
+    # all, but in two of the three warm rounds b is 10 % slower than a.
+    times = {"a": [3.0, 1.0, 0.5, 1.0], "b": [3.0, 1.1, 0.45, 1.1], "c": [3.0, 1.3]}
+    scores = timing.relative_scores(times)
+    assert scores["a"] == 1.0 and scores["b"] == pytest.approx(1.1)
+    assert scores["c"] == pytest.approx(1.3)  # its one warm round; the cold first is not ranked
+    assert timing.relative_scores({"a": [1.0], "b": [2.0]}, {"a": 1, "b": 4}) == \
+        {"a": 2.0, "b": 1.0}  # per unit of work; a single round is all there is
+
+
 def test_a_real_measurement_gives_a_usable_choice(tiny):
     choice, rows = measure(stages_of(tiny), torch.float32, 2, tiles=(256, 512), budget_s=0.5)
     assert choice.measured and choice.tile in (256, 512)
-    assert all(row["seconds_per_sample"] > 0 and row["runs"] >= 2 for row in rows)
+    assert all(row["seconds_per_sample"] > 0 and row["runs"] >= 2 and row["relative"] >= 1
+               for row in rows)
 
 
 def test_a_choice_is_measured_once_per_machine_and_stored(tiny, tuned, monkeypatch):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 
 import torch
 
@@ -17,35 +18,69 @@ from binauralgrad.inference.wavefront import run_wavefront
 from binauralgrad.prior import PriorTerms
 from binauralgrad.schedule import NoiseSchedule
 
-MIN_ROUNDS, MAX_ROUNDS = 2, 9  # the fastest of two runs already drops a cold first one
+MIN_ROUNDS, MAX_ROUNDS = 2, 9  # the first round is cold; the second is the first ranked one
 
 
 def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
                 timer: Callable[[], float] = time.perf_counter, min_rounds: int = MIN_ROUNDS,
-                max_rounds: int = MAX_ROUNDS,
+                max_rounds: int = MAX_ROUNDS, drop_above: float | None = None,
+                work: Mapping[Hashable, float] | None = None,
                 on_run: Callable[[], object] = lambda: None) -> dict[Hashable, list[float]]:
     """Times every run once a round, in the same order each round, for at least `min_rounds`
-    rounds and then as many more (up to `max_rounds`) as fit in `budget_s` at the average
-    round's length so far.
+    rounds and then as many more (up to `max_rounds`) as fit in `budget_s`.
 
-    The runs take turns, so a slow spell of a shared machine falls on all of them, not on
-    whichever ran through it.
+    The runs take turns, so a slow or fast spell of a shared machine falls on all of them, not
+    on whichever ran through it. With `drop_above`, a run whose `relative_scores` (per unit of
+    `work`) exceed it leaves the turns after `min_rounds`: the rest of the budget goes to the
+    close contenders, and the rounds end when one is left.
 
     Returns:
         {key: seconds of each of its runs, in round order}.
     """
     times = {key: [] for key in runs}
+    active = list(runs)
     began = timer()
     for done in range(max_rounds):
-        spent = timer() - began
-        if done >= min_rounds and spent * (done + 1) / done > budget_s:
-            break
-        for key, run in runs.items():
+        if done >= min_rounds:
+            if drop_above is not None:
+                scores = relative_scores({key: times[key] for key in active}, work)
+                active = [key for key in active if scores[key] <= drop_above]
+            # The next round at its runs' last lengths: a cold first run would overstate it.
+            upcoming = sum(times[key][-1] for key in active)
+            if len(active) < 2 and drop_above is not None or \
+                    timer() - began + upcoming > budget_s:
+                break
+        for key in active:
             start = timer()
-            run()
+            runs[key]()
             times[key].append(timer() - start)
             on_run()
     return times
+
+
+def relative_scores(times: Mapping[Hashable, list[float]],
+                    work: Mapping[Hashable, float] | None = None) -> dict[Hashable, float]:
+    """Each run's time (per unit of its `work`) over the fastest's in the same round, the median
+    over the warm rounds (all but the first, where there are more).
+
+    A busy host's speed swings by 15-20 % from second to second, in both directions, while the
+    candidates' order within a round holds: the fastest run alone lets one lucky spell pick a
+    slow candidate, a ratio within the round does not.
+
+    Args:
+        times: {key: seconds per round, in round order} (`round_robin`'s; a key that left the
+            turns has fewer rounds).
+        work: {key: units of work per run} (samples); 1 each if None.
+    """
+    cost = {key: [seconds / (work[key] if work else 1.0) for seconds in runs]
+            for key, runs in times.items()}
+    rounds = max(len(runs) for runs in cost.values())
+    fastest = [min(runs[index] for runs in cost.values() if len(runs) > index)
+               for index in range(rounds)]
+    first = 1 if rounds > 1 else 0
+    return {key: statistics.median(runs[index] / fastest[index]
+                                   for index in range(first, len(runs)))
+            if len(runs) > first else float("inf") for key, runs in cost.items()}
 
 
 class WavefrontProbe:

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from binauralgrad.inference.backends import GPU_TILE, mkldnn_ops_available, mkldnn_works
-from binauralgrad.inference.timing import WavefrontProbe, round_robin
+from binauralgrad.inference.timing import WavefrontProbe, relative_scores, round_robin
 
 TUNING_ENV = "BINAURALGRAD_TUNING"
 CACHE_ENV = "BINAURALGRAD_CACHE"
@@ -45,12 +45,21 @@ CANDIDATE_TILES = (1024, 2048, 4096)
 # with AVX2, where the probe saw it 2-4 % faster than the input it was chosen for did.
 # Part of every stored key: raise it when a kernel or the measurement changes, so that choices
 # made the old way are measured again.
-KERNELS_REVISION = 6
+KERNELS_REVISION = 7
 # The measurement's time budget. At paper size a sample of both stages' six passes costs about
 # 0.5 ms on 2 cores, so the probes are short and the rounds few there; small models get more.
 BUDGET_S = 10.0
-KERNEL_PROBE_SAMPLES = 1200  # samples of the kernels-and-cache probe (three position frames)
-KERNEL_SHARE = 0.4  # of the budget, for the kernels and cache; the tiles get the rest
+# Samples of the kernels-and-cache probe: at paper size 600 ranks the candidates as whole runs
+# do (1.00 / 1.06 / 1.17 / 1.27 against 1.00 / 1.11 / 1.14 / 1.30 on an AMD EPYC) in half the
+# time of 1200, so that more rounds fit.
+KERNEL_PROBE_SAMPLES = 600
+# The kernels and cache are the larger decision (the candidates' whole runs differ by up to 40 %,
+# the tiles' by about 5 %), and on a busy host two runs each did not rank them: with a share of
+# 0.4, 3 of 10 fresh tunings on an AMD EPYC picked kernels 13-30 % slower than the fastest.
+KERNEL_SHARE = 0.65  # of the budget, for the kernels and cache; the tiles get the rest
+# Candidates this much slower than the fastest (`relative_scores`) leave the turns after the
+# first two rounds.
+DROP_ABOVE = 1.1
 
 
 @dataclass(frozen=True)
@@ -180,8 +189,10 @@ def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES
        node advances tile by tile as on a long input (a tile costs the same in every pass, so
        one pass ranks the tiles at a fraction of the cost).
 
-    Each phase runs its candidates in turns (`round_robin`) and ranks them by their fastest run;
-    the first phase has KERNEL_SHARE of `budget_s`, the second what is left.
+    Each phase runs its candidates in turns (`round_robin`), the clearly slower ones leaving
+    after two rounds (DROP_ABOVE), and ranks them by their time over the fastest's in the same
+    round (`relative_scores`); the first phase has KERNEL_SHARE of `budget_s`, the second what
+    is left.
 
     Args:
         stages: the pipeline's (stage one, stage two) denoisers (left unchanged).
@@ -190,8 +201,8 @@ def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES
         progress: show a progress bar. timer: the clock (tests pass a fake one).
 
     Returns:
-        (the choice, one row per candidate: phase, backend, tile, cache, runs and the fastest
-        run's seconds per sample).
+        (the choice, one row per candidate: phase, backend, tile, cache, runs, the fastest
+        run's seconds per sample and its `relative_scores` score).
     """
     from tqdm.auto import tqdm
 
@@ -205,32 +216,32 @@ def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES
                                              length=KERNEL_PROBE_SAMPLES, steps=num_steps)
                    for backend in backends for cache in (True, False)}
         timings = round_robin(kernels, budget_s=budget_s * KERNEL_SHARE, timer=timer,
-                              on_run=bar.update)
-        rows = [_row("kernels", backend, KERNEL_PROBE_SAMPLES, cache, times,
-                     KERNEL_PROBE_SAMPLES) for (backend, cache), times in timings.items()]
-        backend, cache = _fastest_kernels(rows)
+                              drop_above=DROP_ABOVE, on_run=bar.update)
+        rows = _rows("kernels", timings, lambda key: (*key, KERNEL_PROBE_SAMPLES),
+                     {key: KERNEL_PROBE_SAMPLES for key in timings})
+        best = min(rows, key=lambda row: row["relative"])
+        backend, cache = best["backend"], best["cache"]
         lengths = {tile: 2 * tile for tile in tiles}
         probes = {tile: partial(probe.run, backend, cache, tile=tile, length=lengths[tile],
                                 steps=1) for tile in tiles}
         timings = round_robin(probes, budget_s=budget_s - (timer() - began), timer=timer,
-                              on_run=bar.update)
-    tile_rows = [_row("tile", backend, tile, cache, times, lengths[tile])
-                 for tile, times in timings.items()]
-    best = min(tile_rows, key=lambda row: row["seconds_per_sample"])
+                              drop_above=DROP_ABOVE, work=lengths, on_run=bar.update)
+    tile_rows = _rows("tile", timings, lambda tile: (backend, cache, tile), lengths)
+    best = min(tile_rows, key=lambda row: row["relative"])
     return Choice(tile=best["tile"], cache=cache, backend=backend, measured=True), \
         rows + tile_rows
 
 
-def _row(phase: str, backend: str, tile: int, cache: bool, times: list[float],
-         samples: int) -> dict:
-    return {"phase": phase, "backend": backend, "tile": tile, "cache": cache,
-            "runs": len(times), "seconds_per_sample": min(times) / samples}
-
-
-def _fastest_kernels(rows: list[dict]) -> tuple[str, bool]:
-    """The fastest kernels and cache setting."""
-    best = min(rows, key=lambda row: row["seconds_per_sample"])
-    return best["backend"], best["cache"]
+def _rows(phase: str, timings: dict, settings, samples: dict) -> list[dict]:
+    """One row per candidate of a phase; `settings(key)` is its (backend, cache, tile)."""
+    scores = relative_scores(timings, samples)
+    rows = []
+    for key, times in timings.items():
+        backend, cache, tile = settings(key)
+        rows.append({"phase": phase, "backend": backend, "tile": tile, "cache": cache,
+                     "runs": len(times), "seconds_per_sample": min(times) / samples[key],
+                     "relative": scores[key]})
+    return rows
 
 
 def candidate_backends(dtype: torch.dtype) -> list[str]:

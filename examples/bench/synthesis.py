@@ -64,11 +64,11 @@ def print_machine(machine: dict) -> None:
                   f"{rates['layer']:.0f} GFLOP/s (dilated {rates['dilated']:.0f}, output "
                   f"{rates['output']:.0f})")
     print(f"tuned choice: {machine['choice']}\n"
-          "| phase | kernels | tile | cache | runs | us per sample (fastest run) |\n"
-          "| --- | --- | --- | --- | --- | --- |")
+          "| phase | kernels | tile | cache | runs | us per sample (fastest run) | "
+          "over the round's fastest (median) |\n| --- | --- | --- | --- | --- | --- | --- |")
     for row in machine["timings"]:
         print(f"| {row['phase']} | {row['backend']} | {row['tile']} | {row['cache']} | "
-              f"{row['runs']} | {row['seconds_per_sample'] * 1e6:.2f} |")
+              f"{row['runs']} | {row['seconds_per_sample'] * 1e6:.2f} | {row['relative']:.3f} |")
 
 
 def _forced(choice: tuning.Choice) -> str:
