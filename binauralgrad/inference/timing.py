@@ -47,7 +47,7 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
                 active = [key for key in active if scores[key] <= drop_above]
             # The next round at its runs' last lengths: a cold first run would overstate it.
             upcoming = sum(times[key][-1] for key in active)
-            if len(active) < 2 and drop_above is not None or \
+            if (drop_above is not None and len(active) < 2) or \
                     timer() - began + upcoming > budget_s:
                 break
         for key in active:
