@@ -78,14 +78,20 @@ def test_the_cache_is_kept_where_it_is_faster(tiny, monkeypatch, gain, cached):
     assert choice.cache is cached
 
 
-def test_candidates_take_turns_until_the_budget_is_spent():
+def timed_turns(seconds: dict[str, float]) -> tuple[Clock, list[str], dict]:
+    """Runs that take `seconds[name]` on a fake clock: (the clock, the order they ran in, the
+    runs for `round_robin`)."""
     clock, order = Clock(), []
 
-    def run(name, seconds):
+    def run(name):
         order.append(name)
-        clock.now += seconds
+        clock.now += seconds[name]
 
-    runs = {name: partial(run, name, 1.0) for name in "abc"}  # a round takes 3 s
+    return clock, order, {name: partial(run, name) for name in seconds}
+
+
+def test_candidates_take_turns_until_the_budget_is_spent():
+    clock, order, runs = timed_turns(dict.fromkeys("abc", 1.0))  # a round takes 3 s
     times = round_robin(runs, budget_s=10.0, timer=clock)
     # Rounds 1 and 2 always; a third fits (9 s), a fourth would end at 12 s.
     assert order == list("abc" * 3)
@@ -99,14 +105,7 @@ def test_candidates_take_turns_until_the_budget_is_spent():
 
 
 def test_clearly_slower_candidates_leave_the_turns():
-    clock, order = Clock(), []
-
-    def run(name, seconds):
-        order.append(name)
-        clock.now += seconds
-
-    seconds = {"a": 1.0, "b": 1.05, "c": 1.5}
-    runs = {name: partial(run, name, value) for name, value in seconds.items()}
+    clock, order, runs = timed_turns({"a": 1.0, "b": 1.05, "c": 1.5})
     times = round_robin(runs, budget_s=10.0, timer=clock, drop_above=1.1)
     # Two rounds of all (7.1 s); c, 1.5x the fastest, leaves; a third round of a and b ends at
     # 9.15 s, a fourth would end at 11.2 s.
