@@ -251,6 +251,10 @@ def test_a_stereo_upload_asks_for_a_channel(server, browser, clips):
     status = find(browser, "#status").text
     assert "stereo.wav has 2 channels, but the model takes one voice" in status
     assert "Traceback" not in status and str(server.temp) not in status
+    # A redraw after the synthesis says what is wrong with the path in its own place.
+    find(browser, "#kind input[value=file]").click()  # no positions file yet
+    wait.until(lambda d: "This path does not work" in find(d, "#checks").text)
+    assert find(browser, "#status").text == status
 
 
 def test_nothing_leaves_the_machine(server, browser):

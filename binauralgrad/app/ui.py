@@ -240,21 +240,25 @@ def build_app(*, models: dict[str, str | os.PathLike] | None = None,
             with gr.Column():
                 view = gr.Plot(label="Seen from above", show_label=False, format="png",
                                elem_id="top-view")
+                # Its own place: a redraw that ends after a synthesis must not wipe its status.
+                checks = gr.Markdown(elem_id="checks")
                 outputs = output_players()
         outputs += results_row()
-        wire(demo, page, recording, channel, path, view, model, seed, button, outputs)
+        wire(demo, page, recording, channel, path, (view, checks), model, seed, button, outputs)
     return demo
 
 
-def wire(demo, page, recording, channel, path, view, model, seed, button, outputs) -> None:
-    """The events: a new recording, a changed path, the page's load and the button."""
-    status = outputs[-2]
+def wire(demo, page, recording, channel, path, preview, model, seed, button, outputs) -> None:
+    """The events: a new recording, a changed path, the page's load and the button.
+
+    `preview` is the top view and what is wrong with the recording or path (`redraw`'s outputs).
+    """
     recording.change(on_recording, recording, channel)
     # One listener for the recording and every path control: a change during a redraw is drawn
     # after it, with the values of the moment (one listener each would let an older one win).
     gr.on([control.change for control in (recording, *path)], redraw, [recording, *path],
-          [view, status], trigger_mode="always_last")
-    demo.load(redraw, [recording, *path], [view, status])
+          list(preview), trigger_mode="always_last")
+    demo.load(redraw, [recording, *path], list(preview))
     # A partial keeps `synthesise`'s signature, whose gr.Progress default Gradio looks for.
     button.click(partial(synthesise, page), [recording, channel, model, seed, *path], outputs,
                  concurrency_limit=1)
