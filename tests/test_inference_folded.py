@@ -44,11 +44,12 @@ def folded_pass(model: FoldedDenoiser, noisy: torch.Tensor, timestep: torch.Tens
     work = model.workspace(noisy.shape[0], length)
     for index, dilation in enumerate(model.dilations):
         padded = F.pad(rows, (0, 0, dilation, dilation))  # the zeros beyond the window
-        preactivation = model.project_condition(condition, index, biases[index].bias)
-        # The wavefront's spelling: the bias as one more input channel of ones.
-        carried = torch.empty_like(preactivation)
-        model.preactivation_into(carried, with_one(condition), biases[index])
-        torch.testing.assert_close(carried, preactivation, rtol=1e-5, atol=1e-6)
+        projected = model.project_condition(condition, index, biases[index].bias)
+        # The wavefront's spelling: the bias as one more input channel of ones, in the
+        # workspace's pre-activation rows (which the layer's gate reads).
+        preactivation = work.y[:, :length]
+        model.preactivation_into(preactivation, with_one(condition), biases[index])
+        torch.testing.assert_close(preactivation, projected, rtol=1e-5, atol=1e-6)
         rows = model.layer(index, padded, preactivation, biases[index], 0, length, work)
     return model.head(rows).transpose(1, 2)
 
@@ -94,3 +95,29 @@ def test_the_wavefront_samples_both_stages_as_the_reference(size, prior):
     fast = synthesize_moving(pipeline, 1600)
     assert_close_to(fast.mean, reference.mean)  # stage one
     assert_close_to(fast.audio, reference.audio)  # stage two
+
+
+@pytest.mark.parametrize("width", [16, 32])
+def test_a_layers_bits_do_not_depend_on_the_thread_count(width):
+    """A stream's pushes run on one thread, the offline path on all: over an odd number of rows
+    that several threads split, each thread's share ends on a whole row."""
+    config = DenoiserConfig.stage_one(residual_layers=2, residual_channels=width,
+                                      dilation_cycle_length=2)
+    model = FoldedDenoiser(random_denoiser(config, 0))
+    dilation, biases = model.dilations[1], model.step_biases(torch.tensor([3]))[1]
+    generator = torch.Generator().manual_seed(1)
+    threads = torch.get_num_threads()
+    try:
+        for count in (4095, 4093, 3999):
+            rows = torch.randn(1, count + 2 * dilation, 2 * width, generator=generator)
+            preactivation = 4 * torch.randn(1, count, 2 * width, generator=generator)
+            outputs = []
+            for number in range(1, 8):
+                torch.set_num_threads(number)
+                work = model.workspace(1, count)
+                work.y[:, :count] = preactivation
+                outputs.append(model.layer(1, rows.clone(), work.y[:, :count], biases, 1000,
+                                           10**6, work))
+            assert all(torch.equal(outputs[0], other) for other in outputs[1:]), count
+    finally:
+        torch.set_num_threads(threads)

@@ -15,6 +15,11 @@ import torch
 from torch.nn import functional as F
 
 GATE_PAD = 16  # extra row stride of `Workspace.u` (see `folded._gate`)
+# Elementwise ops over more elements than this split them between threads (ATen's GRAIN_SIZE).
+PARALLEL_GRAIN = 32768
+# Rows the gate may run past a tile's end, so that its threads' shares end on whole rows
+# (`Workspace.gate_rows`).
+GATE_SLACK = 64
 
 
 class Fresh:
@@ -271,7 +276,8 @@ class Workspace:
             tile from the layer below). Layers take turns, so a layer's input, the output that
             the layer below wrote over its own rows, is never where its rows go.
         y: (B, capacity, 2R) pre-activations. u: the same with a padded row stride (`folded._gate`).
-        z: (B, capacity, R) gated activations.
+        z: (B, capacity, R) gated activations. y, u and z have GATE_SLACK rows more, which
+            the gate may compute on (`gate_rows`).
     """
 
     def __init__(self, config, batch: int, capacity: int, *, device: torch.device,
@@ -281,9 +287,10 @@ class Workspace:
         self.capacity = capacity
         self.layer_rows = [allocator.empty((batch, self._rows(config, capacity), 2 * width), like)
                            for _ in range(2)]
-        self.y = allocator.empty((batch, capacity, 2 * width), like)
-        self.u = allocator.empty((batch, capacity, 2 * width + GATE_PAD), like)[..., : 2 * width]
-        self.z = allocator.empty((batch, capacity, width), like)
+        gated = capacity + GATE_SLACK
+        self.y = allocator.empty((batch, gated, 2 * width), like)
+        self.u = allocator.empty((batch, gated, 2 * width + GATE_PAD), like)[..., : 2 * width]
+        self.z = allocator.empty((batch, gated, width), like)
 
     @staticmethod
     def _rows(config, capacity: int) -> int:
@@ -294,7 +301,7 @@ class Workspace:
     def nbytes_for(cls, config, batch: int, capacity: int, element_bytes: int) -> int:
         """Bytes of the buffers for tiles of up to `capacity` samples of a denoiser `config`."""
         width = config.residual_channels
-        rows = 2 * cls._rows(config, capacity) * 2 * width + capacity * (
+        rows = 2 * cls._rows(config, capacity) * 2 * width + (capacity + GATE_SLACK) * (
             2 * width + (2 * width + GATE_PAD) + width)
         return batch * rows * element_bytes
 
@@ -305,6 +312,21 @@ class Workspace:
     def tensors(self) -> list[torch.Tensor]:
         return [*self.layer_rows, self.y, self.u, self.z]
 
+    def gate_rows(self, count: int) -> int:
+        """Rows the gate computes for `count` output rows: so many that every thread's share
+        of its elementwise ops is whole rows, or `count` where that takes too many.
+
+        A thread that gets part of a row computes it in a scalar tail, which rounds otherwise
+        than the vectorised body; then a sample's bits would depend on the tile and the thread
+        count, and a stream (one thread) would not equal the offline output (two).
+        """
+        batch, threads = self.y.shape[0], torch.get_num_threads()
+        for rows in range(count, count + GATE_SLACK + 1):
+            if all(batch * rows % _threads_used(batch * rows * width, threads) == 0
+                   for width in (self.y.shape[-1], self.z.shape[-1])):
+                return rows
+        return count
+
     def rows(self, layer: int, count: int) -> torch.Tensor:
         """`count` input rows for residual layer `layer`, grown if a backlog needs more."""
         slot = layer % 2
@@ -313,3 +335,11 @@ class Workspace:
             old = self.layer_rows[slot]
             self.layer_rows[slot] = old.new_empty(old.shape[0], 2 * count, old.shape[2])
         return self.layer_rows[slot][:, :count]
+
+
+def _threads_used(elements: int, threads: int) -> int:
+    """Threads an elementwise op over `elements` splits them between, in equal shares but the
+    last (ATen's `parallel_for` over OpenMP)."""
+    if elements < PARALLEL_GRAIN:
+        return 1
+    return min(threads, -(-elements // PARALLEL_GRAIN))

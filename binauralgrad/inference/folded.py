@@ -38,17 +38,21 @@ def with_one(condition: torch.Tensor) -> torch.Tensor:
     return F.pad(condition, (0, 1), value=1.0)
 
 
-def _gate(y: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """sigmoid(gate) * tanh(filter) of y = [gate, -2 filter] into z, through u.
+def _gate(work: Workspace, count: int) -> torch.Tensor:
+    """sigmoid(gate) * tanh(filter) of the first `count` rows of work.y = [gate, -2 filter],
+    through work.u, into work.z; returns work.z's first `count` rows.
 
     With u = sigmoid(y): sigmoid(gate) * tanh(filter) = u_g * (1 - 2 sigmoid(-2 filter))
     = u_g - 2 u_g u_f. One sigmoid over both halves is several times cheaper than tanh on CPUs.
     `u` has a padded row stride: that keeps the kernel from fusing rows into one run, whose
     vectorised body and scalar tail round differently, so each row is computed the same way in
-    any tile.
+    any tile; and the gate runs over `work.gate_rows(count)` rows, so that no thread gets part
+    of a row, with any thread count.
     """
-    half = u.shape[-1] // 2
-    return _gate_halves(y, u, u[..., :half], u[..., half:], z)
+    rows = work.gate_rows(count)
+    u, width = work.u[:, :rows], work.z.shape[-1]
+    _gate_halves(work.y[:, :rows], u, u[..., :width], u[..., width:], work.z[:, :rows])
+    return work.z[:, :count]
 
 
 def _gate_halves(y: torch.Tensor, u: torch.Tensor, gate: torch.Tensor, filter_: torch.Tensor,
@@ -245,7 +249,8 @@ class FoldedDenoiser:
                 (zero beyond the window).
             preactivation: (B, n, 2R) this layer's projected condition for the output samples
                 plus the step's input bias `bias.bias` (one operation fewer than adding it here);
-                the dilated convolution is added to it in place (`work.y` or a view of it).
+                the dilated convolution is added to it in place (`work.y[:, :n]`, which the
+                gate reads).
             bias: this step's `step_biases()[index]` (`StepBiases`).
             first: window index of the first output sample; length: the window's.
             work: buffers of at least n samples.
@@ -256,7 +261,7 @@ class FoldedDenoiser:
         self.ops.conv_(y, rows[..., : self.channels], self.dilated_weights[index], None,
                        dilation)
         _remove_edge_taps(y, bias, first, count, dilation, length)
-        z = _gate(y, work.u[:, :count], work.z[:, :count])
+        z = _gate(work, count)
         out = rows[:, dilation: dilation + count]
         self.ops.conv_(out, z, self.output_weights[index], None)  # its bias: _fold_output_biases
         return out
@@ -291,8 +296,10 @@ class SteadyLayer:
         dilation, width = model.dilations[index], model.channels
         count = rows.shape[1] - 2 * dilation
         self.rows, self.y, self.out = rows, work.y[:, :count], rows[:, dilation: dilation + count]
-        u, self._z = work.u[:, :count], work.z[:, :count]
+        gated = work.gate_rows(count)  # `_gate`'s rows, for the thread count of this moment
+        u, self._gated_y = work.u[:, :gated], work.y[:, :gated]
         self._u, self._gate_half, self._filter_half = u, u[..., :width], u[..., width:]
+        self._gated_z, self._z = work.z[:, :gated], work.z[:, :count]
         taps = (self.y, rows[..., :width], model.dilated_weights[index], dilation)
         output = (self.out, self._z, model.output_weights[index], 1)
         if model.ops is MatmulConv:  # its conv_ loops' views, made once
@@ -315,13 +322,15 @@ class SteadyLayer:
         if self._conv_ is None:
             for target, rows, weight in self._taps:
                 target.addmm_(rows, weight)
-            _gate_halves(self.y, self._u, self._gate_half, self._filter_half, self._z)
+            _gate_halves(self._gated_y, self._u, self._gate_half, self._filter_half,
+                         self._gated_z)
             for target, rows, weight in self._output:
                 target.addmm_(rows, weight)
         else:
             target, rows, weight, dilation = self._taps
             self._conv_(target, rows, weight, None, dilation)
-            _gate_halves(self.y, self._u, self._gate_half, self._filter_half, self._z)
+            _gate_halves(self._gated_y, self._u, self._gate_half, self._filter_half,
+                         self._gated_z)
             target, rows, weight, dilation = self._output
             self._conv_(target, rows, weight, None, dilation)
         return self.out
