@@ -330,7 +330,7 @@ class BinauralGradPipeline:
 
     def stream(self, *, generator: torch.Generator | None = None, steps: str | int = "fast",
                dtype: torch.dtype | None = None, tile_seconds: float | None = None,
-               max_skew_frames: int = 12):
+               max_skew_frames: int = 12, overlap: bool | None = None):
         """A `BinauralStream`: push audio and rows as they arrive, get both ears back.
 
         Its concatenated output equals `pipe(mono, positions)` for the same generator, at a
@@ -344,7 +344,8 @@ class BinauralGradPipeline:
         from binauralgrad.inference.stream import BinauralStream
 
         return BinauralStream(self, generator=generator, steps=steps, dtype=dtype,
-                              tile_seconds=tile_seconds, max_skew_frames=max_skew_frames)
+                              tile_seconds=tile_seconds, max_skew_frames=max_skew_frames,
+                              overlap=overlap)
 
     def receptive_field_seconds(self, steps: str | int = "fast") -> float:
         """How far (each side) an output sample depends on the input: the exact chunk overlap.

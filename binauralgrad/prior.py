@@ -288,18 +288,27 @@ class PriorTerms:
     def known_end(self, warped_end: int, rms_frames: int, gain_frames: int,
                   frame_samples: int) -> int:
         """Samples whose terms are known, given the warp's end and the frames held so far."""
-        def interpolation_end(frames: int) -> int:
-            # Samples whose interpolation between frame centres reads only `frames` frames.
-            return max(0, frames * frame_samples - (frame_samples + 1) // 2)
-
-        end = warped_end
-        if self.envelope:
-            end = min(end, interpolation_end(rms_frames))
-        if self.spreading or self.directions:  # the directions come with the gains' rows
-            end = min(end, interpolation_end(gain_frames))
+        end = min([warped_end, *self.term_ends(rms_frames, gain_frames, frame_samples).values()])
         if self.head_lead:
-            end = min(end, min(warped_end, interpolation_end(gain_frames)) - self.head_lead)
+            gains = _interpolation_end(gain_frames, frame_samples)
+            end = min(end, min(warped_end, gains) - self.head_lead)
         return max(end, 0)
+
+    def term_ends(self, rms_frames: int, gain_frames: int, frame_samples: int) -> dict:
+        """{term: samples at which it is final}, for each term a stage reads ("envelope",
+        "spreading", "directions"), given the frames held so far."""
+        ends = {"envelope": _interpolation_end(rms_frames, frame_samples)} if self.envelope \
+            else {}
+        gains = _interpolation_end(gain_frames, frame_samples)  # the directions come with them
+        ends.update({name: gains for name, needed in (("spreading", self.spreading),
+                                                      ("directions", self.directions))
+                     if needed})
+        return ends
+
+
+def _interpolation_end(frames: int, frame_samples: int) -> int:
+    """Samples whose interpolation between frame centres reads only `frames` frames."""
+    return max(0, frames * frame_samples - (frame_samples + 1) // 2)
 
 
 def stage_prior(config, warped: torch.Tensor, mean: torch.Tensor | None = None,

@@ -158,3 +158,15 @@ def test_a_stream_run_is_real_time_when_95_percent_of_pushes_are_on_time():
     assert run.rtf > 1 and not run.real_time
     summary = run.summary()
     assert summary["p95_block_ms"] == pytest.approx(11.0) and summary["on_time_share"] == 0.95
+
+
+def test_a_stream_run_with_overlapped_stages_lags_a_push_more(tiny_pipeline):
+    from conftest import moving_positions, speech_like
+
+    from binauralgrad.evaluation.speed import run_stream
+
+    mono, rows = speech_like(2400), moving_positions(6)
+    runs = [run_stream(tiny_pipeline, mono, rows, 480, generator=torch.Generator().manual_seed(0),
+                       overlap=overlap) for overlap in (False, True)]
+    assert runs[1].latency_samples == runs[0].latency_samples + 480
+    assert torch.equal(runs[0].audio, runs[1].audio)

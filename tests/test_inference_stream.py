@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -46,12 +48,14 @@ def streamed(pipeline, mono, rows, blocks, seed=0, skew=0, **options):
     outputs, done, given = [], 0, 0
     for size in blocks:
         block = mono[done: done + size]
-        done += len(block)
+        pushed, done = done, done + len(block)
         due = min(len(rows), max(given, -(-done // 400) + skew))
         outputs.append(stream.push(block, rows[given:due]))
         given = due
-        if skew >= 0:  # rows on time: the output is exactly `latency_samples` behind
-            assert sum(out.shape[1] for out in outputs) == max(0, done - stream.latency_samples)
+        if skew >= 0:  # rows on time: the output is exactly `latency_samples` behind (with
+            # overlapped stages, behind what had been pushed before this push)
+            ahead = pushed if stream.overlap else done
+            assert sum(out.shape[1] for out in outputs) == max(0, ahead - stream.latency_samples)
     outputs += [stream.push(mono[done:], rows[given:]), stream.flush()]
     return torch.cat(outputs, dim=1), stream
 
@@ -71,6 +75,73 @@ def test_the_stream_is_the_offline_output_for_any_blocks(pipe, seed, largest):
     out, _ = streamed(pipe, mono, rows, random_blocks(seed, largest, length), seed=seed,
                       skew=seed - 1)
     assert torch.equal(out, offline(pipe, mono, rows, seed=seed))
+
+
+@pytest.mark.parametrize("seed,largest", [(3, 900), (4, 60), (5, 3000)])
+def test_overlapped_stages_give_the_offline_output_a_push_later(pipe, seed, largest):
+    length = 4321
+    mono, rows = speech_like(length, seed), moving_positions(-(-length // 400))
+    out, stream = streamed(pipe, mono, rows, random_blocks(seed, largest, length), seed=seed,
+                           skew=seed - 4, overlap=True)
+    assert stream.overlap and torch.equal(out, offline(pipe, mono, rows, seed=seed))
+    assert not [thread for thread in threading.enumerate()  # flush ended stage one's thread
+                if thread.name.startswith("binauralgrad-stage-one")]
+
+
+def test_the_first_push_decides_whether_the_stages_overlap(monkeypatch):
+    from binauralgrad.evaluation.speed import synthesis_flops
+    from binauralgrad.inference import stream as stream_module
+
+    pipeline = tiny_with_priors()
+    per_sample = max(synthesis_flops([stage.config], pipeline.fast_steps)
+                     for stage in pipeline.stages)
+    monkeypatch.setattr(stream_module, "OVERLAP_MIN_FLOP", 400 * per_sample)
+    mono, rows = speech_like(2000), moving_positions(5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for first, option, overlapped in ((399, None, False), (400, None, True),
+                                          (400, False, False)):
+            out, stream = streamed(pipeline, mono, rows, [first, 2000 - first], overlap=option)
+            assert stream.overlap == overlapped and torch.equal(out, offline(pipeline, mono, rows))
+        torch.set_num_threads(1)  # one core: nothing to overlap on
+        assert not streamed(pipeline, mono, rows, [2000])[1].overlap
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_push_runs_on_one_thread_and_gives_the_callers_back(monkeypatch):
+    from binauralgrad.inference.wavefront import StageStream
+
+    pipeline, seen = tiny_with_priors(), []
+    tick = StageStream.tick
+    monkeypatch.setattr(StageStream, "tick",
+                        lambda self: seen.append(torch.get_num_threads()) or tick(self))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        mono, rows = speech_like(2000), moving_positions(5)
+        for overlap in (False, True):
+            streamed(pipeline, mono, rows, [480] * 4, overlap=overlap)
+            assert set(seen) == {1} and torch.get_num_threads() == 2
+            seen.clear()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_overlapped_stages_read_the_inputs_only_where_they_are_known():
+    pipeline = tiny_with_priors(view="ears", prior_head_taps=12)
+    stream = pipeline.stream(generator=torch.Generator().manual_seed(0), overlap=True)
+    stream.push(speech_like(1000), moving_positions(3))
+    inputs = stream.inputs
+    with inputs.read_only():
+        known = inputs.upsampled["envelope"].end
+        assert 0 < known == inputs.terms.term_ends(inputs.rms.end, inputs.gain.end,
+                                                   400)["envelope"]
+        inputs.read("envelope", known - 10, known)  # there already: read as it is
+        with pytest.raises(RuntimeError, match="beyond where it is known"):
+            inputs.read("envelope", known - 10, known + 1)
+    stream.close()
 
 
 @pytest.mark.parametrize("steps", [4, 3, 2, 1])
@@ -277,9 +348,14 @@ def test_nothing_after_flush_and_the_end_must_match():
     assert first.shape[1] + stream.flush().shape[1] == 900
     with pytest.raises(RuntimeError, match="after flush"):
         stream.push(speech_like(10), moving_positions(0))
-    with pytest.raises(RuntimeError, match="already"):
+    with pytest.raises(RuntimeError, match=r"flush\(\) after flush\(\)"):
         stream.flush()
     assert stream.samples_out == 900
+    stream = pipeline.stream(overlap=True)
+    stream.push(speech_like(900), moving_positions(3))
+    stream.close()  # no flush: the stage thread ends, and so does the stream
+    with pytest.raises(RuntimeError, match=r"push\(\) after close\(\)"):
+        stream.push(speech_like(10), moving_positions(0))
 
 
 @cuda

@@ -80,7 +80,9 @@ class StreamRun:
 
     Attributes:
         audio: (2, T) the concatenated output.
-        block_samples: samples per push. latency_samples: the stream's algorithmic latency.
+        block_samples: samples per push. latency_samples: how far the output lags the input
+            at this block size: the stream's algorithmic latency, and a push more where its
+            stages overlap (`BinauralStream.overlap`).
         block_seconds: compute time of each push (the last entry is the flush).
         lag_seconds: how long after its audio arrived each push's output was ready (with
             `pace`, measured on the wall clock; else as if the blocks had arrived in real time).
@@ -153,7 +155,7 @@ def run_stream(pipeline, mono: torch.Tensor, positions: torch.Tensor, block_samp
         raise ValueError(f"block_samples must be positive, got {block_samples}")
     stream = pipeline.stream(generator=generator, **options)
     run = StreamRun(audio=torch.empty(2, 0), block_samples=block_samples,
-                    latency_samples=stream.latency_samples)
+                    latency_samples=stream.latency_samples + block_samples * stream.overlap)
     outputs, rows_given, finished = [], 0, 0.0
     began = time.perf_counter()
     for first in range(0, len(mono), block_samples):

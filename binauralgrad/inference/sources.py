@@ -6,7 +6,8 @@ reads them with zeros outside the window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -174,6 +175,7 @@ class StreamInputs:
         self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
+        self._read_only = False
 
     @property
     def ended(self) -> bool:
@@ -260,17 +262,40 @@ class StreamInputs:
         zero outside."""
         if name in ("warped", "mono"):
             return getattr(self, name).channels(first, last, self.length)
+        self._upsample(name, min(last, self.length))
+        return self.upsampled[name].channels(first, last, self.length)
+
+    def _upsample(self, name: str, high: int) -> None:
         samples = self.upsampled[name]
-        high = min(last, self.length)
-        if high > samples.end:
-            frames = {"envelope": self.rms, "spreading": self.gain,
-                      "directions": self.directions}[name]
-            held = frames.rows(frames.start, frames.end).transpose(1, 2)
-            upsample = envelope_from_frames if name == "envelope" else dsp.upsample_frames
-            samples.append(upsample(held, samples.end, high, frame_samples=FRAME_SAMPLES,
-                                    frame_offset=frames.start,
-                                    total_frames=self.total_frames).transpose(1, 2))
-        return samples.channels(first, last, self.length)
+        if high <= samples.end:
+            return
+        if self._read_only:
+            raise RuntimeError(f"{name} read at sample {high - 1}, beyond where it is known "
+                               f"({samples.end}; a scheduling bug)")
+        frames = {"envelope": self.rms, "spreading": self.gain,
+                  "directions": self.directions}[name]
+        held = frames.rows(frames.start, frames.end).transpose(1, 2)
+        upsample = envelope_from_frames if name == "envelope" else dsp.upsample_frames
+        samples.append(upsample(held, samples.end, high, frame_samples=FRAME_SAMPLES,
+                                frame_offset=frames.start,
+                                total_frames=self.total_frames).transpose(1, 2))
+
+    @contextmanager
+    def read_only(self) -> Iterator[None]:
+        """Within the block, reads only read, so that two threads may read at once.
+
+        `read` interpolates a frame term's samples the first time they are read; here each term
+        the stages read is first interpolated everywhere it is known, and a read past that raises
+        (`BinauralStream`'s overlapped stages).
+        """
+        ends = self.terms.term_ends(self.rms.end, self.gain.end, FRAME_SAMPLES)
+        for name, end in ends.items():
+            self._upsample(name, self.length if self.ended else min(end, self.length))
+        self._read_only = True
+        try:
+            yield
+        finally:
+            self._read_only = False
 
     def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
         """(1, V, last - first) `view_features` of the positions held for 400 samples, zero

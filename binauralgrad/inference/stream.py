@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
+from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference.backends import select
+from binauralgrad.inference.buffers import held_bytes
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.overlap import HandedOutput, StageThread
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream, shared_ears
@@ -15,6 +21,12 @@ from binauralgrad.inference.wavefront import StageStream, shared_ears
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
 MAX_STREAM_TILE = 4096
+# Overlapped stages pay where a push's arithmetic outweighs what the two threads cannot do at
+# once (Python's share of each operation runs under one interpreter lock). Per stage and push,
+# on a 2-core AMD EPYC guest, in turns with the stages on one thread: 70 MFLOP (the live model
+# at 10 ms) ran 15-30 % slower overlapped, 140 (live, 20 ms) the same, 190-940 (the default at
+# 10-50 ms, the live model at 50 ms) 10-30 % faster.
+OVERLAP_MIN_FLOP = 150e6
 
 
 def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) -> int:
@@ -51,14 +63,37 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
                for sample in range(start, start + 2 * frame_samples))
 
 
+@contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Runs the block on one CPU thread (torch's intra-op threads of this thread, then back).
+
+    A push's operations are small: split between threads, each pays the threads' meeting, and
+    on a shared host, where a second core is often busy or shares its caches, the push waits for
+    it. On a 2-core AMD EPYC guest a push of the default at 20 ms took 11 ms on one thread and
+    13 or 23 ms on two, from spell to spell. A layer's bits do not depend on the thread count
+    (`Workspace.gate_rows`), so the output is still the offline output.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class BinauralStream:
     """Streaming synthesis with a pipeline's two stages: the offline output, block by block.
 
     `push` accepts mono blocks of any size with the position rows that have arrived (rows may
     lead or lag the audio by up to `max_skew_frames`), and returns the binaural samples that
-    are complete: after n samples pushed, n - `latency_samples` in all. `flush` ends the input
-    and returns the rest. The output equals `pipe(mono, positions)` for the same generator, as
-    the sampling noise is a function of the absolute sample; memory stays bounded.
+    are complete: after n samples pushed, n - `latency_samples` in all (with `overlap`, the
+    samples due one push earlier). `flush` ends the input and returns the rest. The output
+    equals `pipe(mono, positions)` for the same generator, as the sampling noise is a function
+    of the absolute sample; memory stays bounded. A push's work runs on one CPU thread
+    (`one_thread`), or with `overlap` on two, one per stage.
 
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
@@ -67,6 +102,11 @@ class BinauralStream:
             or "full". dtype: compute dtype (default: the pipeline's).
         tile_seconds: most samples a node advances per step (default: this machine's tuning).
         max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
+        overlap: run stage one a push ahead of stage two on a second thread (CPU only), so
+            that both run at once, for one push more latency. None: where the first push
+            carries OVERLAP_MIN_FLOP of a stage's arithmetic or more and torch has two threads
+            or more (the embedded default from 10 ms pushes, the live model from 50 ms).
+            `flush` (or `close`) ends the thread.
 
     Example:
         >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
@@ -77,11 +117,16 @@ class BinauralStream:
 
     def __init__(self, pipeline, *, generator: torch.Generator | None = None,
                  steps: str | int = "fast", dtype: torch.dtype | None = None,
-                 tile_seconds: float | None = None, max_skew_frames: int = 12):
+                 tile_seconds: float | None = None, max_skew_frames: int = 12,
+                 overlap: bool | None = None):
         if tile_seconds is not None and not tile_seconds > 0:
             raise ValueError(f"tile_seconds must be positive, got {tile_seconds!r}")
         with torch.inference_mode():
             self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
+            cpu = pipeline.device.type == "cpu"
+            # Decided at the first push, by its length (before it, nothing is computed).
+            self._overlap_undecided = overlap is None and cpu and torch.get_num_threads() >= 2
+            self._stages(bool(overlap) and cpu)
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, pipeline.stages
@@ -94,16 +139,33 @@ class BinauralStream:
             min(backend.tile, MAX_STREAM_TILE)
         configs = [stage.config for stage in stages]
         self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
-        noise = PositionalNoise.from_generator(generator)
-        temperature = schedule.temperature
-        ears = shared_ears(*models, self.inputs)
-        self._one = StageStream(models[0], 1, steps, self.inputs, noise, max(1, tile),
-                                cache=backend.cache, initial_scale=temperature, ears=ears[0])
-        self._two = StageStream(models[1], 2, steps, self.inputs, noise, max(1, tile),
-                                cache=backend.cache, mean=self._one, initial_scale=temperature,
-                                ears=ears[1])
+        self._models, self._steps, self._tile, self._cache = models, steps, max(1, tile), \
+            backend.cache
+        self._noise, self._temperature = PositionalNoise.from_generator(generator), \
+            schedule.temperature
+        self._push_flop = max(synthesis_flops([config], len(steps)) for config in configs)
         self.latency_samples = stream_latency(configs, len(steps))
-        self._returned, self._flushed = 0, False
+        self._returned, self._ended, self._due_next = 0, None, 0
+        self._thread = None
+
+    def _stages(self, overlap: bool) -> None:
+        """The two stages' wavefronts, overlapped on two threads or in turn on one."""
+        models, steps, tile = self._models, self._steps, self._tile
+        options = {"cache": self._cache, "initial_scale": self._temperature}
+        # Overlapped stages each compute their learned head's ears (shared ones grow as either
+        # stage reads them).
+        ears = [None, None] if overlap else shared_ears(*models, self.inputs)
+        self._one = StageStream(models[0], 1, steps, self.inputs, self._noise, tile,
+                                ears=ears[0], **options)
+        self._handed = HandedOutput(self._one) if overlap else None
+        self._two = StageStream(models[1], 2, steps, self.inputs, self._noise, tile,
+                                mean=self._handed or self._one, ears=ears[1], **options)
+        self._thread = StageThread() if overlap else None
+
+    @property
+    def overlap(self) -> bool:
+        """Whether stage one runs a push ahead of stage two, on a thread of its own."""
+        return self._handed is not None
 
     @property
     def latency_seconds(self) -> float:
@@ -127,7 +189,9 @@ class BinauralStream:
     @property
     def state_bytes(self) -> int:
         """Bytes of every tensor the stream holds (flat in the stream's length)."""
-        return self._one.state_bytes() + self._two.state_bytes() + self.inputs.state_bytes()
+        handed = [] if self._handed is None else [self._handed.output.data]
+        return self._one.state_bytes() + self._two.state_bytes() + self.inputs.state_bytes() \
+            + held_bytes(handed)
 
     @torch.inference_mode()
     def push(self, mono_block, position_rows) -> torch.Tensor:
@@ -141,28 +205,47 @@ class BinauralStream:
         Returns:
             (2, m) float32 left and right ear, the samples after those returned before.
         """
-        if self._flushed:
-            raise RuntimeError("push() after flush(): the stream has ended; start a new one "
-                               "with pipe.stream()")
+        if self._ended:
+            raise RuntimeError(f"push() after {self._ended}: the stream has ended; start a new "
+                               "one with pipe.stream()")
         before = self.inputs.samples
         self.inputs.push(mono_block, position_rows)
+        pushed = self.inputs.samples - before
+        if self._overlap_undecided and pushed:
+            self._overlap_undecided = False
+            if self._push_flop * pushed >= OVERLAP_MIN_FLOP:
+                self._stages(True)
         due = self.inputs.samples - self.latency_samples
-        self._advance(budget=max(self.inputs.samples - before, FRAME_SAMPLES), due=due)
+        if self.overlap:  # stage two gets to what was due a push ago
+            due, self._due_next = self._due_next, due
+        with one_thread(self.inputs.device):
+            self._advance(budget=max(pushed, FRAME_SAMPLES), due=due)
         return self._take(due)
 
     @torch.inference_mode()
     def flush(self) -> torch.Tensor:
         """Ends the input (rows must cover it: ceil(n / 400)); returns the remaining samples."""
-        if self._flushed:
-            raise RuntimeError("flush() was already called: the stream has ended")
-        self._flushed = True
-        if self.inputs.samples == 0:
-            return torch.zeros(2, 0, device=self.inputs.device)
-        samples = self.inputs.end()
-        self._advance()
+        if self._ended:
+            raise RuntimeError(f"flush() after {self._ended}: the stream has ended")
+        try:
+            if self.inputs.samples == 0:
+                return torch.zeros(2, 0, device=self.inputs.device)
+            samples = self.inputs.end()
+            with one_thread(self.inputs.device):
+                self._advance()
+        finally:
+            self.close()
+            self._ended = "flush()"
         if self._two.ready < self.inputs.length:
             raise RuntimeError("the stream stalled at its end (a scheduling bug)")
         return self._take(samples)
+
+    def close(self) -> None:
+        """Ends the stream without flushing it, and the overlapped stages' thread if any
+        (`flush` ends both)."""
+        self._ended = self._ended or "close()"
+        if self._thread is not None:
+            self._thread.close()
 
     def _advance(self, budget: int | None = None, due: int | None = None) -> None:
         """Advances the wavefront: first (`budget`) every layer by at most the push's length (a
@@ -182,20 +265,36 @@ class BinauralStream:
         if budget is not None:
             for stage in (self._one, self._two):
                 stage.budget = budget
-            self._one.tick()
-            self._two.tick()
+            self._tick_both()
             for stage in (self._one, self._two):
                 stage.budget = None
         # A tick takes every node as far as its inputs allow, stage two after stage one, unless
         # a tile's limit held one back: then (a backlog) tick again; else a tick more is idle.
         while due is None or self._two.ready < due:
             moved = self._one.tick()
+            if self._handed is not None:
+                self._handed.hand_over()
             moved = self._two.tick() or moved
             if not moved or not (self._one.capped or self._two.capped):
                 break
         oldest = min(self._one.oldest_needed(), self._two.oldest_needed())
         self.inputs.trim(oldest)
-        self._one.output.trim(self._two.oldest_needed())
+        (self._handed or self._one).output.trim(self._two.oldest_needed())
+
+    def _tick_both(self) -> None:
+        """A tick of each stage: at once where they overlap (stage two on what stage one had
+        finished by the push before), else stage one first."""
+        if self._handed is None:
+            self._one.tick()
+            self._two.tick()
+            return
+        self._handed.hand_over()
+        with self.inputs.read_only():
+            running = self._thread.start(self._one.tick)
+            try:
+                self._two.tick()
+            finally:
+                running.result()
 
     def _take(self, last: int) -> torch.Tensor:
         first = self._returned
