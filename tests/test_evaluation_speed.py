@@ -168,5 +168,6 @@ def test_a_stream_run_with_overlapped_stages_lags_a_push_more(tiny_pipeline):
     mono, rows = speech_like(2400), moving_positions(6)
     runs = [run_stream(tiny_pipeline, mono, rows, 480, generator=torch.Generator().manual_seed(0),
                        overlap=overlap) for overlap in (False, True)]
+    assert runs[1].overlap and not runs[0].overlap
     assert runs[1].latency_samples == runs[0].latency_samples + 480
     assert torch.equal(runs[0].audio, runs[1].audio)

@@ -82,7 +82,7 @@ class StreamRun:
         audio: (2, T) the concatenated output.
         block_samples: samples per push. latency_samples: how far the output lags the input
             at this block size: the stream's algorithmic latency, and a push more where its
-            stages overlap (`BinauralStream.overlap`).
+            stages overlapped (`overlap`, `BinauralStream.overlap`).
         block_seconds: compute time of each push (the last entry is the flush).
         lag_seconds: how long after its audio arrived each push's output was ready (with
             `pace`, measured on the wall clock; else as if the blocks had arrived in real time).
@@ -91,6 +91,7 @@ class StreamRun:
     audio: torch.Tensor
     block_samples: int
     latency_samples: int
+    overlap: bool = False
     block_seconds: list[float] = field(default_factory=list)
     lag_seconds: list[float] = field(default_factory=list)
 
@@ -155,7 +156,7 @@ def run_stream(pipeline, mono: torch.Tensor, positions: torch.Tensor, block_samp
         raise ValueError(f"block_samples must be positive, got {block_samples}")
     stream = pipeline.stream(generator=generator, **options)
     run = StreamRun(audio=torch.empty(2, 0), block_samples=block_samples,
-                    latency_samples=stream.latency_samples + block_samples * stream.overlap)
+                    latency_samples=stream.latency_samples)
     outputs, rows_given, finished = [], 0, 0.0
     began = time.perf_counter()
     for first in range(0, len(mono), block_samples):
@@ -172,6 +173,9 @@ def run_stream(pipeline, mono: torch.Tensor, positions: torch.Tensor, block_samp
         run.block_seconds.append(end - start)
         finished = (end - began) if pace else max(arrival, finished) + end - start
         run.lag_seconds.append(finished - arrival)
+    # Overlapped stages (decided at the first push) return their samples a push later.
+    run.overlap = stream.overlap
+    run.latency_samples += block_samples * stream.overlap
     start = time.perf_counter()
     outputs.append(stream.push(mono[:0], positions[rows_given:]))
     outputs.append(stream.flush())

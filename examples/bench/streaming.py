@@ -15,7 +15,7 @@ STREAM_BLOCKS_MS = (10, 20, 50)
 def stream_models(names, seconds: float, paper_seconds: float, device: str) -> list[tuple]:
     """(name, pipeline, dtype, audio seconds, overlap) per streamed model: "default" and "live"
     (the embedded models, float32 with the stages in turn and overlapped on a CPU, and bfloat16
-    where native), "paper" and "tiny" (random weights)."""
+    where native), "paper" and "tiny" (random weights); None: the stream decides."""
     from binauralgrad.constants import DEFAULT_MODEL_DIR, LIVE_MODEL_DIR
 
     models = []
@@ -26,12 +26,12 @@ def stream_models(names, seconds: float, paper_seconds: float, device: str) -> l
             if device == "cpu":
                 models.append((f"embedded {name}", embedded, torch.float32, seconds, True))
             if device == "cuda" or cpu_bf16_supported():
-                models.append((f"embedded {name}", embedded, torch.bfloat16, seconds, False))
+                models.append((f"embedded {name}", embedded, torch.bfloat16, seconds, None))
     if "paper" in names:
         models.append(("paper size", pipeline_of("paper", device), torch.float32, paper_seconds,
-                       False))
+                       None))
     if "tiny" in names:
-        models.append(("tiny size", pipeline_of("tiny", device), torch.float32, seconds, False))
+        models.append(("tiny size", pipeline_of("tiny", device), torch.float32, seconds, None))
     return models
 
 
@@ -53,7 +53,8 @@ def stream_rows(seconds: float, paper_seconds: float, device: str = "cpu",
                              generator=torch.Generator().manual_seed(0), dtype=dtype,
                              overlap=overlap)
             rows.append({"model": name, "dtype": str(dtype).split(".")[-1], "device": device,
-                         "stages": "overlapped" if overlap else "in turn", **run.summary(),
+                         "stages": "overlapped" if run.overlap else "in turn",
+                         **run.summary(),
                          "max_dev": (run.audio - reference).abs().max().item()})
     return rows
 
