@@ -120,10 +120,16 @@ def test_a_push_runs_on_one_thread_and_gives_the_callers_back(monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        mono, rows = speech_like(2000), moving_positions(5)
+        mono, rows = speech_like(2400), moving_positions(6)
         for overlap in (False, True):
-            streamed(pipeline, mono, rows, [480] * 4, overlap=overlap)
+            stream = pipeline.stream(overlap=overlap)
+            for index in range(5):  # equal pushes, rows on time: each push's own ticks
+                stream.push(mono[480 * index: 480 * (index + 1)],
+                            rows[-(-480 * index // 400): -(-480 * (index + 1) // 400)])
             assert set(seen) == {1} and torch.get_num_threads() == 2
+            seen.clear()
+            stream.flush()  # the rest at once, on torch's threads
+            assert set(seen) == {2}
             seen.clear()
     finally:
         torch.set_num_threads(threads)

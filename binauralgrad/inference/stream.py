@@ -92,8 +92,9 @@ class BinauralStream:
     are complete: after n samples pushed, n - `latency_samples` in all (with `overlap`, the
     samples due one push earlier). `flush` ends the input and returns the rest. The output
     equals `pipe(mono, positions)` for the same generator, as the sampling noise is a function
-    of the absolute sample; memory stays bounded. A push's work runs on one CPU thread
-    (`one_thread`), or with `overlap` on two, one per stage.
+    of the absolute sample; memory stays bounded. A push's own work (each layer advanced by
+    the push's length) runs on one CPU thread (`one_thread`), or with `overlap` on two, one per
+    stage; catching up after late rows, and the flush, on torch's threads.
 
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
@@ -218,8 +219,7 @@ class BinauralStream:
         due = self.inputs.samples - self.latency_samples
         if self.overlap:  # stage two gets to what was due a push ago
             due, self._due_next = self._due_next, due
-        with one_thread(self.inputs.device):
-            self._advance(budget=max(pushed, FRAME_SAMPLES), due=due)
+        self._advance(budget=max(pushed, FRAME_SAMPLES), due=due)
         return self._take(due)
 
     @torch.inference_mode()
@@ -231,8 +231,7 @@ class BinauralStream:
             if self.inputs.samples == 0:
                 return torch.zeros(2, 0, device=self.inputs.device)
             samples = self.inputs.end()
-            with one_thread(self.inputs.device):
-                self._advance()
+            self._advance()
         finally:
             self.close()
             self._ended = "flush()"
@@ -265,7 +264,8 @@ class BinauralStream:
         if budget is not None:
             for stage in (self._one, self._two):
                 stage.budget = budget
-            self._tick_both()
+            with one_thread(self.inputs.device):  # a push's worth: small operations
+                self._tick_both()
             for stage in (self._one, self._two):
                 stage.budget = None
         # A tick takes every node as far as its inputs allow, stage two after stage one, unless
