@@ -67,10 +67,12 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
 def one_thread(device: torch.device) -> Iterator[None]:
     """Runs the block on one CPU thread (torch's intra-op threads of this thread, then back).
 
-    A push's operations are small: split between threads, each pays the threads' meeting, and
-    on a shared host, where a second core is often busy or shares its caches, the push waits for
-    it. On a 2-core AMD EPYC guest a push of the default at 20 ms took 11 ms on one thread and
-    13 or 23 ms on two, from spell to spell. A layer's bits do not depend on the thread count
+    A push's operations are small: split between two threads, each pays for the threads'
+    meeting, and on a shared host the second core is often busy, so the push waits for it. On a
+    2-core AMD EPYC guest the live model's 10 ms pushes took 8.7-9.1 ms on one thread and 7.9-11.6
+    ms on two (72-103 ms while other work ran beside them); the default's 20 ms pushes took 13 or
+    23 ms on two threads, from spell to spell, and 14-15 ms with the second core running the
+    other stage (`overlap`). A layer's bits do not depend on the thread count
     (`Workspace.gate_rows`), so the output is still the offline output.
     """
     if device.type != "cpu":
