@@ -334,7 +334,8 @@ class BinauralGradPipeline:
         """A `BinauralStream`: push audio and rows as they arrive, get both ears back.
 
         Its concatenated output equals `pipe(mono, positions)` for the same generator, at a
-        fixed delay of `stream.latency_samples` (see `binauralgrad.inference.stream`).
+        fixed delay of `stream.latency_samples`, and a push more where its stages overlap
+        (`overlap`: see `binauralgrad.inference.stream.BinauralStream`).
 
         Example:
             >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
