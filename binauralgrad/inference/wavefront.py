@@ -80,7 +80,7 @@ class StageStream:
         # Most samples a layer advances in the next tick, where a stream evens out its pushes
         # (`BinauralStream._advance`); None: CATCH_UP tiles.
         self.budget: int | None = None
-        self._steady = {}  # (layer, length) -> (slot, SteadyLayer, row views)
+        self._steady = {}  # (layer, length) -> (slot, threads, SteadyLayer, row views)
         batch = len(windows.items)
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
@@ -244,16 +244,18 @@ class StageStream:
                 or self._limit(current, index, layer, first + dilation + arriving) \
                 != first + arriving:
             return None
-        slot = self.work.layer_rows[index % 2]
+        slot, threads = self.work.layer_rows[index % 2], torch.get_num_threads()
         cached = self._steady.get((index, arriving))
-        if cached is None or cached[0] is not slot:  # new, or the workspace grew since
+        # New, or the workspace grew since, or the threads changed (the gate's rows follow
+        # them: a stream's pushes run on one thread, its catching up on torch's).
+        if cached is None or cached[0] is not slot or cached[1] != threads:
             if len(self._steady) >= STEADY_LENGTHS * len(self.model.dilations):
                 self._steady.clear()  # pushes of ever new lengths: memory stays flat
             rows = self.work.rows(index, held + arriving)
-            cached = (slot, self.model.steady_layer(index, rows, self.work), rows[:, :held],
-                      rows[:, held:], rows[:, arriving:])
+            cached = (slot, threads, self.model.steady_layer(index, rows, self.work),
+                      rows[:, :held], rows[:, held:], rows[:, arriving:])
             self._steady[index, arriving] = cached
-        _, steady, held_rows, arriving_rows, next_pending = cached
+        _, _, steady, held_rows, arriving_rows, next_pending = cached
         held_rows.copy_(layer.pending)
         arriving_rows.copy_(incoming)
         layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
