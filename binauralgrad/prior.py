@@ -297,13 +297,11 @@ class PriorTerms:
     def term_ends(self, rms_frames: int, gain_frames: int, frame_samples: int) -> dict:
         """{term: samples at which it is final}, for each term a stage reads ("envelope",
         "spreading", "directions"), given the frames held so far."""
-        ends = {"envelope": _interpolation_end(rms_frames, frame_samples)} if self.envelope \
-            else {}
+        rms = _interpolation_end(rms_frames, frame_samples)
         gains = _interpolation_end(gain_frames, frame_samples)  # the directions come with them
-        ends.update({name: gains for name, needed in (("spreading", self.spreading),
-                                                      ("directions", self.directions))
-                     if needed})
-        return ends
+        terms = {"envelope": (self.envelope, rms), "spreading": (self.spreading, gains),
+                 "directions": (self.directions, gains)}
+        return {name: end for name, (needed, end) in terms.items() if needed}
 
 
 def _interpolation_end(frames: int, frame_samples: int) -> int:

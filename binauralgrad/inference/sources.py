@@ -290,7 +290,7 @@ class StreamInputs:
         """
         ends = self.terms.term_ends(self.rms.end, self.gain.end, FRAME_SAMPLES)
         for name, end in ends.items():
-            self._upsample(name, self.length if self.ended else min(end, self.length))
+            self._upsample(name, self.length if self.ended else end)  # open: length is past all
         self._read_only = True
         try:
             yield
