@@ -257,27 +257,33 @@ def test_memory_stays_flat_over_a_long_stream():
 
 
 def test_equal_pushes_tick_once_a_stage_on_views_made_once(monkeypatch):
+    from binauralgrad.inference.folded import FoldedDenoiser
     from binauralgrad.inference.wavefront import StageStream
 
-    pipeline, ticks = tiny_with_priors(), []
-    tick = StageStream.tick
+    pipeline, ticks, general = tiny_with_priors(), [], []
+    tick, layer = StageStream.tick, FoldedDenoiser.layer
     monkeypatch.setattr(StageStream, "tick", lambda self: ticks.append(self.stage) or tick(self))
+    monkeypatch.setattr(FoldedDenoiser, "layer",
+                        lambda self, *args: general.append(args[0]) or layer(self, *args))
     stream = pipeline.stream(generator=torch.Generator().manual_seed(0))
     mono, rows = speech_like(480 * 20), moving_positions(24)
     outputs = []
     for index in range(20):  # 10 ms pushes: shorter than a tile, so nothing is ever capped
         first, last = -(-index * 480 // 400), -(-(index + 1) * 480 // 400)
-        ticks.clear()
+        ticks.clear(), general.clear()
         outputs.append(stream.push(mono[480 * index: 480 * (index + 1)], rows[first:last]))
         assert ticks == [1, 2]  # no idle tick after the one that moved
+        if index >= 10:  # past the window's start: every layer on its views
+            assert general == []
     # Stage two reads stage one's output and the prior, known in whole 400-sample frames: a
     # greedy tick would advance its layers by 400 or 800 samples in turn; held to the push's
     # length, they advance by 480 (or 400 where the frames hold them back), on views made once
-    # for each.
+    # for each shape (a pass's last layer holds more rows: the frames hold it back).
     layers = len(pipeline.stage_two.config.dilations)
-    lengths = {length for _, length in stream._two._steady}
-    assert max(lengths) == 480 and lengths <= {400, 480}
-    assert all((index, 480) in stream._two._steady for index in range(layers))
+    advanced = {count for _, _, _, count in stream._two._steady}
+    assert max(advanced) == 480 and advanced <= {400, 480}
+    assert {index for index, _, _, count in stream._two._steady if count == 480} \
+        == set(range(layers))
     outputs.append(stream.flush())
     assert torch.equal(torch.cat(outputs, 1), offline(pipeline, mono, rows))
 

@@ -14,11 +14,12 @@ from binauralgrad.inference.sources import WavefrontSource
 from binauralgrad.inference.terms import LearnedEars, NoiseRows, PriorRows
 from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
-# Lengths a layer keeps views for. A stream's pushes advance its layers by the push's length or,
-# where the prior's 400-sample frames hold them back, a little less: 10 ms pushes by 480 or 400
-# samples, 20 ms ones by 960 or 800 (`BinauralStream._advance`); pushes of changing lengths by
-# more.
-STEADY_LENGTHS = 8
+# Shapes (rows held, arriving, advanced) a layer keeps views for. A stream's pushes advance its
+# layers by the push's length or, where the prior's 400-sample frames hold them back, a little
+# less: 10 ms pushes by 480 or 400 samples, 20 ms ones by 960 or 800 (`BinauralStream._advance`);
+# a pass's last layer, held back by the frames, takes what the others left the push before.
+# Pushes of changing lengths make more.
+STEADY_SHAPES = 16
 
 
 class _Layer:
@@ -80,7 +81,8 @@ class StageStream:
         # Most samples a layer advances in the next tick, where a stream evens out its pushes
         # (`BinauralStream._advance`); None: CATCH_UP tiles.
         self.budget: int | None = None
-        self._steady = {}  # (layer, length) -> (slot, threads, SteadyLayer, row views)
+        # (layer, rows held, arriving, advanced) -> (slot, threads, SteadyLayer, row views)
+        self._steady = {}
         batch = len(windows.items)
         width = 2 * model.channels
         template = torch.empty(batch, 0, width, device=model.device, dtype=model.dtype)
@@ -235,31 +237,36 @@ class StageStream:
         return out
 
     def _advance_steady(self, current: _Pass, index: int, layer: _Layer, incoming: torch.Tensor):
-        """`_advance_layer`'s work where the layer takes exactly what arrived, away from the
-        window's edges (a stream's pushes after its first): on views made once per push length.
-        None where that is not the case, and the general path runs."""
+        """`_advance_layer`'s work away from the window's edges, on views made once for each
+        (rows held, rows arriving, rows advanced): a stream's pushes repeat a few of those.
+        None where the layer would reach an edge or not advance, and the general path runs."""
         held, arriving, dilation, first = layer.pending.shape[1], incoming.shape[1], \
             layer.dilation, layer.done
-        if held != 2 * dilation or first < dilation or first + arriving + dilation > self.length \
-                or self._limit(current, index, layer, first + dilation + arriving) \
-                != first + arriving:
+        # layer.pending_start is first - dilation: the rows reach held + arriving - 2 d further.
+        last = self._limit(current, index, layer, first - dilation + held + arriving)
+        if first < dilation or last + dilation > self.length or last <= first:
             return None
-        slot, threads = self.work.layer_rows[index % 2], torch.get_num_threads()
-        cached = self._steady.get((index, arriving))
+        count, slot, threads = last - first, self.work.layer_rows[index % 2], \
+            torch.get_num_threads()
+        key = index, held, arriving, count
+        cached = self._steady.get(key)
         # New, or the workspace grew since, or the threads changed (the gate's rows follow
         # them: a stream's pushes run on one thread, its catching up on torch's).
         if cached is None or cached[0] is not slot or cached[1] != threads:
-            if len(self._steady) >= STEADY_LENGTHS * len(self.model.dilations):
+            if len(self._steady) >= STEADY_SHAPES * len(self.model.dilations):
                 self._steady.clear()  # pushes of ever new lengths: memory stays flat
             rows = self.work.rows(index, held + arriving)
-            cached = (slot, threads, self.model.steady_layer(index, rows, self.work),
-                      rows[:, :held], rows[:, held:], rows[:, arriving:])
-            self._steady[index, arriving] = cached
+            cached = (slot, threads,
+                      self.model.steady_layer(index, rows[:, : count + 2 * dilation], self.work),
+                      rows[:, :held], rows[:, held:], rows[:, count:])
+            self._steady[key] = cached
         _, _, steady, held_rows, arriving_rows, next_pending = cached
         held_rows.copy_(layer.pending)
         arriving_rows.copy_(incoming)
-        layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
-        last = first + arriving
+        if layer.pending.shape[1] == next_pending.shape[1]:
+            layer.pending.copy_(next_pending)  # an own buffer (`_advance_layer`'s clone)
+        else:  # before the layer writes its output over the rows
+            layer.pending = next_pending.clone()
         self._preactivation_into(steady.y, index, first, last, current.biases[index], steady)
         out = steady.run()
         layer.pending_start, layer.done = last - dilation, last
