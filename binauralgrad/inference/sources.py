@@ -6,8 +6,7 @@ reads them with zeros outside the window.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -175,7 +174,6 @@ class StreamInputs:
         self.terms = PriorTerms(configs)
         self.max_skew_frames = max_skew_frames
         self.device, self.total_frames, self.samples = device, None, 0
-        self._read_only = False
 
     @property
     def ended(self) -> bool:
@@ -197,6 +195,11 @@ class StreamInputs:
 
     def push(self, mono_block, position_rows) -> None:
         """Appends (n,) mono samples and (k, 7) position rows (either may be empty)."""
+        self.add(*self.checked(mono_block, position_rows))
+
+    def checked(self, mono_block, position_rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """A push as `add` takes it: (n,) and (k, 7) float32 on the device; or the error it
+        makes (bad values, rows too far ahead of or behind the audio)."""
         block = as_real_tensor(mono_block, "mono_block", allow_empty=True)
         block = block.to(self.device, torch.float32).reshape(-1)
         rows = as_real_tensor(position_rows, "position_rows", allow_empty=True)
@@ -209,7 +212,11 @@ class StreamInputs:
                 f"position rows do not match the audio: {frames} rows for {samples} samples "
                 f"({abs(lead)} frames {'ahead' if lead > 0 else 'behind'}; up to "
                 f"{self.max_skew_frames} allowed, max_skew_frames)")
-        self.samples = samples
+        return block, rows
+
+    def add(self, block: torch.Tensor, rows: torch.Tensor) -> None:
+        """Appends a `checked` push."""
+        self.samples += len(block)
         self._add(block, rows)
 
     def end(self) -> int:
@@ -269,9 +276,6 @@ class StreamInputs:
         samples = self.upsampled[name]
         if high <= samples.end:
             return
-        if self._read_only:
-            raise RuntimeError(f"{name} read at sample {high - 1}, beyond where it is known "
-                               f"({samples.end}; a scheduling bug)")
         frames = {"envelope": self.rms, "spreading": self.gain,
                   "directions": self.directions}[name]
         held = frames.rows(frames.start, frames.end).transpose(1, 2)
@@ -279,23 +283,6 @@ class StreamInputs:
         samples.append(upsample(held, samples.end, high, frame_samples=FRAME_SAMPLES,
                                 frame_offset=frames.start,
                                 total_frames=self.total_frames).transpose(1, 2))
-
-    @contextmanager
-    def read_only(self) -> Iterator[None]:
-        """Within the block, reads only read, so that two threads may read at once.
-
-        `read` interpolates a frame term's samples the first time they are read; here each term
-        the stages read is first interpolated everywhere it is known, and a read past that raises
-        (`BinauralStream`'s overlapped stages).
-        """
-        ends = self.terms.term_ends(self.rms.end, self.gain.end, FRAME_SAMPLES)
-        for name, end in ends.items():
-            self._upsample(name, self.length if self.ended else end)  # open: length is past all
-        self._read_only = True
-        try:
-            yield
-        finally:
-            self._read_only = False
 
     def view(self, first: int, last: int, view: str = "rows") -> torch.Tensor:
         """(1, V, last - first) `view_features` of the positions held for 400 samples, zero

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import torch
 
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference.backends import select
-from binauralgrad.inference.buffers import held_bytes
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.overlap import HandedOutput, StageThread
+from binauralgrad.inference.overlap import StageProcess
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream, shared_ears
@@ -21,12 +20,10 @@ from binauralgrad.inference.wavefront import StageStream, shared_ears
 # A stream's pushes are short: a longer tile only makes the conditioner rings larger (a push
 # beyond it takes more steps of the wavefront, not more memory).
 MAX_STREAM_TILE = 4096
-# Overlapped stages pay where a push's arithmetic outweighs what the two threads cannot do at
-# once (Python's share of each operation runs under one interpreter lock). Per stage and push,
-# on a 2-core AMD EPYC guest, in turns with the stages on one thread: 70 MFLOP (the live model
-# at 10 ms) ran 15-30 % slower overlapped, 140 (live, 20 ms) the same, 190-940 (the default at
-# 10-50 ms, the live model at 50 ms) 10-30 % faster.
-OVERLAP_MIN_FLOP = 150e6
+# Overlapped stages pay where a stage's arithmetic for the least a push does (a frame: shorter
+# pushes wait for one) outweighs what overlapping adds: the inputs' terms computed in both
+# processes and a message each way a push, about 1 ms at 10 ms pushes.
+OVERLAP_MIN_FLOP = 20e6
 
 
 def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) -> int:
@@ -96,7 +93,8 @@ class BinauralStream:
     equals `pipe(mono, positions)` for the same generator, as the sampling noise is a function
     of the absolute sample; memory stays bounded. A push's own work (each layer advanced by
     the push's length) runs on one CPU thread (`one_thread`), or with `overlap` on two, one per
-    stage; catching up after late rows, and the flush, on torch's threads.
+    stage (stage one in a process of its own); catching up after late rows, and the flush, on
+    torch's threads.
 
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
@@ -105,11 +103,12 @@ class BinauralStream:
             or "full". dtype: compute dtype (default: the pipeline's).
         tile_seconds: most samples a node advances per step (default: this machine's tuning).
         max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
-        overlap: run stage one a push ahead of stage two on a second thread (CPU only), so
-            that both run at once, for one push more latency. None: where the first push
-            carries OVERLAP_MIN_FLOP of a stage's arithmetic or more and torch has two threads
-            or more (the embedded default from 10 ms pushes, the live model from 50 ms).
-            `flush` (or `close`) ends the thread.
+        overlap: run stage one a push ahead of stage two in a process of its own (CPU only,
+            `inference.overlap`), so that both run at once, for one push more latency; the
+            process takes a second or two to start, here. None: where a stage's arithmetic for
+            a frame is OVERLAP_MIN_FLOP or more and torch has two threads or more (both
+            embedded models, not the paper's tiny test sizes). `flush` (or `close`) ends the
+            process.
 
     Example:
         >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
@@ -127,9 +126,10 @@ class BinauralStream:
         with torch.inference_mode():
             self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
             cpu = pipeline.device.type == "cpu"
-            # Decided at the first push, by its length (before it, nothing is computed).
-            self._overlap_undecided = overlap is None and cpu and torch.get_num_threads() >= 2
-            self._stages(bool(overlap) and cpu)
+            if overlap is None:
+                overlap = torch.get_num_threads() >= 2 and \
+                    self._frame_flop >= OVERLAP_MIN_FLOP
+            self._stages(pipeline.stages, bool(overlap) and cpu)
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, pipeline.stages
@@ -144,31 +144,37 @@ class BinauralStream:
         self.inputs = StreamInputs(configs, device=device, max_skew_frames=max_skew_frames)
         self._models, self._steps, self._tile, self._cache = models, steps, max(1, tile), \
             backend.cache
+        self._kernels, self._configs, self._max_skew_frames = backend.kernels, configs, \
+            max_skew_frames
         self._noise, self._temperature = PositionalNoise.from_generator(generator), \
             schedule.temperature
-        self._push_flop = max(synthesis_flops([config], len(steps)) for config in configs)
+        self._frame_flop = FRAME_SAMPLES * max(synthesis_flops([config], len(steps))
+                                               for config in configs)
         self.latency_samples = stream_latency(configs, len(steps))
         self._returned, self._ended, self._due_next = 0, None, 0
-        self._thread = None
 
-    def _stages(self, overlap: bool) -> None:
-        """The two stages' wavefronts, overlapped on two threads or in turn on one."""
+    def _stages(self, denoisers, overlap: bool) -> None:
+        """The two stages' wavefronts: stage one in a process of its own, or both here."""
         models, steps, tile = self._models, self._steps, self._tile
         options = {"cache": self._cache, "initial_scale": self._temperature}
-        # Overlapped stages each compute their learned head's ears (shared ones grow as either
-        # stage reads them).
-        ears = [None, None] if overlap else shared_ears(*models, self.inputs)
-        self._one = StageStream(models[0], 1, steps, self.inputs, self._noise, tile,
-                                ears=ears[0], **options)
-        self._handed = HandedOutput(self._one) if overlap else None
+        if overlap:  # each stage computes its learned head's ears
+            self._one = StageProcess(
+                denoisers[0], self._configs, steps, tile=tile, cache=self._cache,
+                temperature=self._temperature, noise_seed=self._noise.seed,
+                max_skew_frames=self._max_skew_frames, dtype=models[0].dtype,
+                backend=self._kernels)
+            ears = [None, None]
+        else:
+            ears = shared_ears(*models, self.inputs)
+            self._one = StageStream(models[0], 1, steps, self.inputs, self._noise, tile,
+                                    ears=ears[0], **options)
         self._two = StageStream(models[1], 2, steps, self.inputs, self._noise, tile,
-                                mean=self._handed or self._one, ears=ears[1], **options)
-        self._thread = StageThread() if overlap else None
+                                mean=self._one, ears=ears[1], **options)
 
     @property
     def overlap(self) -> bool:
-        """Whether stage one runs a push ahead of stage two, on a thread of its own."""
-        return self._handed is not None
+        """Whether stage one runs a push ahead of stage two, in a process of its own."""
+        return isinstance(self._one, StageProcess)
 
     @property
     def latency_seconds(self) -> float:
@@ -192,9 +198,7 @@ class BinauralStream:
     @property
     def state_bytes(self) -> int:
         """Bytes of every tensor the stream holds (flat in the stream's length)."""
-        handed = [] if self._handed is None else [self._handed.output.data]
-        return self._one.state_bytes() + self._two.state_bytes() + self.inputs.state_bytes() \
-            + held_bytes(handed)
+        return self._one.state_bytes() + self._two.state_bytes() + self.inputs.state_bytes()
 
     @torch.inference_mode()
     def push(self, mono_block, position_rows) -> torch.Tensor:
@@ -211,17 +215,12 @@ class BinauralStream:
         if self._ended:
             raise RuntimeError(f"push() after {self._ended}: the stream has ended; start a new "
                                "one with pipe.stream()")
-        before = self.inputs.samples
-        self.inputs.push(mono_block, position_rows)
-        pushed = self.inputs.samples - before
-        if self._overlap_undecided and pushed:
-            self._overlap_undecided = False
-            if self._push_flop * pushed >= OVERLAP_MIN_FLOP:
-                self._stages(True)
-        due = self.inputs.samples - self.latency_samples
+        block, rows = self.inputs.checked(mono_block, position_rows)
+        due = self.inputs.samples + len(block) - self.latency_samples
         if self.overlap:  # stage two gets to what was due a push ago
             due, self._due_next = self._due_next, due
-        self._advance(budget=max(pushed, FRAME_SAMPLES), due=due)
+        self._tick_push(block, rows, budget=max(len(block), FRAME_SAMPLES))
+        self._advance(due)
         return self._take(due)
 
     @torch.inference_mode()
@@ -233,6 +232,8 @@ class BinauralStream:
             if self.inputs.samples == 0:
                 return torch.zeros(2, 0, device=self.inputs.device)
             samples = self.inputs.end()
+            if self.overlap:
+                self._one.end()
             self._advance()
         finally:
             self.close()
@@ -242,61 +243,65 @@ class BinauralStream:
         return self._take(samples)
 
     def close(self) -> None:
-        """Ends the stream without flushing it, and the overlapped stages' thread if any
-        (`flush` ends both)."""
+        """Ends the stream without flushing it, and stage one's process if any (`flush` ends
+        both)."""
         self._ended = self._ended or "close()"
-        if self._thread is not None:
-            self._thread.close()
+        if self.overlap:
+            self._one.close()
 
-    def _advance(self, budget: int | None = None, due: int | None = None) -> None:
-        """Advances the wavefront: first (`budget`) every layer by at most the push's length (a
-        frame for shorter pushes), then, where the output is still short of `due` (or at the
-        end), as far as the inputs allow.
+    def _tick_push(self, block: torch.Tensor, rows: torch.Tensor, budget: int) -> None:
+        """Adds a `checked` push to the inputs and ticks each stage once, every layer advanced
+        by at most `budget`: at once where the stages overlap (stage two on what stage one had
+        finished by the push before), else stage one first.
 
         The prior's envelope and spreading become known a frame at a time, so a greedy tick
         advances the passes by two or three frames in turn at 20 ms pushes (800 or 1200
         samples), and the longer pushes miss their block's time. Advancing each layer by at most
         the push's length keeps every push's work the same: each layer's needs grow by the
         push's length too, so it still meets them, and what it could have done ahead waits a
-        push. Lagging position rows leave the output short of `due`; then the greedy ticks
-        catch up. Pushes shorter than a frame get a frame's budget: their layers then wait for
+        push. Pushes shorter than a frame get a frame's budget: their layers then wait for
         the frame and take it whole, as greedy ticks do, instead of running every layer on
         each push's few samples (64-sample pushes cost twice the compute that way).
         """
-        if budget is not None:
-            for stage in (self._one, self._two):
-                stage.budget = budget
+        here = (self._two,) if self.overlap else (self._one, self._two)
+        for stage in here:
+            stage.budget = budget
+        try:
             with one_thread(self.inputs.device):  # a push's worth: small operations
-                self._tick_both()
-            for stage in (self._one, self._two):
+                if self.overlap:
+                    # Sent first: stage one starts while this process adds the push too.
+                    self._one.start_push(block, rows, budget)
+                    try:
+                        self.inputs.add(block, rows)
+                        self._two.tick()
+                    except BaseException:
+                        with suppress(RuntimeError):  # the worker's own (the same) failure
+                            self._one.finish_push()
+                        raise
+                    self._one.finish_push()
+                else:
+                    self.inputs.add(block, rows)
+                    self._one.tick()
+                    self._two.tick()
+        finally:
+            for stage in here:
                 stage.budget = None
+
+    def _advance(self, due: int | None = None) -> None:
+        """Ticks on where the output is still short of `due` (lagging position rows held it
+        back), or at the end as far as the inputs allow; then lets go of what no stage reads
+        again."""
         # A tick takes every node as far as its inputs allow, stage two after stage one, unless
         # a tile's limit held one back: then (a backlog) tick again; else a tick more is idle.
         while due is None or self._two.ready < due:
             moved = self._one.tick()
-            if self._handed is not None:
-                self._handed.hand_over()
             moved = self._two.tick() or moved
             if not moved or not (self._one.capped or self._two.capped):
                 break
-        oldest = min(self._one.oldest_needed(), self._two.oldest_needed())
-        self.inputs.trim(oldest)
-        (self._handed or self._one).output.trim(self._two.oldest_needed())
-
-    def _tick_both(self) -> None:
-        """A tick of each stage: at once where they overlap (stage two on what stage one had
-        finished by the push before), else stage one first."""
-        if self._handed is None:
-            self._one.tick()
-            self._two.tick()
-            return
-        self._handed.hand_over()
-        with self.inputs.read_only():
-            running = self._thread.start(self._one.tick)
-            try:
-                self._two.tick()
-            finally:
-                running.result()
+        # Stage one in its own process keeps its own inputs.
+        stages = (self._two,) if self.overlap else (self._one, self._two)
+        self.inputs.trim(min(stage.oldest_needed() for stage in stages))
+        self._one.output.trim(self._two.oldest_needed())
 
     def _take(self, last: int) -> torch.Tensor:
         first = self._returned
