@@ -134,6 +134,30 @@ def test_a_push_runs_on_one_thread_and_gives_the_callers_back(monkeypatch):
         torch.set_num_threads(threads)
 
 
+def test_without_a_worker_process_a_chosen_overlap_fails_and_an_automatic_one_runs_in_turn(
+        monkeypatch):
+    from binauralgrad.inference import overlap
+    from binauralgrad.inference import stream as stream_module
+
+    def refuse():
+        raise overlap.WorkerNotStarted("the stream's stage one process did not start")
+
+    monkeypatch.setattr(overlap, "_start_worker", refuse)
+    monkeypatch.setattr(stream_module, "OVERLAP_MIN_FLOP", 0)
+    pipeline = tiny_with_priors()
+    mono, rows = speech_like(2000), moving_positions(5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(overlap.WorkerNotStarted):
+            pipeline.stream(overlap=True)
+        with pytest.warns(RuntimeWarning, match="did not start; the stages run in turn"):
+            out, stream = streamed(pipeline, mono, rows, [700, 1300])
+    finally:
+        torch.set_num_threads(threads)
+    assert not stream.overlap and torch.equal(out, offline(pipeline, mono, rows))
+
+
 def test_stage_ones_process_reports_its_failures_and_ends_with_the_stream():
     import gc
 

@@ -9,7 +9,8 @@ each in 25 ms where one alone took 9.6 (2-core AMD EPYC). Two processes run side
 The worker (`python -m binauralgrad.inference.overlap`) gets the stream's pushes and sends stage
 one's new samples back; the stream keeps what stage two reads (`StageProcess.output`). The
 worker builds its own inputs and stage from the same weights and noise, so the samples are the
-ones stage one would compute in the stream's own process.
+ones stage one would compute in the stream's own process. The two talk over a local
+connection that only holders of a fresh random key can open (multiprocessing's `Listener`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import traceback
 import weakref
 from multiprocessing.connection import Client, Listener
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,6 +34,10 @@ from binauralgrad.inference.buffers import SampleBuffer
 
 START_TIMEOUT_S = 120.0  # importing torch on a slow, busy machine takes seconds
 AUTHKEY_BYTES = 32
+
+
+class WorkerNotStarted(RuntimeError):
+    """The worker process could not be started (or did not connect in START_TIMEOUT_S)."""
 
 
 class StageProcess:
@@ -60,7 +66,8 @@ class StageProcess:
             "config": denoiser.config.to_dict(), "weights": save_tensors(state),
             "configs": [config.to_dict() for config in configs], "steps": steps, "tile": tile,
             "cache": cache, "temperature": temperature, "noise_seed": noise_seed,
-            "max_skew_frames": max_skew_frames, "dtype": dtype, "backend": backend})
+            "max_skew_frames": max_skew_frames, "dtype": dtype, "backend": backend,
+            "threads": torch.get_num_threads()})
         self._receive()
 
     @property
@@ -124,8 +131,12 @@ def _start_worker():
     """Starts the worker and connects to it, with a fresh key that only it is given."""
     authkey = os.urandom(AUTHKEY_BYTES)
     listener = Listener(authkey=authkey)
+    # The worker imports this very package, wherever it was found (a checkout on sys.path).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     process = subprocess.Popen([sys.executable, "-m", __name__, str(listener.address)],
-                               stdin=subprocess.PIPE)
+                               stdin=subprocess.PIPE, env=env)
     accepted = []
 
     def accept():
@@ -144,7 +155,7 @@ def _start_worker():
     listener.close()
     if not accepted:
         process.kill()
-        raise RuntimeError(f"the stream's stage one process did not start (exit status "
+        raise WorkerNotStarted(f"the stream's stage one process did not start (exit status "
                            f"{process.wait()}); overlap=False runs the stages in turn")
     return accepted[0], process
 
@@ -183,12 +194,17 @@ class _Worker:
                                  PositionalNoise(setup["noise_seed"]), setup["tile"],
                                  cache=setup["cache"], initial_scale=setup["temperature"])
         self.sent = 0
+        # Catching up and the flush: the stream waits meanwhile, so its threads are free.
+        torch.set_num_threads(setup["threads"])
 
     def push(self, block: np.ndarray, rows: np.ndarray, budget: int) -> tuple:
-        self.inputs.add(torch.from_numpy(block), torch.from_numpy(rows))  # checked by the stream
+        from binauralgrad.inference.stream import one_thread
+
         self.stage.budget = budget
         try:
-            return self._ticked(self.stage.tick())
+            with one_thread(self.inputs.device):  # as the stream's own pushes
+                self.inputs.add(torch.from_numpy(block), torch.from_numpy(rows))  # checked
+                return self._ticked(self.stage.tick())
         finally:
             self.stage.budget = None
 
@@ -214,7 +230,6 @@ class _Worker:
 def main() -> None:
     """The worker: connects to the stream, then answers its calls until it closes."""
     authkey = sys.stdin.buffer.read(AUTHKEY_BYTES)
-    torch.set_num_threads(1)  # the stream's other core runs stage two
     with Client(sys.argv[1], authkey=authkey) as connection, torch.inference_mode():
         while True:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -12,7 +13,7 @@ from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference.backends import select
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.overlap import StageProcess
+from binauralgrad.inference.overlap import StageProcess, WorkerNotStarted
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream, shared_ears
@@ -126,10 +127,17 @@ class BinauralStream:
         with torch.inference_mode():
             self._build(pipeline, generator, steps, dtype, tile_seconds, max_skew_frames)
             cpu = pipeline.device.type == "cpu"
-            if overlap is None:
+            chosen = overlap is not None
+            if not chosen:
                 overlap = torch.get_num_threads() >= 2 and \
                     self._frame_flop >= OVERLAP_MIN_FLOP
-            self._stages(pipeline.stages, bool(overlap) and cpu)
+            try:
+                self._stages(pipeline.stages, bool(overlap) and cpu)
+            except WorkerNotStarted as error:  # a sandbox may forbid processes
+                if chosen:
+                    raise
+                warnings.warn(f"{error}; the stages run in turn", RuntimeWarning, stacklevel=3)
+                self._stages(pipeline.stages, False)
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, pipeline.stages
