@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import torch
 from torch import Tensor
@@ -218,25 +218,56 @@ def upsample_frames(values: Tensor, first: int, last: int, *, frame_samples: int
     Returns:
         (B, C, last - first) float32.
     """
-    times = torch.arange(first, last, dtype=torch.int64, device=values.device)
+    if last <= first:
+        return values.new_zeros(*values.shape[:-1], 0, dtype=torch.float32)
+    frame = first // frame_samples
+    if frame >= 1:  # past the first frame's centre: the weights repeat from frame to frame
+        lower, weight, complement = _frame_weights(first - frame * frame_samples, last - first,
+                                                   frame_samples, values.device)
+        low_frame = frame - 1  # that of the table's first sample
+        lowest, highest = low_frame + int(lower[0]), low_frame + int(lower[-1]) + 1
+        lower = lower + (low_frame - frame_offset)  # the indices into `values`
+        upper = lower + 1
+        if total_frames is not None and highest > total_frames - 1:
+            upper = upper.clamp(max=total_frames - 1 - frame_offset)
+            highest = total_frames - 1
+    else:
+        times = torch.arange(first, last, dtype=torch.int64, device=values.device)
+        lower, weight = _interpolation(times, frame_samples)
+        complement = 1.0 - weight
+        before = lower < 0  # before the first centre: the first frame's value alone
+        lower = lower.clamp(min=0)
+        upper = torch.where(before, lower, lower + 1)
+        if total_frames is not None:
+            upper = upper.clamp(max=total_frames - 1)
+        lowest, highest = int(lower[0]), int(upper[-1])
+        lower, upper = lower - frame_offset, upper - frame_offset
+    if lowest < frame_offset or highest >= frame_offset + values.shape[-1]:
+        raise ValueError(f"samples {first}..{last - 1} need frames {lowest}..{highest}, but "
+                         f"frames {frame_offset}..{frame_offset + values.shape[-1] - 1} are held")
+    values = values.float()
+    return complement * values.index_select(-1, lower) + weight * values.index_select(-1, upper)
+
+
+def _interpolation(times: Tensor, frame_samples: int) -> tuple[Tensor, Tensor]:
+    """The lower frame of each sample and its weight on the frame after (0 before the first
+    frame's centre, where the lower frame is -1)."""
     # Source position (t + 0.5) / F - 0.5, kept as the exact fraction (2t + 1 - F) / 2F.
     numerator = 2 * times + 1 - frame_samples
     lower = torch.div(numerator, 2 * frame_samples, rounding_mode="floor")
     weight = (numerator - 2 * frame_samples * lower).double() / (2 * frame_samples)
-    before = lower < 0  # before the first centre: the first frame's value alone
-    weight = torch.where(before, 0.0, weight).float()
-    lower = lower.clamp(min=0)
-    upper = torch.where(before, lower, lower + 1)
-    if total_frames is not None:
-        upper = upper.clamp(max=total_frames - 1)
-    if len(times) and (int(lower[0]) < frame_offset or
-                       int(upper[-1]) >= frame_offset + values.shape[-1]):
-        raise ValueError(f"samples {first}..{last - 1} need frames {int(lower[0])}.."
-                         f"{int(upper[-1])}, but frames {frame_offset}.."
-                         f"{frame_offset + values.shape[-1] - 1} are held")
-    low = values.float().index_select(-1, lower - frame_offset)
-    high = values.float().index_select(-1, upper - frame_offset)
-    return (1.0 - weight) * low + weight * high
+    return lower, torch.where(lower < 0, 0.0, weight).float()
+
+
+@lru_cache(maxsize=64)
+def _frame_weights(phase: int, count: int, frame_samples: int,
+                   device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """`_interpolation` of samples F + phase .. F + phase + count - 1 (F = frame_samples), with
+    1 - weight: a sample k frames later has the lower frame k more and the same weights, so a
+    stream's pushes read these instead of computing them each time."""
+    times = torch.arange(frame_samples + phase, frame_samples + phase + count, device=device)
+    lower, weight = _interpolation(times, frame_samples)
+    return lower, weight, 1.0 - weight
 
 
 def warp_field(distances: Tensor, num_samples: int, *, sample_rate: int = SAMPLE_RATE) -> Tensor:

@@ -231,3 +231,27 @@ def test_blockwise_warp_is_the_one_pass_warp_bit_for_bit(monkeypatch):
     grad_blockwise, = torch.autograd.grad(blockwise.square().sum(), mono)
     # The same terms, accumulated block by block: equal up to the order of float additions.
     torch.testing.assert_close(grad_blockwise, grad_one_pass, rtol=1e-6, atol=1e-6)
+
+
+def test_frame_values_upsampled_in_any_range_have_the_whole_inputs_bits():
+    from torch.nn import functional as F
+
+    frames, size = 13, 400
+    values = torch.rand(2, 3, frames, generator=torch.Generator().manual_seed(0))
+    whole = dsp.upsample_frames(values, 0, frames * size, frame_samples=size,
+                                total_frames=frames)
+    interpolated = F.interpolate(values, scale_factor=size, mode="linear", align_corners=False)
+    # torch's source positions are float32 (about 1e-6 off at the 13th frame), ours exact.
+    torch.testing.assert_close(whole, interpolated, atol=1e-6, rtol=0)
+    rng = np.random.default_rng(0)
+    for _ in range(60):  # ranges of a stream's pushes, held frames only, the end known or not
+        first = int(rng.integers(0, frames * size - 1))
+        last = int(rng.integers(first + 1, min(frames * size, first + 2000) + 1))
+        offset = max(0, (first - size // 2) // size)
+        known = None if last <= (frames - 1) * size + size // 2 else frames
+        part = dsp.upsample_frames(values[..., offset:], first, last, frame_samples=size,
+                                   frame_offset=offset, total_frames=known)
+        assert torch.equal(part, whole[..., first:last])
+    assert dsp.upsample_frames(values, 800, 800, frame_samples=size).shape == (2, 3, 0)
+    with pytest.raises(ValueError, match="need frames 2..4, but frames 3..12 are held"):
+        dsp.upsample_frames(values[..., 3:], 1000, 1500, frame_samples=size, frame_offset=3)
