@@ -250,3 +250,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stderr.flush()
+    # Without the interpreter's teardown, as multiprocessing's workers end: with torch loaded it
+    # took half a second, and `flush` waits for the worker to end.
+    os._exit(0)
