@@ -69,8 +69,7 @@ def one_thread(device: torch.device) -> Iterator[None]:
     meeting, and on a shared host the second core is often busy, so the push waits for it. On a
     2-core AMD EPYC guest the live model's 10 ms pushes took 8.7-9.1 ms on one thread and 7.9-11.6
     ms on two (72-103 ms while other work ran beside them); the default's 20 ms pushes took 13 or
-    23 ms on two threads, from spell to spell, and 14-15 ms with the second core running the
-    other stage (`overlap`). A layer's bits do not depend on the thread count
+    23 ms on two threads, from spell to spell. A layer's bits do not depend on the thread count
     (`Workspace.gate_rows`), so the output is still the offline output.
     """
     if device.type != "cpu":
@@ -106,10 +105,10 @@ class BinauralStream:
         max_skew_frames: how far rows may lead or lag the audio, in 120 Hz frames.
         overlap: run stage one a push ahead of stage two in a process of its own (CPU only,
             `inference.overlap`), so that both run at once, for one push more latency; the
-            process takes a second or two to start, here. None: where a stage's arithmetic for
-            a frame is OVERLAP_MIN_FLOP or more and torch has two threads or more (both
-            embedded models, not the paper's tiny test sizes). `flush` (or `close`) ends the
-            process.
+            stream then takes about 1.5 s to make (the process imports torch). None: where a
+            stage's arithmetic for a frame is OVERLAP_MIN_FLOP or more and torch has two
+            threads or more (both embedded models and the paper's; not the tests' tiny sizes).
+            `flush` (or `close`) ends the process.
 
     Example:
         >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
