@@ -85,7 +85,7 @@ def test_overlapped_stages_give_the_offline_output_a_push_later(pipe, seed, larg
     assert stream._one._process.poll() == 0  # flush ended stage one's process
 
 
-def test_the_models_size_decides_whether_the_stages_overlap(monkeypatch):
+def test_the_models_size_and_the_first_push_decide_whether_the_stages_overlap(monkeypatch):
     from binauralgrad.evaluation.speed import synthesis_flops
     from binauralgrad.inference import stream as stream_module
 
@@ -103,6 +103,13 @@ def test_the_models_size_decides_whether_the_stages_overlap(monkeypatch):
             monkeypatch.setattr(stream_module, "OVERLAP_MIN_FLOP", threshold)
             out, stream = streamed(pipeline, mono, rows, [700, 1300], overlap=option)
             assert stream.overlap == overlapped and torch.equal(out, offline(pipeline, mono, rows))
+        # A first push this long or longer ends an automatic overlap (not a chosen one): its
+        # worker is closed before it computed anything.
+        monkeypatch.setattr(stream_module, "OVERLAP_MAX_FLOP", 700 * per_sample)
+        for first, option, overlapped in ((699, None, True), (700, None, False),
+                                          (700, True, True)):
+            out, stream = streamed(pipeline, mono, rows, [first, 2000 - first], overlap=option)
+            assert stream.overlap == overlapped and torch.equal(out, offline(pipeline, mono, rows))
         torch.set_num_threads(1)  # one core: nothing to overlap on
         assert not streamed(pipeline, mono, rows, [2000])[1].overlap
     finally:
@@ -110,6 +117,8 @@ def test_the_models_size_decides_whether_the_stages_overlap(monkeypatch):
 
 
 def test_a_push_runs_on_one_thread_and_gives_the_callers_back(monkeypatch):
+    from binauralgrad.evaluation.speed import synthesis_flops
+    from binauralgrad.inference import stream as stream_module
     from binauralgrad.inference.wavefront import StageStream
 
     pipeline, seen = tiny_with_priors(), []
@@ -120,12 +129,18 @@ def test_a_push_runs_on_one_thread_and_gives_the_callers_back(monkeypatch):
     torch.set_num_threads(2)
     try:
         mono, rows = speech_like(2400), moving_positions(6)
-        for overlap in (False, True):
+        per_sample = max(synthesis_flops([stage.config], pipeline.fast_steps)
+                         for stage in pipeline.stages)
+        # Pushes in turn up to ONE_THREAD_MAX_FLOP a stage on one thread, longer ones on
+        # torch's; overlapped ones (each stage on its own core) always on one.
+        for overlap, most, push_threads in ((False, 480 * per_sample + 1, 1),
+                                            (False, 480 * per_sample, 2), (True, 0, 1)):
+            monkeypatch.setattr(stream_module, "ONE_THREAD_MAX_FLOP", most)
             stream = pipeline.stream(overlap=overlap)
             for index in range(5):  # equal pushes, rows on time: each push's own ticks
                 stream.push(mono[480 * index: 480 * (index + 1)],
                             rows[-(-480 * index // 400): -(-480 * (index + 1) // 400)])
-            assert set(seen) == {1} and torch.get_num_threads() == 2
+            assert set(seen) == {push_threads} and torch.get_num_threads() == 2
             seen.clear()
             stream.flush()  # the rest at once, on torch's threads
             assert set(seen) == {2}

@@ -155,10 +155,8 @@ def run_stream(pipeline, mono: torch.Tensor, positions: torch.Tensor, block_samp
     if block_samples < 1:
         raise ValueError(f"block_samples must be positive, got {block_samples}")
     stream = pipeline.stream(generator=generator, **options)
-    # Overlapped stages return their samples a push later.
     run = StreamRun(audio=torch.empty(2, 0), block_samples=block_samples,
-                    latency_samples=stream.latency_samples + block_samples * stream.overlap,
-                    overlap=stream.overlap)
+                    latency_samples=stream.latency_samples)
     outputs, rows_given, finished = [], 0, 0.0
     began = time.perf_counter()
     for first in range(0, len(mono), block_samples):
@@ -175,6 +173,10 @@ def run_stream(pipeline, mono: torch.Tensor, positions: torch.Tensor, block_samp
         run.block_seconds.append(end - start)
         finished = (end - began) if pace else max(arrival, finished) + end - start
         run.lag_seconds.append(finished - arrival)
+    # Overlapped stages (an automatic overlap may end at the first push) return their samples
+    # a push later.
+    run.overlap = stream.overlap
+    run.latency_samples += block_samples * stream.overlap
     start = time.perf_counter()
     outputs.append(stream.push(mono[:0], positions[rows_given:]))
     outputs.append(stream.flush())

@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 import weakref
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
@@ -31,9 +32,16 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from binauralgrad.inference.buffers import SampleBuffer
+from binauralgrad.inference.folded import FoldedDenoiser
+from binauralgrad.inference.noise import PositionalNoise
+from binauralgrad.inference.sources import StreamInputs
+from binauralgrad.inference.wavefront import StageStream
+from binauralgrad.models.config import DenoiserConfig
+from binauralgrad.models.denoiser import BinauralDenoiser
 
 START_TIMEOUT_S = 120.0  # importing torch on a slow, busy machine takes seconds
 AUTHKEY_BYTES = 32
+WORKER_ENDED = "the stream's stage one process has ended"
 
 
 class WorkerNotStarted(RuntimeError):
@@ -62,13 +70,17 @@ class StageProcess:
         self._closer = weakref.finalize(self, _stop, self._connection, self._process)
         state = {name: tensor.detach().cpu().contiguous()
                  for name, tensor in denoiser.state_dict().items()}
-        self._send("start", {
-            "config": denoiser.config.to_dict(), "weights": save_tensors(state),
-            "configs": [config.to_dict() for config in configs], "steps": steps, "tile": tile,
-            "cache": cache, "temperature": temperature, "noise_seed": noise_seed,
-            "max_skew_frames": max_skew_frames, "dtype": dtype, "backend": backend,
-            "threads": torch.get_num_threads()})
-        self._receive()
+        try:
+            self._send("start", {
+                "config": denoiser.config.to_dict(), "weights": save_tensors(state),
+                "configs": [config.to_dict() for config in configs], "steps": steps,
+                "tile": tile, "cache": cache, "temperature": temperature,
+                "noise_seed": noise_seed, "max_skew_frames": max_skew_frames, "dtype": dtype,
+                "backend": backend, "threads": torch.get_num_threads()})
+            self._receive()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def ready(self) -> int:
@@ -115,13 +127,13 @@ class StageProcess:
         try:
             self._connection.send(message)
         except (OSError, EOFError) as error:
-            raise RuntimeError("the stream's stage one process has ended") from error
+            raise RuntimeError(WORKER_ENDED) from error
 
     def _receive(self):
         try:
             failed, answer = self._connection.recv()
         except (OSError, EOFError) as error:
-            raise RuntimeError("the stream's stage one process has ended") from error
+            raise RuntimeError(WORKER_ENDED) from error
         if failed:
             raise RuntimeError(f"stage one's process failed:\n{answer}")
         return answer
@@ -140,10 +152,14 @@ def _start_worker():
     accepted = []
 
     def accept():
-        try:
-            accepted.append(listener.accept())
-        except OSError:  # closed below: the worker did not start
-            pass
+        while True:
+            try:
+                accepted.append(listener.accept())
+                return
+            except AuthenticationError:  # not the worker: wait for it
+                continue
+            except OSError:  # closed below: the worker did not start
+                return
 
     waiter = threading.Thread(target=accept, daemon=True)
     waiter.start()
@@ -156,7 +172,7 @@ def _start_worker():
     if not accepted:
         process.kill()
         raise WorkerNotStarted(f"the stream's stage one process did not start (exit status "
-                           f"{process.wait()}); overlap=False runs the stages in turn")
+                               f"{process.wait()}); overlap=False runs the stages in turn")
     return accepted[0], process
 
 
@@ -177,13 +193,6 @@ class _Worker:
     """The worker's side: stage one of one stream, on one thread."""
 
     def __init__(self, setup: dict):
-        from binauralgrad.inference.folded import FoldedDenoiser
-        from binauralgrad.inference.noise import PositionalNoise
-        from binauralgrad.inference.sources import StreamInputs
-        from binauralgrad.inference.wavefront import StageStream
-        from binauralgrad.models.config import DenoiserConfig
-        from binauralgrad.models.denoiser import BinauralDenoiser
-
         denoiser = BinauralDenoiser(DenoiserConfig.from_dict(setup["config"]))
         denoiser.load_state_dict(load_tensors(setup["weights"]))
         model = FoldedDenoiser(denoiser.eval(), dtype=setup["dtype"], backend=setup["backend"])
@@ -198,7 +207,7 @@ class _Worker:
         torch.set_num_threads(setup["threads"])
 
     def push(self, block: np.ndarray, rows: np.ndarray, budget: int) -> tuple:
-        from binauralgrad.inference.stream import one_thread
+        from binauralgrad.inference.stream import one_thread  # (stream imports this module)
 
         self.stage.budget = budget
         try:

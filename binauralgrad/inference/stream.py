@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 
 import torch
 
@@ -25,6 +25,14 @@ MAX_STREAM_TILE = 4096
 # pushes wait for one) outweighs what overlapping adds: the inputs' terms computed in both
 # processes and a message each way a push, about 1 ms at 10 ms pushes.
 OVERLAP_MIN_FLOP = 20e6
+# Per stage and push, on a 2-core AMD EPYC guest (RTF): a push's small operations run best on
+# one thread and with the stages overlapped (live model, 10 ms, 70 MFLOP: 0.85-1.20 in turn on
+# one thread, 0.58-0.86 overlapped; the default at 20 ms, 380: 0.99-1.09 and 0.55-0.97). Long
+# pushes' products are large enough to split: the default at 50 ms (940) ran 0.62-0.67 in turn
+# with torch's threads inside each operation, 0.93-0.97 on one and 0.71-0.91 overlapped; the live
+# model at 50 ms (350) 0.41-0.50 with torch's threads and 0.54-0.60 on one.
+OVERLAP_MAX_FLOP = 600e6  # an automatic overlap ends at a first push this long
+ONE_THREAD_MAX_FLOP = 300e6  # pushes in turn run on one thread up to this
 
 
 def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) -> int:
@@ -93,8 +101,8 @@ class BinauralStream:
     equals `pipe(mono, positions)` for the same generator, as the sampling noise is a function
     of the absolute sample; memory stays bounded. A push's own work (each layer advanced by
     the push's length) runs on one CPU thread (`one_thread`), or with `overlap` on two, one per
-    stage (stage one in a process of its own); catching up after late rows, and the flush, on
-    torch's threads.
+    stage (stage one in a process of its own); pushes in turn whose arithmetic passes
+    ONE_THREAD_MAX_FLOP a stage, catching up after late rows, and the flush on torch's threads.
 
     Args:
         pipeline: the BinauralGradPipeline (its device; batch of one).
@@ -107,8 +115,10 @@ class BinauralStream:
             `inference.overlap`), so that both run at once, for one push more latency; the
             stream then takes about 1.5 s to make (the process imports torch). None: where a
             stage's arithmetic for a frame is OVERLAP_MIN_FLOP or more and torch has two
-            threads or more (both embedded models and the paper's; not the tests' tiny sizes).
-            `flush` (or `close`) ends the process.
+            threads or more (both embedded models and the paper's; not the tests' tiny sizes),
+            unless the first push's is OVERLAP_MAX_FLOP or more (the default at 50 ms: long
+            pushes gain more from torch's threads inside each operation). `flush` (or
+            `close`) ends the process.
 
     Example:
         >>> stream = pipe.stream(generator=torch.Generator().manual_seed(0))
@@ -129,7 +139,9 @@ class BinauralStream:
             chosen = overlap is not None
             if not chosen:
                 overlap = torch.get_num_threads() >= 2 and \
-                    self._frame_flop >= OVERLAP_MIN_FLOP
+                    self._sample_flop * FRAME_SAMPLES >= OVERLAP_MIN_FLOP
+            # An automatic overlap is for short pushes: the first one's length may still end it.
+            self._overlap_undecided = not chosen and overlap and cpu
             try:
                 self._stages(pipeline.stages, bool(overlap) and cpu)
             except WorkerNotStarted as error:  # a sandbox may forbid processes
@@ -155,13 +167,13 @@ class BinauralStream:
             max_skew_frames
         self._noise, self._temperature = PositionalNoise.from_generator(generator), \
             schedule.temperature
-        self._frame_flop = FRAME_SAMPLES * max(synthesis_flops([config], len(steps))
-                                               for config in configs)
+        self._sample_flop = max(synthesis_flops([config], len(steps)) for config in configs)
         self.latency_samples = stream_latency(configs, len(steps))
         self._returned, self._ended, self._due_next = 0, None, 0
 
     def _stages(self, denoisers, overlap: bool) -> None:
         """The two stages' wavefronts: stage one in a process of its own, or both here."""
+        self._denoisers = denoisers
         models, steps, tile = self._models, self._steps, self._tile
         options = {"cache": self._cache, "initial_scale": self._temperature}
         if overlap:  # each stage computes its learned head's ears
@@ -223,6 +235,11 @@ class BinauralStream:
             raise RuntimeError(f"push() after {self._ended}: the stream has ended; start a new "
                                "one with pipe.stream()")
         block, rows = self.inputs.checked(mono_block, position_rows)
+        if self._overlap_undecided and len(block):
+            self._overlap_undecided = False
+            if self._sample_flop * len(block) >= OVERLAP_MAX_FLOP:
+                self._one.close()  # long pushes: torch's threads inside each operation
+                self._stages(self._denoisers, False)
         due = self.inputs.samples + len(block) - self.latency_samples
         if self.overlap:  # stage two gets to what was due a push ago
             due, self._due_next = self._due_next, due
@@ -274,7 +291,8 @@ class BinauralStream:
         for stage in here:
             stage.budget = budget
         try:
-            with one_thread(self.inputs.device):  # a push's worth: small operations
+            small = self.overlap or self._sample_flop * budget < ONE_THREAD_MAX_FLOP
+            with one_thread(self.inputs.device) if small else nullcontext():
                 if self.overlap:
                     # Sent first: stage one starts while this process adds the push too.
                     self._one.start_push(block, rows, budget)
