@@ -1,4 +1,4 @@
-"""A stream's stage one in a process of its own, a push ahead of stage two.
+"""How a stream uses the cores: one thread a push, and stage one in a process of its own.
 
 Stage two reads stage one's output, so in one push the stages run one after the other. Where
 stage two reads only what stage one finished by the push before, the two can run at once, and
@@ -22,6 +22,8 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
@@ -46,6 +48,28 @@ WORKER_ENDED = "the stream's stage one process has ended"
 
 class WorkerNotStarted(RuntimeError):
     """The worker process could not be started (or did not connect in START_TIMEOUT_S)."""
+
+
+@contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Runs the block on one CPU thread (torch's intra-op threads of this thread, then back).
+
+    A push's operations are small: split between two threads, each pays for the threads'
+    meeting, and on a shared host the second core is often busy, so the push waits for it. On a
+    2-core AMD EPYC guest the live model's 10 ms pushes took 8.7-9.1 ms on one thread and 7.9-11.6
+    ms on two (72-103 ms while other work ran beside them); the default's 20 ms pushes took 13 or
+    23 ms on two threads, from spell to spell. A layer's bits do not depend on the thread count
+    (`Workspace.gate_rows`), so the output is still the offline output.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class StageProcess:
@@ -207,8 +231,6 @@ class _Worker:
         torch.set_num_threads(setup["threads"])
 
     def push(self, block: np.ndarray, rows: np.ndarray, budget: int) -> tuple:
-        from binauralgrad.inference.stream import one_thread  # (stream imports this module)
-
         self.stage.budget = budget
         try:
             with one_thread(self.inputs.device):  # as the stream's own pushes

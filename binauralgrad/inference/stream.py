@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import nullcontext, suppress
 
 import torch
 
@@ -13,7 +12,7 @@ from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference.backends import select
 from binauralgrad.inference.folded import FoldedDenoiser
 from binauralgrad.inference.noise import PositionalNoise
-from binauralgrad.inference.overlap import StageProcess, WorkerNotStarted
+from binauralgrad.inference.overlap import StageProcess, WorkerNotStarted, one_thread
 from binauralgrad.inference.plan import pipeline_reach
 from binauralgrad.inference.sources import StreamInputs
 from binauralgrad.inference.wavefront import StageStream, shared_ears
@@ -69,28 +68,6 @@ def stream_latency(configs, num_steps: int, frame_samples: int = FRAME_SAMPLES) 
                for sample in range(start, start + 2 * frame_samples))
 
 
-@contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """Runs the block on one CPU thread (torch's intra-op threads of this thread, then back).
-
-    A push's operations are small: split between two threads, each pays for the threads'
-    meeting, and on a shared host the second core is often busy, so the push waits for it. On a
-    2-core AMD EPYC guest the live model's 10 ms pushes took 8.7-9.1 ms on one thread and 7.9-11.6
-    ms on two (72-103 ms while other work ran beside them); the default's 20 ms pushes took 13 or
-    23 ms on two threads, from spell to spell. A layer's bits do not depend on the thread count
-    (`Workspace.gate_rows`), so the output is still the offline output.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 class BinauralStream:
     """Streaming synthesis with a pipeline's two stages: the offline output, block by block.
 
@@ -140,8 +117,6 @@ class BinauralStream:
             if not chosen:
                 overlap = torch.get_num_threads() >= 2 and \
                     self._sample_flop * FRAME_SAMPLES >= OVERLAP_MIN_FLOP
-            # An automatic overlap is for short pushes: the first one's length may still end it.
-            self._overlap_undecided = not chosen and overlap and cpu
             try:
                 self._stages(pipeline.stages, bool(overlap) and cpu)
             except WorkerNotStarted as error:  # a sandbox may forbid processes
@@ -149,6 +124,8 @@ class BinauralStream:
                     raise
                 warnings.warn(f"{error}; the stages run in turn", RuntimeWarning, stacklevel=3)
                 self._stages(pipeline.stages, False)
+            # An automatic overlap is for short pushes: the first one's length may still end it.
+            self._overlap_undecided = not chosen and self.overlap
 
     def _build(self, pipeline, generator, steps, dtype, tile_seconds, max_skew_frames):
         device, stages = pipeline.device, pipeline.stages
