@@ -24,7 +24,7 @@ import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from multiprocessing import AuthenticationError
+from multiprocessing import AuthenticationError, spawn
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
@@ -171,8 +171,10 @@ def _start_worker():
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    process = subprocess.Popen([sys.executable, "-m", __name__, str(listener.address)],
-                               stdin=subprocess.PIPE, env=env)
+    # multiprocessing's interpreter: sys.executable unless an application embedding Python set
+    # another (`multiprocessing.set_executable`).
+    command = [os.fsdecode(spawn.get_executable()), "-m", __name__, str(listener.address)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
     accepted = []
 
     def accept():
