@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
           f"(block); real-time factor {report['rtf']:.2f}; pushes: 95 % within "
           f"{report['p95_block_ms']:.1f} ms, slowest {report['worst_block_ms']:.1f} ms, "
           f"{100 * report['on_time_share']:.0f} % on time; most lag {report['max_lag_ms']:.1f} ms")
+    helps = "the stages at once (without --no-overlap), " if not run.overlap else ""
     print("kept up with real time" if run.kept_up else
           "served a live source (95 % of pushes on time)" if run.real_time else
-          "fell behind real time (a smaller model, fewer steps or larger blocks would help; on "
-          "a CPU bfloat16 streams slower)")
+          f"fell behind real time ({helps}a smaller model, fewer steps or larger blocks would "
+          "help; on a CPU bfloat16 streams slower)")
     audio, gain = limit_peak(run.audio.numpy())
     if gain < 1:
         print(f"scaled by {20 * np.log10(gain):.1f} dB so that the output does not clip")
