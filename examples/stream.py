@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(block); real-time factor {report['rtf']:.2f}; pushes: 95 % within "
           f"{report['p95_block_ms']:.1f} ms, slowest {report['worst_block_ms']:.1f} ms, "
           f"{100 * report['on_time_share']:.0f} % on time; most lag {report['max_lag_ms']:.1f} ms")
-    helps = "the stages at once (without --no-overlap), " if not run.overlap else ""
+    # Only where the user chose stages in turn: a model too small to overlap gains nothing.
+    helps = "the stages at once (leave out --no-overlap), " if args.overlap is False else ""
     print("kept up with real time" if run.kept_up else
           "served a live source (95 % of pushes on time)" if run.real_time else
           f"fell behind real time ({helps}a smaller model, fewer steps or larger blocks would "

@@ -118,12 +118,12 @@ class BinauralStream:
                 overlap = torch.get_num_threads() >= 2 and \
                     self._sample_flop * FRAME_SAMPLES >= OVERLAP_MIN_FLOP
             try:
-                self._stages(pipeline.stages, bool(overlap) and cpu)
+                self._stages(bool(overlap) and cpu)
             except WorkerNotStarted as error:  # a sandbox may forbid processes
                 if chosen:
                     raise
                 warnings.warn(f"{error}; the stages run in turn", RuntimeWarning, stacklevel=3)
-                self._stages(pipeline.stages, False)
+                self._stages(False)
             # An automatic overlap is for short pushes: the first one's length may still end it.
             self._overlap_undecided = not chosen and self.overlap
 
@@ -142,20 +142,20 @@ class BinauralStream:
             backend.cache
         self._kernels, self._configs, self._max_skew_frames = backend.kernels, configs, \
             max_skew_frames
+        self._denoisers = stages  # stage one's weights go to its process where stages overlap
         self._noise, self._temperature = PositionalNoise.from_generator(generator), \
             schedule.temperature
         self._sample_flop = max(synthesis_flops([config], len(steps)) for config in configs)
         self.latency_samples = stream_latency(configs, len(steps))
         self._returned, self._ended, self._due_next = 0, None, 0
 
-    def _stages(self, denoisers, overlap: bool) -> None:
+    def _stages(self, overlap: bool) -> None:
         """The two stages' wavefronts: stage one in a process of its own, or both here."""
-        self._denoisers = denoisers
         models, steps, tile = self._models, self._steps, self._tile
         options = {"cache": self._cache, "initial_scale": self._temperature}
         if overlap:  # each stage computes its learned head's ears
             self._one = StageProcess(
-                denoisers[0], self._configs, steps, tile=tile, cache=self._cache,
+                self._denoisers[0], self._configs, steps, tile=tile, cache=self._cache,
                 temperature=self._temperature, noise_seed=self._noise.seed,
                 max_skew_frames=self._max_skew_frames, dtype=models[0].dtype,
                 backend=self._kernels)
@@ -171,6 +171,11 @@ class BinauralStream:
     def overlap(self) -> bool:
         """Whether stage one runs a push ahead of stage two, in a process of its own."""
         return isinstance(self._one, StageProcess)
+
+    @property
+    def _stages_here(self) -> tuple[StageStream, ...]:
+        """The stages this process runs (stage one in its own keeps its own inputs)."""
+        return (self._two,) if self.overlap else (self._one, self._two)
 
     @property
     def latency_seconds(self) -> float:
@@ -216,7 +221,7 @@ class BinauralStream:
             self._overlap_undecided = False
             if self._sample_flop * len(block) >= OVERLAP_MAX_FLOP:
                 self._one.close()  # long pushes: torch's threads inside each operation
-                self._stages(self._denoisers, False)
+                self._stages(False)
         due = self.inputs.samples + len(block) - self.latency_samples
         if self.overlap:  # stage two gets to what was due a push ago
             due, self._due_next = self._due_next, due
@@ -264,7 +269,7 @@ class BinauralStream:
         the frame and take it whole, as greedy ticks do, instead of running every layer on
         each push's few samples (64-sample pushes cost twice the compute that way).
         """
-        here = (self._two,) if self.overlap else (self._one, self._two)
+        here = self._stages_here
         for stage in here:
             stage.budget = budget
         try:
@@ -300,9 +305,7 @@ class BinauralStream:
             moved = self._two.tick() or moved
             if not moved or not (self._one.capped or self._two.capped):
                 break
-        # Stage one in its own process keeps its own inputs.
-        stages = (self._two,) if self.overlap else (self._one, self._two)
-        self.inputs.trim(min(stage.oldest_needed() for stage in stages))
+        self.inputs.trim(min(stage.oldest_needed() for stage in self._stages_here))
         self._one.output.trim(self._two.oldest_needed())
 
     def _take(self, last: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from binauralgrad.schedule import NoiseSchedule, SamplingStep
 
 # Shapes (rows held, arriving, advanced) a layer keeps views for. A stream's pushes advance its
 # layers by the push's length or, where the prior's 400-sample frames hold them back, a little
-# less: 10 ms pushes by 480 or 400 samples, 20 ms ones by 960 or 800 (`BinauralStream._advance`);
+# less: 10 ms pushes by 480 or 400 samples, 20 ms ones by 960 or 800 (`BinauralStream._tick_push`);
 # a pass's last layer, held back by the frames, takes what the others left the push before.
 # Pushes of changing lengths make more.
 STEADY_SHAPES = 16
@@ -79,7 +79,7 @@ class StageStream:
         self.tile, self.cache, self.mean = tile, cache, mean
         self.capped = False
         # Most samples a layer advances in the next tick, where a stream evens out its pushes
-        # (`BinauralStream._advance`); None: CATCH_UP tiles.
+        # (`BinauralStream._tick_push`); None: CATCH_UP tiles.
         self.budget: int | None = None
         # (layer, rows held, arriving, advanced) -> (slot, threads, SteadyLayer, row views)
         self._steady = {}
