@@ -53,22 +53,47 @@ def stages_of(pipeline):
     return pipeline.stage_one, pipeline.stage_two
 
 
-def test_the_fastest_candidates_win_both_phases(tiny, monkeypatch):
+def test_the_fastest_candidates_win_every_phase(tiny, monkeypatch):
     clock, calls = fake_runs(monkeypatch, lambda backend, tile, cache:
                              (1.0 if backend == "matmul" else 2.0) / (1 + (tile == 2048))
                              * (0.8 if cache else 1.0))
+    monkeypatch.setattr(tuning, "candidate_backends", lambda dtype: ["mkldnn", "matmul"])
     choice, rows = measure(stages_of(tiny), torch.float32, 6, timer=clock)
     assert choice == Choice(tile=2048, cache=True, backend="matmul", measured=True)
-    backends = {row["backend"] for row in rows if row["phase"] == "kernels"}
-    assert [row["phase"] for row in rows] == \
-        ["kernels"] * 2 * len(backends) + ["tile"] * len(tuning.CANDIDATE_TILES)
-    # Kernels and cache on both stages' six passes; tiles on one pass over two tiles.
-    kernel_runs = [call for call in calls if call["tile"] == tuning.KERNEL_PROBE_SAMPLES]
-    assert {(call["steps"], call["length"]) for call in kernel_runs} == \
-        {(6, tuning.KERNEL_PROBE_SAMPLES)}
-    tile_runs = calls[len(kernel_runs):]
+    assert [(row["phase"], row["backend"], row["cache"]) for row in rows[:4]] == \
+        [("kernels", "mkldnn", False), ("kernels", "matmul", False),
+         ("cache", "matmul", True), ("cache", "matmul", False)]
+    assert [row["phase"] for row in rows[4:]] == ["tile"] * len(tuning.CANDIDATE_TILES)
+    assert all(row["runs"] >= tuning.MIN_PROBE_ROUNDS for row in rows[:4])
+    # Kernels on one pass per stage over two tiles; the cache with them on both stages' six
+    # passes; then tiles with both, one pass over two tiles.
+    rounds = 2 * tuning.MIN_PROBE_ROUNDS
+    assert [(call["backend"], call["cache"], call["tile"], call["length"], call["steps"])
+            for call in calls[:rounds]] == \
+        [(name, False, tuning.KERNEL_PROBE_TILE, 2 * tuning.KERNEL_PROBE_TILE, 1)
+         for name in ("mkldnn", "matmul", "matmul", "mkldnn", "mkldnn", "matmul")]
+    cache_runs = [call for call in calls[rounds:] if call["steps"] == 6]
+    assert {(call["backend"], call["tile"], call["length"]) for call in cache_runs} == \
+        {("matmul", tuning.CACHE_PROBE_SAMPLES, tuning.CACHE_PROBE_SAMPLES)}
+    tile_runs = calls[rounds + len(cache_runs):]
     assert all(call["steps"] == 1 and call["length"] == 2 * call["tile"] and
                (call["backend"], call["cache"]) == ("matmul", True) for call in tile_runs)
+
+
+@pytest.mark.parametrize("onednn_time,picked", [(0.97, "matmul"), (0.9, "mkldnn")])
+def test_onednn_replaces_matmul_only_where_clearly_faster(tiny, monkeypatch, onednn_time,
+                                                          picked):
+    clock, _ = fake_runs(monkeypatch, lambda backend, tile, cache:
+                         onednn_time if backend == "mkldnn" else 1.0)
+    monkeypatch.setattr(tuning, "candidate_backends", lambda dtype: ["mkldnn", "matmul"])
+    assert measure(stages_of(tiny), torch.float32, 6, timer=clock)[0].backend == picked
+
+
+def test_only_the_cache_is_weighed_where_only_matmul_runs(tiny, monkeypatch):
+    clock, _ = fake_runs(monkeypatch, lambda backend, tile, cache: 1.0)
+    monkeypatch.setattr(tuning, "candidate_backends", lambda dtype: ["matmul"])
+    choice, rows = measure(stages_of(tiny), torch.float32, 6, timer=clock)
+    assert choice.backend == "matmul" and "kernels" not in {row["phase"] for row in rows}
 
 
 @pytest.mark.parametrize("gain,cached", [(0.98, False), (1.02, True)])
@@ -93,15 +118,16 @@ def timed_turns(seconds: dict[str, float]) -> tuple[Clock, list[str], dict]:
 def test_candidates_take_turns_until_the_budget_is_spent():
     clock, order, runs = timed_turns(dict.fromkeys("abc", 1.0))  # a round takes 3 s
     times = round_robin(runs, budget_s=10.0, timer=clock)
-    # Rounds 1 and 2 always; a third fits (9 s), a fourth would end at 12 s.
-    assert order == list("abc" * 3)
+    # Rounds 1 and 2 always; a third fits (9 s), a fourth would end at 12 s. Every other round
+    # runs in reverse order.
+    assert order == list("abc" + "cba" + "abc")
     assert times == {name: [1.0, 1.0, 1.0] for name in "abc"}
     order.clear()
     round_robin(runs, budget_s=0.0, timer=clock)
-    assert order == list("abc" * timing.MIN_ROUNDS)
+    assert len(order) == 3 * timing.MIN_ROUNDS
     order.clear()
     round_robin(runs, budget_s=1e9, timer=clock)
-    assert order == list("abc" * timing.MAX_ROUNDS)
+    assert len(order) == 3 * timing.MAX_ROUNDS
 
 
 def test_clearly_slower_candidates_leave_the_turns():
@@ -109,11 +135,24 @@ def test_clearly_slower_candidates_leave_the_turns():
     times = round_robin(runs, budget_s=10.0, timer=clock, drop_above=1.1)
     # Two rounds of all (7.1 s); c, 1.5x the fastest, leaves; a third round of a and b ends at
     # 9.15 s, a fourth would end at 11.2 s.
-    assert order == list("abc" * 2 + "ab")
+    assert order == list("abc" + "cba" + "ab")
     assert [len(times[name]) for name in "abc"] == [3, 3, 2]
     order.clear()
     round_robin({name: runs[name] for name in "ac"}, budget_s=1e9, timer=clock, drop_above=1.1)
-    assert order == list("ac" * timing.MIN_ROUNDS)  # one left: nothing more to rank
+    assert order == list("ac" + "ca")  # one left: nothing more to rank
+
+
+def test_one_slow_round_does_not_send_the_fastest_away():
+    # a hiccups in the second round; c is clearly slower in both warm rounds. Three rounds of all
+    # (10.65 s), then a and b alone (2.05 s a round) while they fit 16 s.
+    seconds = {"a": iter([1.0, 1.6, 1.0, 1.0, 1.0]), "b": iter([1.05] * 5), "c": iter([1.5] * 5)}
+    clock, order, runs = timed_turns({})
+    runs = {name: partial(lambda name: setattr(clock, "now", clock.now + next(seconds[name])),
+                          name) for name in seconds}
+    times = round_robin(runs, budget_s=16.0, timer=clock, min_rounds=3, drop_above=1.1)
+    assert [len(times[name]) for name in "abc"] == [5, 5, 3]
+    assert timing.round_ratios(times)["a"] == [pytest.approx(1.6 / 1.05), 1.0, 1.0, 1.0]
+    assert timing.relative_scores(times)["a"] == 1.0
 
 
 def test_a_round_ranks_the_runs_not_one_lucky_spell():

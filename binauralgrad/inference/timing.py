@@ -26,13 +26,17 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
                 max_rounds: int = MAX_ROUNDS, drop_above: float | None = None,
                 work: Mapping[Hashable, float] | None = None,
                 on_run: Callable[[], object] = lambda: None) -> dict[Hashable, list[float]]:
-    """Times every run once a round, in the same order each round, for at least `min_rounds`
-    rounds and then as many more (up to `max_rounds`) as fit in `budget_s`.
+    """Times every run once a round for at least `min_rounds` rounds and then as many more (up to
+    `max_rounds`) as fit in `budget_s`.
 
     The runs take turns, so a slow or fast spell of a shared machine falls on all of them, not
-    on whichever ran through it. With `drop_above`, a run whose `relative_scores` (per unit of
-    `work`) exceed it leaves the turns after `min_rounds`: the rest of the budget goes to the
-    close contenders, and the rounds end when one is left.
+    on whichever ran through it; every other round runs them in reverse order, so that a machine
+    speeding up or slowing down through the rounds does not favour the first. With `drop_above`, a run that was more than that behind the
+    round's fastest (per unit of `work`) in every warm round leaves the turns after
+    `min_rounds`: the rest of the budget goes to the close contenders, and the rounds end when
+    one is left. Its best round decides, not its median: one hiccup in a run's few rounds must
+    not send the fastest candidate away, while a slow one that had a lucky round only stays in
+    the turns longer (the ranking is `relative_scores`' median).
 
     Returns:
         {key: seconds of each of its runs, in round order}.
@@ -43,14 +47,14 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
     for done in range(max_rounds):
         if done >= min_rounds:
             if drop_above is not None:
-                scores = relative_scores({key: times[key] for key in active}, work)
-                active = [key for key in active if scores[key] <= drop_above]
+                ratios = round_ratios({key: times[key] for key in active}, work)
+                active = [key for key in active if min(ratios[key]) <= drop_above]
             # The next round at its runs' last lengths: a cold first run would overstate it.
             upcoming = sum(times[key][-1] for key in active)
             if (drop_above is not None and len(active) < 2) or \
                     timer() - began + upcoming > budget_s:
                 break
-        for key in active:
+        for key in active if done % 2 == 0 else active[::-1]:
             start = timer()
             runs[key]()
             times[key].append(timer() - start)
@@ -58,14 +62,10 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
     return times
 
 
-def relative_scores(times: Mapping[Hashable, list[float]],
-                    work: Mapping[Hashable, float] | None = None) -> dict[Hashable, float]:
-    """Each run's time (per unit of its `work`) over the fastest's in the same round, the median
-    over the warm rounds (all but the first, where there are more).
-
-    A busy host's speed swings by 15-20 % from second to second, in both directions, while the
-    candidates' order within a round holds: the fastest run alone lets one lucky spell pick a
-    slow candidate, a ratio within the round does not.
+def round_ratios(times: Mapping[Hashable, list[float]],
+                 work: Mapping[Hashable, float] | None = None) -> dict[Hashable, list[float]]:
+    """Each run's time (per unit of its `work`) over the fastest's in the same round, for the
+    warm rounds (all but the first, a cold one, where there are more).
 
     Args:
         times: {key: seconds per round, in round order} (`round_robin`'s; a key that left the
@@ -78,9 +78,21 @@ def relative_scores(times: Mapping[Hashable, list[float]],
     fastest = [min(runs[index] for runs in cost.values() if len(runs) > index)
                for index in range(rounds)]
     first = 1 if rounds > 1 else 0
-    return {key: statistics.median(runs[index] / fastest[index]
-                                   for index in range(first, len(runs)))
-            if len(runs) > first else float("inf") for key, runs in cost.items()}
+    return {key: [runs[index] / fastest[index] for index in range(first, len(runs))]
+            for key, runs in cost.items()}
+
+
+def relative_scores(times: Mapping[Hashable, list[float]],
+                    work: Mapping[Hashable, float] | None = None) -> dict[Hashable, float]:
+    """Each run's median `round_ratios`: its time over the round's fastest, over the warm rounds
+    (inf for a run with none).
+
+    A busy host's speed swings by 15-20 % from second to second, in both directions, while the
+    candidates' order within a round holds: the fastest run alone lets one lucky spell pick a
+    slow candidate, a ratio within the round does not.
+    """
+    return {key: statistics.median(ratios) if ratios else float("inf")
+            for key, ratios in round_ratios(times, work).items()}
 
 
 class WavefrontProbe:

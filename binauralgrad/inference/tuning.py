@@ -31,7 +31,12 @@ from pathlib import Path
 import torch
 
 from binauralgrad.inference.backends import GPU_TILE, mkldnn_ops_available, mkldnn_works
-from binauralgrad.inference.timing import WavefrontProbe, relative_scores, round_robin
+from binauralgrad.inference.timing import (
+    MIN_ROUNDS,
+    WavefrontProbe,
+    relative_scores,
+    round_robin,
+)
 
 TUNING_ENV = "BINAURALGRAD_TUNING"
 CACHE_ENV = "BINAURALGRAD_CACHE"
@@ -45,20 +50,40 @@ CANDIDATE_TILES = (1024, 2048, 4096)
 # with AVX2, where the probe saw it 2-4 % faster than the input it was chosen for did.
 # Part of every stored key: raise it when a kernel or the measurement changes, so that choices
 # made the old way are measured again.
-KERNELS_REVISION = 7
+KERNELS_REVISION = 8
 # The measurement's time budget. At paper size a sample of both stages' six passes costs about
 # 0.5 ms on 2 cores, so the probes are short and the rounds few there; small models get more.
 BUDGET_S = 10.0
-# Samples of the kernels-and-cache probe: at paper size 600 ranks the candidates as whole runs
-# do (1.00 / 1.06 / 1.17 / 1.27 against 1.00 / 1.11 / 1.14 / 1.30 on an AMD EPYC) in half the
-# time of 1200, so that more rounds fit.
-KERNEL_PROBE_SAMPLES = 600
-# The kernels and cache are the larger decision (the candidates' whole runs differ by up to 40 %,
-# the tiles' by about 5 %), and on a busy host two runs each did not rank them: with a share of
-# 0.4, 3 of 10 fresh tunings on an AMD EPYC picked kernels 13-30 % slower than the fastest.
-KERNEL_SHARE = 0.65  # of the budget, for the kernels and cache; the tiles get the rest
-# Candidates this much slower than the fastest (`relative_scores`) leave the turns after the
-# first two rounds.
+# The kernels are ranked on one pass per stage without the cache, over two tiles of this length:
+# a kernel's cost is the same in every pass, and a quarter of a second a run leaves room for
+# rounds. On an AMD EPYC at paper size oneDNN ran 1.06-1.17x matmul's time there (medians of
+# eight rounds), as on whole runs (1.07-1.21x); the kernels' probe with all six passes and the
+# cache had room for one warm round in its share, and one round there put oneDNN level with
+# matmul: that pick ran 1.23x slower.
+KERNEL_PROBE_TILE = 1024
+# Samples of the cache's probe (all passes of both stages, so that filling the cache once per
+# stage is weighed against what it saves in each). At paper size on an AMD EPYC, 300 samples rank
+# the candidates as whole runs do (medians of six rounds, matmul with and without the cache and
+# oneDNN with and without: 1.00 / 1.09 / 1.27 / 1.35 at 300, 1.00 / 1.08 / 1.18 / 1.27 at 600)
+# in a third of a second a run, so that its share holds five or six rounds.
+CACHE_PROBE_SAMPLES = 300
+# The kernels and the cache are the larger decisions (the candidates' whole runs differ by up to
+# 40 %, the tiles' by about 5 %), and on a busy host two runs each did not rank them: with a share
+# of 0.4, 3 of 10 fresh tunings on an AMD EPYC picked kernels 13-30 % slower than the fastest.
+KERNEL_SHARE = 0.15  # of the budget, for the kernels: at least MIN_PROBE_ROUNDS rounds
+CACHE_SHARE = 0.5  # for the cache; the tiles get the rest
+# Rounds of each kernels or cache candidate before any leaves the turns: two warm ones. With one,
+# a hiccup in it (matmul with the cache at 1.6x the round's fastest, where 13 other tunings in a
+# row ranked it first) sent the fastest candidate away, and matmul without the cache was picked.
+MIN_PROBE_ROUNDS = 3
+# oneDNN's kernels replace matmul's only where they rank this much faster. Matmul's ran faster in
+# every whole run measured, on an Intel Xeon (AVX-512 and AVX2) and an AMD EPYC, at every model
+# size, and it follows the straightforward path more closely (2.2e-6 against 4.4e-6 at paper size);
+# the kernels' probe, 5-20 % apart on a host that swings 10 % from run to run, still ranked oneDNN
+# first in 2 of 14 fresh tunings on the EPYC, by 0.6 and 3.3 %.
+ONEDNN_MARGIN = 1.05
+# Candidates this much slower than the round's fastest in every warm round leave the turns
+# (`round_robin`).
 DROP_ABOVE = 1.1
 
 
@@ -182,17 +207,20 @@ def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES
             timer: Callable[[], float] = time.perf_counter) -> tuple[Choice, list[dict]]:
     """Ranks the candidates on short whole wavefronts of the model's two stages.
 
-    1. Kernels x conditioner cache: both stages with all `num_steps` passes over
-       KERNEL_PROBE_SAMPLES samples, so that filling the cache once per stage is weighed
-       against what it saves in every pass.
-    2. Tiles, with those kernels and cache: one pass per stage over two tiles, so that every
+    1. Kernels: one pass per stage without the cache over two KERNEL_PROBE_TILE tiles
+       (KERNEL_SHARE of `budget_s`, at least MIN_PROBE_ROUNDS rounds; skipped where only
+       matmul runs).
+    2. The cache, on or off with those kernels: both stages with all `num_steps` passes over
+       CACHE_PROBE_SAMPLES samples, so that filling the cache once per stage is weighed
+       against what it saves in every pass (CACHE_SHARE). This is the closest call of the
+       three at paper size (5-12 %, against the kernels' 15-40 %), so it gets the most rounds.
+    3. Tiles, with those kernels and cache: one pass per stage over two tiles, so that every
        node advances tile by tile as on a long input (a tile costs the same in every pass, so
-       one pass ranks the tiles at a fraction of the cost).
+       one pass ranks the tiles at a fraction of the cost), for what is left of `budget_s`.
 
-    Each phase runs its candidates in turns (`round_robin`), the clearly slower ones leaving
-    after two rounds (DROP_ABOVE), and ranks them by their time over the fastest's in the same
-    round (`relative_scores`); the first phase has KERNEL_SHARE of `budget_s`, the second what
-    is left.
+    Each phase runs its candidates in turns (`round_robin`); the clearly slower ones leave
+    where every warm round had them more than DROP_ABOVE behind, and the rest are ranked by
+    their time over the fastest's in the same round (`relative_scores`).
 
     Args:
         stages: the pipeline's (stage one, stage two) denoisers (left unchanged).
@@ -208,36 +236,52 @@ def measure(stages, dtype: torch.dtype, num_steps: int, *, tiles=CANDIDATE_TILES
 
     began = timer()
     backends = candidate_backends(dtype)
-    probe = WavefrontProbe(stages, dtype, backends, 2 * max(tiles))
+    probe = WavefrontProbe(stages, dtype, backends, 2 * max(*tiles, KERNEL_PROBE_TILE))
+
+    def all_passes(backend, cache):
+        return (partial(probe.run, backend, cache, tile=CACHE_PROBE_SAMPLES,
+                        length=CACHE_PROBE_SAMPLES, steps=num_steps),
+                (backend, cache, CACHE_PROBE_SAMPLES), CACHE_PROBE_SAMPLES)
+
+    def one_pass(backend, cache, tile):
+        return (partial(probe.run, backend, cache, tile=tile, length=2 * tile, steps=1),
+                (backend, cache, tile), 2 * tile)
+
     with tqdm(desc="tuning the fast path for this machine (once)", unit="run",
               disable=not progress, leave=False) as bar:
-        kernels = {(backend, cache): partial(probe.run, backend, cache,
-                                             tile=KERNEL_PROBE_SAMPLES,
-                                             length=KERNEL_PROBE_SAMPLES, steps=num_steps)
-                   for backend in backends for cache in (True, False)}
-        timings = round_robin(kernels, budget_s=budget_s * KERNEL_SHARE, timer=timer,
-                              drop_above=DROP_ABOVE, on_run=bar.update)
-        rows = _rows("kernels", timings, lambda key: (*key, KERNEL_PROBE_SAMPLES),
-                     {key: KERNEL_PROBE_SAMPLES for key in timings})
-        best = min(rows, key=lambda row: row["relative"])
-        backend, cache = best["backend"], best["cache"]
-        lengths = {tile: 2 * tile for tile in tiles}
-        probes = {tile: partial(probe.run, backend, cache, tile=tile, length=lengths[tile],
-                                steps=1) for tile in tiles}
-        timings = round_robin(probes, budget_s=budget_s - (timer() - began), timer=timer,
-                              drop_above=DROP_ABOVE, work=lengths, on_run=bar.update)
-    tile_rows = _rows("tile", timings, lambda tile: (backend, cache, tile), lengths)
-    best = min(tile_rows, key=lambda row: row["relative"])
+
+        def ranked(phase, candidates, budget, min_rounds=MIN_PROBE_ROUNDS):
+            """{key: (run, its (backend, cache, tile), its samples)} -> (the best row, rows)."""
+            samples = {key: work for key, (_, _, work) in candidates.items()}
+            timings = round_robin({key: run for key, (run, _, _) in candidates.items()},
+                                  budget_s=budget, timer=timer, min_rounds=min_rounds,
+                                  drop_above=DROP_ABOVE, work=samples, on_run=bar.update)
+            rows = _rows(phase, timings, {key: setting for key, (_, setting, _)
+                                          in candidates.items()}, samples)
+            return min(rows, key=lambda row: row["relative"]), rows
+
+        rows, backend = [], backends[0]
+        if len(backends) > 1:
+            _, rows = ranked("kernels", {name: one_pass(name, False, KERNEL_PROBE_TILE)
+                                         for name in backends}, budget_s * KERNEL_SHARE)
+            score = {row["backend"]: row["relative"] for row in rows}
+            backend = "mkldnn" if score["mkldnn"] * ONEDNN_MARGIN < score["matmul"] else "matmul"
+        best, cache_rows = ranked("cache", {cache: all_passes(backend, cache)
+                                            for cache in (True, False)},
+                                  budget_s * (KERNEL_SHARE + CACHE_SHARE) - (timer() - began))
+        cache = best["cache"]
+        best, tile_rows = ranked("tile", {tile: one_pass(backend, cache, tile) for tile in tiles},
+                                 budget_s - (timer() - began), MIN_ROUNDS)
     return Choice(tile=best["tile"], cache=cache, backend=backend, measured=True), \
-        rows + tile_rows
+        rows + cache_rows + tile_rows
 
 
-def _rows(phase: str, timings: dict, settings, samples: dict) -> list[dict]:
-    """One row per candidate of a phase; `settings(key)` is its (backend, cache, tile)."""
+def _rows(phase: str, timings: dict, settings: dict, samples: dict) -> list[dict]:
+    """One row per candidate of a phase; `settings[key]` is its (backend, cache, tile)."""
     scores = relative_scores(timings, samples)
     rows = []
     for key, times in timings.items():
-        backend, cache, tile = settings(key)
+        backend, cache, tile = settings[key]
         rows.append({"phase": phase, "backend": backend, "tile": tile, "cache": cache,
                      "runs": len(times), "seconds_per_sample": min(times) / samples[key],
                      "relative": scores[key]})
