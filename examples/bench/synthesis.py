@@ -112,31 +112,26 @@ def print_tuning_check(title: str, rows: list[dict]) -> None:
 
 
 def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
-                       tiles=tuning.CANDIDATE_TILES) -> dict:
+                       tiles=tuning.CANDIDATE_TILES, budget_s: float = tuning.BUDGET_S) -> dict:
     """`tunings` fresh tunings, each followed by synthesis with its pick, against the best pick.
 
     First every candidate is forced on the real input (`tuning_check_rows`, `repeats` rounds in
-    turns) to find the fastest. Then each tuning measures afresh into an empty cache folder, and
-    its pick and that fastest candidate are timed in turns (`repeats` rounds, best kept), so that
-    a slow spell of the machine falls on both: `of_best` is the pick's time over the fastest's.
-    `forced_of_best` is the same ratio read from the candidates' own timings (1 where the pick is
-    the fastest candidate), which a slow spell during one tuning's pair does not move.
+    turns) to find the fastest. Then each tuning measures afresh in a process of its own, into an
+    empty cache folder, as a user's first call does (`fresh_tuning`, `budget_s`); its pick and that fastest
+    candidate are timed in turns (`repeats` rounds, best kept), so that a slow spell of the
+    machine falls on both: `of_best` is the pick's time over the fastest's. `forced_of_best` is
+    the same ratio read from the candidates' own timings (1 where the pick is the fastest
+    candidate), which a slow spell during one tuning's pair does not move.
     """
-    import tempfile
-    from unittest import mock
-
     candidates = tuning_check_rows(size, seconds, repeats, tiles)
     fastest = min(candidates[1:], key=lambda row: row["seconds"])
     pipeline = pipeline_of(size)
     rows = []
     for index in range(tunings):
-        with tempfile.TemporaryDirectory() as folder, variant_setting(""), \
-                mock.patch.dict("os.environ", {tuning.CACHE_ENV: folder}):
-            choice = tuning.choose(pipeline.stages, torch.float32, torch.device("cpu"),
-                                   pipeline.fast_steps)
+        choice = fresh_tuning(size, tiles, budget_s)
         setting = _forced(choice)
         pair = {"pick": {"setting": setting}, "fastest": {"setting": fastest["setting"]}}
-        variant_rows(pipeline, seconds / 4, pair, 1)  # warm-up: the tuning's memory handed back
+        variant_rows(pipeline, seconds / 4, pair, 1)  # warm-up
         timed = variant_rows(pipeline, seconds, pair, repeats)
         forced = next(row for row in candidates[1:] if row["setting"] == setting)
         rows.append({"tuning": index + 1, "backend": choice.backend, "tile": choice.tile,
@@ -145,6 +140,29 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
                      "of_best": timed[0]["seconds"] / timed[1]["seconds"],
                      "forced_of_best": forced["seconds"] / fastest["seconds"]})
     return {"candidates": candidates, "fastest": fastest["variant"], "tunings": rows}
+
+
+def fresh_tuning(size: str, tiles=tuning.CANDIDATE_TILES,
+                 budget_s: float = tuning.BUDGET_S) -> tuning.Choice:
+    """The float32 choice that a new process measures for a model size (`tuning.measure`).
+
+    In a process of its own: in the benchmark's, after the forced candidates' runs, its
+    memory is not a first call's (4 of 10 tunings there ranked the conditioner cache behind,
+    where whole runs put it 3-10 % ahead, against 1 of 14 in fresh processes).
+    """
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (f"import sys, json, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+              "from common import pipeline_of; from binauralgrad.inference import tuning; "
+              f"pipeline = pipeline_of({size!r}); "
+              "choice, _ = tuning.measure(pipeline.stages, torch.float32, pipeline.fast_steps, "
+              f"tiles={tuple(tiles)!r}, budget_s={budget_s!r}); print(json.dumps(vars(choice)))")
+    result = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                            text=True)
+    return tuning.Choice(**json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def print_tuning_spread(title: str, spread: dict) -> None:
