@@ -31,12 +31,14 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
 
     The runs take turns, so a slow or fast spell of a shared machine falls on all of them, not
     on whichever ran through it; every other round runs them in reverse order, so that a machine
-    speeding up or slowing down through the rounds does not favour the first. With `drop_above`, a run that was more than that behind the
-    round's fastest (per unit of `work`) in every warm round leaves the turns after
-    `min_rounds`: the rest of the budget goes to the close contenders, and the rounds end when
-    one is left. Its best round decides, not its median: one hiccup in a run's few rounds must
-    not send the fastest candidate away, while a slow one that had a lucky round only stays in
-    the turns longer (the ranking is `relative_scores`' median).
+    speeding up or slowing down through the rounds does not favour the first.
+
+    With `drop_above`, a run that was more than that behind the round's fastest (per unit of
+    `work`) in every warm round leaves the turns after `min_rounds`: the rest of the budget goes
+    to the close contenders, and the rounds end when one is left. Its best round decides, not
+    its median: one hiccup in a run's few rounds must not send the fastest candidate away, while
+    a slow one that had a lucky round only stays in the turns longer (the ranking is
+    `relative_scores`' median).
 
     Returns:
         {key: seconds of each of its runs, in round order}.

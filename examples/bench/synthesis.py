@@ -116,8 +116,8 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
     """`tunings` fresh tunings, each followed by synthesis with its pick, against the best pick.
 
     First every candidate is forced on the real input (`tuning_check_rows`, `repeats` rounds in
-    turns) to find the fastest. Then each tuning measures afresh in a process of its own, into an
-    empty cache folder, as a user's first call does (`fresh_tuning`, `budget_s`); its pick and that fastest
+    turns) to find the fastest. Then each tuning measures afresh in a process of its own, as a
+    user's first call does (`fresh_tuning`, within `budget_s`); its pick and that fastest
     candidate are timed in turns (`repeats` rounds, best kept), so that a slow spell of the
     machine falls on both: `of_best` is the pick's time over the fastest's. `forced_of_best` is
     the same ratio read from the candidates' own timings (1 where the pick is the fastest
