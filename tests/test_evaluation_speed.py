@@ -138,6 +138,9 @@ def test_the_tuning_spread_times_each_fresh_pick_against_the_fastest_candidate(
     assert [row["tuning"] for row in spread["tunings"]] == [1, 2]
     assert all(row["of_best"] > 0 and row["tile"] in (256, 512) for row in spread["tunings"])
     assert all(row["forced_of_best"] >= 1 for row in spread["tunings"])
+    # A pick that is the fastest candidate is not timed against itself.
+    assert all((row["seconds"] is None) == (row["forced_of_best"] == 1.0) and
+               (row["seconds"] is not None or row["of_best"] == 1.0) for row in spread["tunings"])
     script.print_tuning_spread("spread", spread)
     assert "of 2 picks within 5 % of the fastest" in capsys.readouterr().out
 

@@ -119,9 +119,10 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
     turns) to find the fastest. Then each tuning measures afresh in a process of its own, as a
     user's first call does (`fresh_tuning`, within `budget_s`); its pick and that fastest
     candidate are timed in turns (`repeats` rounds, best kept), so that a slow spell of the
-    machine falls on both: `of_best` is the pick's time over the fastest's. `forced_of_best` is
-    the same ratio read from the candidates' own timings (1 where the pick is the fastest
-    candidate), which a slow spell during one tuning's pair does not move.
+    machine falls on both: `of_best` is the pick's time over the fastest's (1, and no times,
+    where the pick is that candidate: two runs of one setting differed by up to 7 % here).
+    `forced_of_best` is the same ratio read from the candidates' own timings (1 where the pick
+    is the fastest candidate), which a slow spell during one tuning's pair does not move.
     """
     candidates = tuning_check_rows(size, seconds, repeats, tiles)
     fastest = min(candidates[1:], key=lambda row: row["seconds"])
@@ -130,15 +131,17 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
     for index in range(tunings):
         choice = fresh_tuning(size, tiles, budget_s)
         setting = _forced(choice)
-        pair = {"pick": {"setting": setting}, "fastest": {"setting": fastest["setting"]}}
-        variant_rows(pipeline, seconds / 4, pair, 1)  # warm-up
-        timed = variant_rows(pipeline, seconds, pair, repeats)
         forced = next(row for row in candidates[1:] if row["setting"] == setting)
-        rows.append({"tuning": index + 1, "backend": choice.backend, "tile": choice.tile,
-                     "cache": choice.cache, "seconds": timed[0]["seconds"],
-                     "fastest_seconds": timed[1]["seconds"],
-                     "of_best": timed[0]["seconds"] / timed[1]["seconds"],
-                     "forced_of_best": forced["seconds"] / fastest["seconds"]})
+        row = {"tuning": index + 1, "backend": choice.backend, "tile": choice.tile,
+               "cache": choice.cache, "seconds": None, "fastest_seconds": None, "of_best": 1.0,
+               "forced_of_best": forced["seconds"] / fastest["seconds"]}
+        if setting != fastest["setting"]:  # the fastest itself against itself times only noise
+            pair = {"pick": {"setting": setting}, "fastest": {"setting": fastest["setting"]}}
+            variant_rows(pipeline, seconds / 4, pair, 1)  # warm-up
+            timed = variant_rows(pipeline, seconds, pair, repeats)
+            row.update(seconds=timed[0]["seconds"], fastest_seconds=timed[1]["seconds"],
+                       of_best=timed[0]["seconds"] / timed[1]["seconds"])
+        rows.append(row)
     return {"candidates": candidates, "fastest": fastest["variant"], "tunings": rows}
 
 
@@ -172,10 +175,11 @@ def print_tuning_spread(title: str, spread: dict) -> None:
           "| tuning | kernels | tile | cache | pick s | fastest s | pick / fastest | "
           "the same, forced candidates' times |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in spread["tunings"]:
+        times = [f"{row[key]:.2f}" if row[key] else "the same" for key in
+                 ("seconds", "fastest_seconds")]
         print(f"| {row['tuning']} | {row['backend']} | {row['tile']} | "
-              f"{'on' if row['cache'] else 'off'} | {row['seconds']:.2f} | "
-              f"{row['fastest_seconds']:.2f} | {row['of_best']:.3f} | "
-              f"{row['forced_of_best']:.3f} |")
+              f"{'on' if row['cache'] else 'off'} | {times[0]} | {times[1]} | "
+              f"{row['of_best']:.3f} | {row['forced_of_best']:.3f} |")
     for key, label in (("of_best", "timed in turns"), ("forced_of_best", "by the candidates")):
         ratios = [row[key] for row in spread["tunings"]]
         within = sum(ratio <= 1.05 for ratio in ratios)
