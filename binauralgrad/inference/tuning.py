@@ -57,9 +57,9 @@ BUDGET_S = 10.0
 # The kernels are ranked on one pass per stage without the cache, over two tiles of this length:
 # a kernel's cost is the same in every pass, and a quarter of a second a run leaves room for
 # rounds. On an AMD EPYC at paper size oneDNN ran 1.06-1.17x matmul's time there (medians of
-# eight rounds; 1.14-1.19x with AVX2 emulated), as on whole runs (1.07-1.21x); the kernels' probe with all six passes and the
-# cache had room for one warm round in its share, and one round there put oneDNN level with
-# matmul: that pick ran 1.23x slower.
+# eight rounds; 1.14-1.19x with AVX2 emulated), as on whole runs (1.07-1.21x). The kernels'
+# probe with all six passes and the cache had room for one warm round in its share, and one
+# round there put oneDNN level with matmul: that pick ran 1.23x slower.
 KERNEL_PROBE_TILE = 1024
 # Samples of the cache's probe (all passes of both stages, so that filling the cache once per
 # stage is weighed against what it saves in each). At paper size on an AMD EPYC, 300 samples rank
