@@ -52,6 +52,7 @@ from synthesis import (  # noqa: E402
     print_tuning_spread,
     training_speed,
     tuning_check_rows,
+    tuning_child,
     tuning_spread_rows,
     warp_speed,
     whole_input_rows,
@@ -174,10 +175,15 @@ def main() -> None:
                         help="sections to leave out")
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--tuning-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         size, seconds, stop = args.memory_child
         memory_child(size, float(seconds), None if stop == "None" else float(stop))
+        return
+    if args.tuning_child:
+        size, budget_s, *tiles = args.tuning_child
+        tuning_child(size, float(budget_s), tuple(map(int, tiles)))
         return
     results = {}
     for name, section in SECTIONS.items():

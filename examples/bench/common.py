@@ -7,6 +7,7 @@ import copy
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -15,6 +16,10 @@ from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.evaluation.speed import synthesis_flops
 from binauralgrad.inference import tuning
 from binauralgrad.training.config import MODEL_SIZES
+
+# What a measurement in a fresh process runs, with a child's hidden option (--memory-child,
+# --tuning-child).
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmark.py"
 
 
 def best_time(function, repeats: int) -> float:

@@ -6,14 +6,11 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
-from common import pipeline_of, synthesize, test_signal
+from common import SCRIPT, pipeline_of, synthesize, test_signal
 
 from binauralgrad.constants import SAMPLE_RATE
 from binauralgrad.inference import tuning
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmark.py"  # runs the child
 
 
 def peak_memory_mb(size: str, seconds: float, stop_after_s: float | None,

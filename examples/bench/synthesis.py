@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Mapping
 
 import torch
-from common import best_time, pipeline_of, print_rows, variant_rows, variant_setting
+from common import SCRIPT, best_time, pipeline_of, print_rows, variant_rows, variant_setting
 
 from binauralgrad import BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import SAMPLE_RATE
@@ -147,25 +150,24 @@ def tuning_spread_rows(size: str, seconds: float, tunings: int, repeats: int,
 
 def fresh_tuning(size: str, tiles=tuning.CANDIDATE_TILES,
                  budget_s: float = tuning.BUDGET_S) -> tuning.Choice:
-    """The float32 choice that a new process measures for a model size (`tuning.measure`).
+    """The float32 choice that a new process measures for a model size (`tuning_child`).
 
     In a process of its own: in the benchmark's, after the forced candidates' runs, its
     memory is not a first call's (4 of 10 tunings there ranked the conditioner cache behind,
     where whole runs put it 3-10 % ahead, against 1 of 14 in fresh processes).
     """
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = (f"import sys, json, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-              "from common import pipeline_of; from binauralgrad.inference import tuning; "
-              f"pipeline = pipeline_of({size!r}); "
-              "choice, _ = tuning.measure(pipeline.stages, torch.float32, pipeline.fast_steps, "
-              f"tiles={tuple(tiles)!r}, budget_s={budget_s!r}); print(json.dumps(vars(choice)))")
-    result = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
-                            text=True)
+    command = [sys.executable, str(SCRIPT), "--tuning-child", size, str(budget_s),
+               *map(str, tiles)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
     return tuning.Choice(**json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def tuning_child(size: str, budget_s: float, tiles: tuple[int, ...]) -> None:
+    """`fresh_tuning`'s process: measures, and prints the choice as JSON."""
+    pipeline = pipeline_of(size)
+    choice, _ = tuning.measure(pipeline.stages, torch.float32, pipeline.fast_steps, tiles=tiles,
+                               budget_s=budget_s)
+    print(json.dumps(vars(choice)))
 
 
 def print_tuning_spread(title: str, spread: dict) -> None:
