@@ -97,7 +97,8 @@ def tuning_spread_section(args, results: dict) -> None:
 
 
 def limit_of(results: dict) -> dict[torch.dtype, float] | None:
-    """The machine section's matrix-product limit per dtype, for the rows' "of limit"."""
+    """The machine section's peak matrix-product rate per dtype: with it the rows get their
+    "of peak" and measure the rate kept up in turns with them, their "of limit"."""
     if "machine" not in results:
         return None
     machine = results["machine"]

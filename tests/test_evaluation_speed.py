@@ -45,12 +45,54 @@ def test_variant_settings_force_one_piece_and_keep_the_audio(script, monkeypatch
                 "matmul": {"setting": "off,backend=matmul"}}
     variants["bfloat16"] = {"dtype": torch.bfloat16}
     rows = script.variant_rows(script.pipeline_of("tiny"), 0.05, variants, repeats=1,
-                               limits={torch.float32: 100.0, torch.bfloat16: 400.0})
+                               limits={torch.float32: 100.0, torch.bfloat16: 400.0},
+                               limit_seconds=0.01)
     assert [row["max_dev"] for row in rows[:3]] == [0.0, 0.0, 0.0]  # exact by design
     assert rows[3]["max_dev"] < 1e-5  # other kernels round differently
-    assert all(row["gflops"] > 0 and row["of_limit"] == row["gflops"] / 100 for row in rows[:4])
-    assert rows[4]["of_limit"] == rows[4]["gflops"] / 400  # each dtype against its own limit
+    assert all(row["gflops"] > 0 and row["of_peak"] == row["gflops"] / 100 for row in rows[:4])
+    assert rows[4]["of_peak"] == rows[4]["gflops"] / 400  # each dtype against its own limit
+    assert rows[0]["limit_gflops"] > 0 and rows[4]["limit_gflops"] > 0
+    assert all(row["of_limit"] == row["gflops"] / row["limit_gflops"] for row in rows)
+    assert [row["limit_dtype"] for row in rows] == ["float32"] * 4 + ["bfloat16"]
     assert tuning.parse_setting(tuning.os.environ[tuning.TUNING_ENV]) == (True, {})
+
+
+def test_variants_take_turns_in_alternating_order_beside_the_sustained_limit(script,
+                                                                              monkeypatch):
+    import common
+
+    calls = []
+
+    def fake_synthesize(pipeline, mono, positions, tag):
+        calls.append(tag)
+        return torch.zeros(1, 2, mono.shape[-1])
+
+    def fake_rate(config, dtype, seconds):
+        calls.append(f"limit {seconds}")
+        return [50.0, 80.0, 60.0][sum(call.startswith("limit") for call in calls) - 1]
+
+    monkeypatch.setattr(common, "synthesize", fake_synthesize)
+    monkeypatch.setattr(common, "sustained_gemm_rate", fake_rate)
+    variants = {name: {"tag": name} for name in "abc"}
+    rows = script.variant_rows(script.pipeline_of("tiny"), 0.01, variants, repeats=3,
+                               limits={torch.float32: 100.0}, limit_seconds=0.5)
+    # Each round measures the limit first; every other round runs the variants in reverse.
+    assert calls == ["limit 0.5", "a", "b", "c", "limit 0.5", "c", "b", "a",
+                     "limit 0.5", "a", "b", "c"]
+    assert all(row["limit_gflops"] == 80.0 and row["peak_gflops"] == 100.0 for row in rows)
+
+
+def test_sustained_rate_runs_the_products_for_its_stretch():
+    import time
+
+    from binauralgrad import DenoiserConfig
+    from binauralgrad.evaluation.speed import sustained_gemm_rate
+
+    config = DenoiserConfig(residual_channels=8)
+    start = time.perf_counter()
+    rate = sustained_gemm_rate(config, seconds=0.05, rows=64)
+    assert time.perf_counter() - start >= 0.05 and rate > 0
+    assert sustained_gemm_rate(config, seconds=0.0, rows=64) > 0  # at least one round
 
 
 def test_synthesis_flops_count_the_paper_models_products():

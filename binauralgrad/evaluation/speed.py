@@ -42,25 +42,34 @@ def synthesis_flops(configs: list[DenoiserConfig], num_steps: int) -> float:
     return total
 
 
+def _layer_products(config: DenoiserConfig, dtype: torch.dtype, rows: int) -> dict:
+    """A residual layer's two products on random operands: name -> (left, right, out, flop)."""
+    width = config.residual_channels
+    generator = torch.Generator().manual_seed(0)
+    products = {}
+    for name, inner in (("dilated", 3 * width), ("output", width)):
+        left = torch.randn(rows, inner, generator=generator).to(dtype)
+        right = torch.randn(inner, 2 * width, generator=generator).to(dtype)
+        products[name] = (left, right, torch.empty(rows, 2 * width, dtype=dtype),
+                          2 * rows * inner * 2 * width)
+    return products
+
+
 def gemm_limit(config: DenoiserConfig, dtype: torch.dtype = torch.float32, rows: int = 4096,
                repeats: int = 20) -> dict:
-    """This machine's matrix-product rate at the shapes of the model's residual layers.
+    """This machine's peak matrix-product rate at the shapes of the model's residual layers.
 
     Times time-major (rows x 3R) @ (3R x 2R) and (rows x R) @ (R x 2R) products, as the dilated
     and output convolutions are, and weighs them as a layer does. Each product's fastest of
     `repeats` runs counts (a few milliseconds each: fewer let a slow spell lower the limit, and
-    every rate measured against it look closer to it than it is).
+    every rate measured against it look closer to it than it is). A CPU keeps such a rate for
+    milliseconds, not for a synthesis's seconds (`sustained_gemm_rate`).
 
     Returns:
         {"dilated": GFLOP/s, "output": GFLOP/s, "layer": GFLOP/s of the two in a layer's mix}.
     """
-    width = config.residual_channels
-    generator = torch.Generator().manual_seed(0)
     rates = {}
-    for name, inner in (("dilated", 3 * width), ("output", width)):
-        left = torch.randn(rows, inner, generator=generator).to(dtype)
-        right = torch.randn(inner, 2 * width, generator=generator).to(dtype)
-        out = torch.empty(rows, 2 * width, dtype=dtype)
+    for name, (left, right, out, flop) in _layer_products(config, dtype, rows).items():
         for _ in range(2):  # warm-up
             torch.matmul(left, right, out=out)
         best = float("inf")
@@ -68,10 +77,29 @@ def gemm_limit(config: DenoiserConfig, dtype: torch.dtype = torch.float32, rows:
             start = time.perf_counter()
             torch.matmul(left, right, out=out)
             best = min(best, time.perf_counter() - start)
-        rates[name] = 2 * rows * inner * 2 * width / best / 1e9
+        rates[name] = flop / best / 1e9
     dilated, output = layer_flops(config)
     rates["layer"] = (dilated + output) / (dilated / rates["dilated"] + output / rates["output"])
     return rates
+
+
+def sustained_gemm_rate(config: DenoiserConfig, dtype: torch.dtype = torch.float32,
+                        seconds: float = 3.0, rows: int = 4096) -> float:
+    """GFLOP/s of a layer's two products (`gemm_limit`'s) run back to back for `seconds`.
+
+    What the products keep up over seconds, as a synthesis must, where `gemm_limit`'s fastest
+    few milliseconds catch the CPU at its best moment (on a 2-core AMD EPYC guest of a busy
+    host, 2-27 % above this). The benchmark measures it in turns with the runs it rates.
+    """
+    products = list(_layer_products(config, dtype, rows).values())
+    for left, right, out, _ in products:  # warm-up
+        torch.matmul(left, right, out=out)
+    work, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or not work:
+        for left, right, out, flop in products:
+            torch.matmul(left, right, out=out)
+            work += flop
+    return work / elapsed / 1e9
 
 
 @dataclass

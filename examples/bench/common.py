@@ -13,7 +13,7 @@ import torch
 
 from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
-from binauralgrad.evaluation.speed import synthesis_flops
+from binauralgrad.evaluation.speed import sustained_gemm_rate, synthesis_flops
 from binauralgrad.inference import tuning
 from binauralgrad.training.config import MODEL_SIZES
 
@@ -91,17 +91,24 @@ def variant_setting(setting: str | None):
 
 
 def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: int,
-                 limits: Mapping[torch.dtype, float] | None = None) -> list[dict]:
+                 limits: Mapping[torch.dtype, float] | None = None,
+                 limit_seconds: float = 3.0) -> list[dict]:
     """RTF of each variant of the pipeline on one input, against the first (the yardstick).
 
-    The variants take turns, `repeats` rounds, and each keeps its best time: a slow spell of a
-    shared machine then falls on all of them rather than on whichever ran through it. Each
+    The variants take turns, `repeats` rounds (every other one in reverse order, so that no
+    variant always runs right after the same one), and each keeps its best time: a slow spell
+    of a shared machine then falls on all of them rather than on whichever ran through it. Each
     variant runs on its own pipeline (the same stages), which keeps that variant's buffers from
     one round to the next as a user's pipeline does from call to call: sharing one, each variant
     would find the previous variant's buffers and fault in fresh ones. A variant's "setting"
-    key runs it under `variant_setting`. With `limits` (GFLOP/s per compute dtype), each row
-    also gets the arithmetic rate it reached (`synthesis_flops`) and its fraction of the limit
-    of its own dtype (a bfloat16 row against the bfloat16 products' rate, not float32's).
+    key runs it under `variant_setting`.
+
+    With `limits` (peak GFLOP/s per compute dtype, `gemm_limit`), each row also gets the
+    arithmetic rate it reached (`synthesis_flops`) and its fraction of the matrix products' own
+    rate in its dtype (a bfloat16 row against the bfloat16 products', not float32's): "of_limit"
+    against what they keep up for `limit_seconds` (`sustained_gemm_rate`), measured in each
+    round before the variants and kept at its best as their times are, and "of_peak" against
+    the peak.
     """
     mono, positions = test_signal(seconds)
     pipelines = {name: copy.copy(pipeline) for name in variants}
@@ -112,13 +119,18 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
             with variant_setting(settings[name]):
                 synthesize(pipelines[name], mono, positions, **options)  # warm-up
     times = {name: [] for name in variants}
+    sustained = dict.fromkeys(limits or {}, 0.0)
     outputs = {}
-    for _ in range(repeats):
-        for name, options in variants.items():
+    for round_ in range(repeats):
+        for dtype in sustained:
+            rate = sustained_gemm_rate(pipeline.stage_one.config, dtype, limit_seconds)
+            sustained[dtype] = max(sustained[dtype], rate)
+        order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
+        for name in order:
             with variant_setting(settings[name]):
                 start = time.perf_counter()
                 outputs[name] = synthesize(pipelines[name], mono, positions,
-                                           **options).float().cpu()
+                                           **variants[name]).float().cpu()
                 times[name].append(time.perf_counter() - start)
     baseline = next(iter(variants))
     configs = [pipeline.stage_one.config, pipeline.stage_two.config]
@@ -131,18 +143,27 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
                "rtf": elapsed / seconds, "speedup": min(times[baseline]) / elapsed,
                "max_dev": deviation.max().item(), "mean_dev": deviation.mean().item(),
                "gflops": work / elapsed / 1e9}
-        limit = (limits or {}).get(variants[name].get("dtype") or torch.float32)
-        if limit:
-            row["of_limit"] = row["gflops"] / limit
+        dtype = variants[name].get("dtype") or torch.float32
+        if dtype in sustained:
+            row["limit_dtype"] = str(dtype).removeprefix("torch.")
+            row["limit_gflops"], row["peak_gflops"] = sustained[dtype], limits[dtype]
+            row["of_limit"] = row["gflops"] / sustained[dtype]
+            row["of_peak"] = row["gflops"] / limits[dtype]
         rows.append(row)
     return rows
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
-    print(f"\n{title}\n| variant | audio s | RTF | speed-up | GFLOP/s | of limit | max dev | "
-          "mean dev |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n{title}\n| variant | audio s | RTF | speed-up | GFLOP/s | of limit | of peak | "
+          "max dev | mean dev |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    limits = {}
     for row in rows:
-        limit = f"{row['of_limit']:.0%}" if "of_limit" in row else "-"
+        limit, peak = (f"{row[key]:.0%}" if key in row else "-" for key in ("of_limit", "of_peak"))
+        if "limit_gflops" in row:
+            limits[row["limit_dtype"]] = row["limit_gflops"], row["peak_gflops"]
         print(f"| {row['variant']} | {row['audio_s']:g} | {row['rtf']:.2f} | "
-              f"{row['speedup']:.2f}x | {row['gflops']:.0f} | {limit} | {row['max_dev']:.2e} | "
-              f"{row['mean_dev']:.2e} |")
+              f"{row['speedup']:.2f}x | {row['gflops']:.0f} | {limit} | {peak} | "
+              f"{row['max_dev']:.2e} | {row['mean_dev']:.2e} |")
+    for dtype, (limit, peak) in limits.items():
+        print(f"{dtype} rows: of limit against the matrix products' {limit:.0f} GFLOP/s kept up "
+              f"in turns with the runs, of peak against their fastest moment, {peak:.0f} GFLOP/s")
