@@ -21,6 +21,13 @@ from binauralgrad.schedule import NoiseSchedule
 MIN_ROUNDS, MAX_ROUNDS = 2, 9  # the first round is cold; the second is the first ranked one
 
 
+def turn_order(keys: list, round_index: int) -> list:
+    """The order in which `keys` take their turn in round `round_index`: as given, every other
+    round reversed, so that a machine speeding up or slowing down through the rounds does not
+    favour the first, and none always runs right after the same one."""
+    return list(keys) if round_index % 2 == 0 else list(reversed(keys))
+
+
 def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
                 timer: Callable[[], float] = time.perf_counter, min_rounds: int = MIN_ROUNDS,
                 max_rounds: int = MAX_ROUNDS, drop_above: float | None = None,
@@ -30,8 +37,7 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
     `max_rounds`) as fit in `budget_s`.
 
     The runs take turns, so a slow or fast spell of a shared machine falls on all of them, not
-    on whichever ran through it; every other round runs them in reverse order, so that a machine
-    speeding up or slowing down through the rounds does not favour the first.
+    on whichever ran through it, in `turn_order`.
 
     With `drop_above`, a run that was more than that behind the round's fastest (per unit of
     `work`) in every warm round leaves the turns after `min_rounds`: the rest of the budget goes
@@ -56,7 +62,7 @@ def round_robin(runs: dict[Hashable, Callable[[], object]], *, budget_s: float,
             if (drop_above is not None and len(active) < 2) or \
                     timer() - began + upcoming > budget_s:
                 break
-        for key in active if done % 2 == 0 else active[::-1]:
+        for key in turn_order(active, done):
             start = timer()
             runs[key]()
             times[key].append(timer() - start)

@@ -15,6 +15,7 @@ from binauralgrad import BinauralDenoiser, BinauralGradPipeline, DenoiserConfig
 from binauralgrad.constants import FRAME_SAMPLES, SAMPLE_RATE
 from binauralgrad.evaluation.speed import sustained_gemm_rate, synthesis_flops
 from binauralgrad.inference import tuning
+from binauralgrad.inference.timing import turn_order
 from binauralgrad.training.config import MODEL_SIZES
 
 # What a measurement in a fresh process runs, with a child's hidden option (--memory-child,
@@ -95,13 +96,13 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
                  limit_seconds: float = 3.0) -> list[dict]:
     """RTF of each variant of the pipeline on one input, against the first (the yardstick).
 
-    The variants take turns, `repeats` rounds (every other one in reverse order, so that no
-    variant always runs right after the same one), and each keeps its best time: a slow spell
-    of a shared machine then falls on all of them rather than on whichever ran through it. Each
-    variant runs on its own pipeline (the same stages), which keeps that variant's buffers from
-    one round to the next as a user's pipeline does from call to call: sharing one, each variant
-    would find the previous variant's buffers and fault in fresh ones. A variant's "setting"
-    key runs it under `variant_setting`.
+    The variants take turns, `repeats` rounds (in `timing.turn_order`: every other one
+    reversed), and each keeps its best time: a slow spell of a shared machine then falls on all
+    of them rather than on whichever ran through it. Each variant runs on its own pipeline (the
+    same stages), which keeps that variant's buffers from one round to the next as a user's
+    pipeline does from call to call: sharing one, each variant would find the previous
+    variant's buffers and fault in fresh ones. A variant's "setting" key runs it under
+    `variant_setting`.
 
     With `limits` (peak GFLOP/s per compute dtype, `gemm_limit`), each row also gets the
     arithmetic rate it reached (`synthesis_flops`) and its fraction of the matrix products' own
@@ -125,8 +126,7 @@ def variant_rows(pipeline, seconds: float, variants: dict[str, dict], repeats: i
         for dtype in sustained:
             rate = sustained_gemm_rate(pipeline.stage_one.config, dtype, limit_seconds)
             sustained[dtype] = max(sustained[dtype], rate)
-        order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
-        for name in order:
+        for name in turn_order(list(variants), round_):
             with variant_setting(settings[name]):
                 start = time.perf_counter()
                 outputs[name] = synthesize(pipelines[name], mono, positions,
